@@ -1,0 +1,3 @@
+from pixelwand.cli import main
+
+raise SystemExit(main())

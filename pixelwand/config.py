@@ -1,0 +1,130 @@
+"""Configuration, read once from the environment into a frozen object.
+
+Every variable has a default that needs no setup (SQLite + local disk under ./data).
+The README documents each one; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+from pixelwand.plans import Plan, PlanLimits
+
+GIB = 1024**3
+
+_DEFAULT_RPS = {Plan.FREE: 0.0, Plan.TEAM: 3.0, Plan.BUSINESS: 10.0, Plan.ENTERPRISE: 100.0}
+_DEFAULT_QUOTA = {
+    Plan.FREE: 1 * GIB,
+    Plan.TEAM: 100 * GIB,
+    Plan.BUSINESS: 1024 * GIB,
+    Plan.ENTERPRISE: 10 * 1024 * GIB,
+}
+
+
+class ConfigError(ValueError):
+    """A configuration variable has a value that cannot be used."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    storage_url: str
+    secret_key: bytes
+    public_url: str | None
+    host: str
+    port: int
+    rate_limit_url: str | None
+    plans: Mapping[Plan, PlanLimits]
+    max_upload_bytes: int
+    max_image_pixels: int
+    image_workers: int
+    cors_origins: tuple[str, ...]
+    sweep_interval_seconds: float
+    upload_retention_seconds: float
+    storage_timeout_seconds: float
+    auth_cache_seconds: float
+    log_level: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("PIXELWAND_DATA_DIR", "./data"))
+        plans = {
+            plan: PlanLimits(
+                rps=_float(env, f"PIXELWAND_PLAN_{plan.value}_RPS", _DEFAULT_RPS[plan]),
+                storage_quota_bytes=_int(
+                    env, f"PIXELWAND_PLAN_{plan.value}_QUOTA_BYTES", _DEFAULT_QUOTA[plan]
+                ),
+            )
+            for plan in Plan
+        }
+        secret = env.get("PIXELWAND_SECRET_KEY")
+        return cls(
+            data_dir=data_dir,
+            database_url=env.get("PIXELWAND_DATABASE_URL", f"sqlite://{data_dir}/pixelwand.db"),
+            storage_url=env.get("PIXELWAND_STORAGE_URL", f"local:{data_dir}/storage"),
+            secret_key=secret.encode() if secret else _stored_secret(data_dir),
+            public_url=(env.get("PIXELWAND_PUBLIC_URL") or "").rstrip("/") or None,
+            host=env.get("PIXELWAND_HOST", "127.0.0.1"),
+            port=_int(env, "PIXELWAND_PORT", 8000),
+            rate_limit_url=env.get("PIXELWAND_RATE_LIMIT_URL") or None,
+            plans=plans,
+            max_upload_bytes=_int(env, "PIXELWAND_MAX_UPLOAD_BYTES", 5 * GIB),
+            max_image_pixels=_int(env, "PIXELWAND_MAX_IMAGE_PIXELS", 100_000_000),
+            image_workers=_int(env, "PIXELWAND_IMAGE_WORKERS", os.cpu_count() or 1),
+            cors_origins=tuple(
+                o.strip() for o in env.get("PIXELWAND_CORS_ORIGINS", "*").split(",") if o.strip()
+            ),
+            sweep_interval_seconds=_float(env, "PIXELWAND_SWEEP_INTERVAL_SECONDS", 60.0),
+            upload_retention_seconds=_float(env, "PIXELWAND_UPLOAD_RETENTION_SECONDS", 86400.0),
+            storage_timeout_seconds=_float(env, "PIXELWAND_STORAGE_TIMEOUT_SECONDS", 10.0),
+            auth_cache_seconds=min(_float(env, "PIXELWAND_AUTH_CACHE_SECONDS", 1.0), 1.0),
+            log_level=env.get("PIXELWAND_LOG_LEVEL", "INFO").upper(),
+        )
+
+    def base_url(self) -> str:
+        """The base of every URL the API hands out."""
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _stored_secret(data_dir: Path) -> bytes:
+    """A secret generated on first use and kept in DATA_DIR/secret.key (mode 0600)."""
+    path = data_dir / "secret.key"
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48).encode()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race: use its secret
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "wb") as f:
+        f.write(value)
+    return value

@@ -1,0 +1,1 @@
+"""Everything that touches pixels: libvips through pyvips, off the event loop."""

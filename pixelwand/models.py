@@ -1,0 +1,184 @@
+"""Tortoise ORM models: the database schema (migrations live in pixelwand/migrations)."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.indexes import Index
+from tortoise.models import Model
+
+from pixelwand.ids import new_id
+
+
+class Organization(Model):
+    id = fields.CharField(max_length=25, primary_key=True, default=new_id)
+    name = fields.CharField(max_length=200)
+    plan = fields.CharField(max_length=16, default="TEAM")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "organizations"
+
+
+class ApiKey(Model):
+    id = fields.CharField(max_length=25, primary_key=True, default=new_id)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "models.Organization", related_name="api_keys", on_delete=fields.CASCADE
+    )
+    organization_id: str
+    name = fields.CharField(max_length=200, default="")
+    key_hash = fields.CharField(max_length=64, unique=True)
+    prefix = fields.CharField(max_length=16)
+    scopes = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "api_keys"
+
+
+class Collection(Model):
+    id = fields.CharField(max_length=25, primary_key=True, default=new_id)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "models.Organization", related_name="collections", on_delete=fields.CASCADE
+    )
+    organization_id: str
+    name = fields.CharField(max_length=200)
+    parent: fields.ForeignKeyNullableRelation[Collection] = fields.ForeignKeyField(
+        "models.Collection", related_name="children", null=True, on_delete=fields.SET_NULL
+    )
+    parent_id: str | None
+    color = fields.CharField(max_length=7, default="#6366f1")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "collections"
+        unique_together = (("organization", "name"),)
+        indexes = (Index(fields=("organization", "parent")),)
+
+
+class Asset(Model):
+    id = fields.CharField(max_length=25, primary_key=True, default=new_id)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "models.Organization", related_name="assets", on_delete=fields.CASCADE
+    )
+    organization_id: str
+    name = fields.CharField(max_length=255)
+    original_name = fields.CharField(max_length=255)
+    size = fields.BigIntField()
+    mime_type = fields.CharField(max_length=64)
+    media_type = fields.CharField(max_length=8)
+    storage_key = fields.CharField(max_length=512, unique=True)
+    # Tags are read from this denormalized list (one column, no join per row) and
+    # filtered through AssetTag rows (an index per tag, on every database).
+    tags = fields.JSONField(default=list)
+    collection: fields.ForeignKeyNullableRelation[Collection] = fields.ForeignKeyField(
+        "models.Collection", related_name="assets", null=True, on_delete=fields.SET_NULL
+    )
+    collection_id: str | None
+    location_x = fields.FloatField(default=0)
+    location_y = fields.FloatField(default=0)
+    width = fields.IntField(null=True)
+    height = fields.IntField(null=True)
+    uploaded_at = fields.DatetimeField()
+    deleted_at = fields.DatetimeField(null=True)
+    sweep_claimed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "assets"
+        indexes = (
+            Index(fields=("organization", "deleted_at", "uploaded_at", "id")),
+            Index(fields=("organization", "media_type", "uploaded_at")),
+            Index(fields=("collection", "uploaded_at")),
+            Index(fields=("deleted_at", "sweep_claimed_at")),
+        )
+
+
+class AssetTag(Model):
+    id = fields.BigIntField(primary_key=True)
+    asset: fields.ForeignKeyRelation[Asset] = fields.ForeignKeyField(
+        "models.Asset", related_name="tag_rows", on_delete=fields.CASCADE
+    )
+    asset_id: str
+    organization_id = fields.CharField(max_length=25)
+    tag = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "asset_tags"
+        unique_together = (("asset", "tag"),)
+        indexes = (Index(fields=("organization_id", "tag")),)
+
+
+class Upload(Model):
+    """A presigned upload: the proof that a storage key was issued to this organization."""
+
+    id = fields.CharField(max_length=25, primary_key=True, default=new_id)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "models.Organization", related_name="uploads", on_delete=fields.CASCADE
+    )
+    organization_id: str
+    storage_key = fields.CharField(max_length=512, unique=True)
+    original_name = fields.CharField(max_length=255)
+    mime_type = fields.CharField(max_length=64)
+    size = fields.BigIntField()
+    created_at = fields.DatetimeField()
+    asset_id = fields.CharField(max_length=25, null=True)
+
+    class Meta:
+        table = "uploads"
+        indexes = (
+            Index(fields=("organization", "asset_id", "created_at")),
+            Index(fields=("asset_id", "created_at")),
+        )
+
+
+class ExportPreset(Model):
+    id = fields.CharField(max_length=25, primary_key=True, default=new_id)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "models.Organization", related_name="export_presets", on_delete=fields.CASCADE
+    )
+    organization_id: str
+    name = fields.CharField(max_length=100)
+    format = fields.CharField(max_length=8)
+    quality = fields.IntField(default=85)
+    max_width = fields.IntField(null=True)
+    max_height = fields.IntField(null=True)
+    preserve_aspect = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "export_presets"
+        unique_together = (("organization", "name"),)
+
+
+class Rendition(Model):
+    """A stored transformed copy of an asset, one per (asset, normalized parameters)."""
+
+    id = fields.CharField(max_length=25, primary_key=True, default=new_id)
+    asset: fields.ForeignKeyRelation[Asset] = fields.ForeignKeyField(
+        "models.Asset", related_name="renditions", on_delete=fields.CASCADE
+    )
+    asset_id: str
+    params_key = fields.CharField(max_length=128)
+    format = fields.CharField(max_length=8)
+    storage_key = fields.CharField(max_length=512, unique=True)
+    size = fields.BigIntField()
+    width = fields.IntField()
+    height = fields.IntField()
+    etag = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "renditions"
+        unique_together = (("asset", "params_key"),)
+
+
+class SweepLock(Model):
+    """One row per sweeper job: a lease so that one process sweeps at a time."""
+
+    name = fields.CharField(max_length=32, primary_key=True)
+    holder = fields.CharField(max_length=64)
+    expires_at = fields.DatetimeField()
+
+    class Meta:
+        table = "sweep_locks"
