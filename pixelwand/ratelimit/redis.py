@@ -1,0 +1,143 @@
+"""The shared limiter: one TAT per key in Redis, decided by a Lua script in one round trip.
+
+The script mirrors `gcra()` operation for operation on the same IEEE doubles, so both
+backends give identical decisions for the same TAT and time. Time comes from Redis `TIME`,
+so every process shares one clock. If Redis is unreachable the limiter keeps answering from
+an in-process `MemoryRateLimiter` (limits are then per process) and returns to Redis once it
+answers again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from pixelwand.ratelimit.base import Decision, RateLimiter
+from pixelwand.ratelimit.memory import MemoryRateLimiter
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "pixelwand:rl:"
+
+# KEYS[1] holds the TAT; ARGV[1] is rps as Python's repr of a float (parses to the same
+# double). Each line matches one line of gcra(). Floats leave as %.17g strings because Redis
+# truncates Lua numbers in replies to integers; the time used and the TAT read are returned
+# too, so tests can check the result against gcra() exactly. The key expires when the
+# allowance is fully replenished (TAT <= now), at most burst * interval from now.
+_GCRA_LUA = """
+local function f(x) return string.format('%.17g', x) end
+local rps = tonumber(ARGV[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local stored = redis.call('GET', KEYS[1])
+local tat = now
+if stored then tat = tonumber(stored) end
+local read = tat
+local interval = 1.0 / rps
+local burst = math.max(1, math.ceil(rps))
+local tolerance = burst * interval
+tat = math.max(tat, now)
+local new_tat = tat + interval
+if new_tat - now > tolerance then
+  return {0, burst, 0, f(tat - now), f(new_tat - now - tolerance), f(now), f(read)}
+end
+local remaining = math.floor((tolerance - (new_tat - now)) / interval + 1e-9)
+redis.call('SET', KEYS[1], f(new_tat), 'PX', math.max(1, math.ceil((new_tat - now) * 1000)))
+return {1, burst, remaining, f(new_tat - now), '0', f(now), f(read)}
+"""
+
+
+class RedisRateLimiter(RateLimiter):
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 0.25,
+        retry_interval: float = 1.0,
+        max_connections: int = 64,
+    ) -> None:
+        # No client-side retries: redis-py's default retries with backoff would turn one
+        # dead Redis into seconds of latency per request. Failing fast and answering from
+        # memory is the point. The blocking pool waits (up to `timeout`) for a free
+        # connection under load instead of failing as the plain pool does at its cap.
+        self._pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=timeout,
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+        self._redis = Redis.from_pool(self._pool)
+        self._script = self._redis.register_script(_GCRA_LUA)
+        self._fallback = MemoryRateLimiter()
+        self._retry_interval = retry_interval
+        self._where = _describe(self._pool.connection_kwargs)
+        self._down_since: float | None = None  # monotonic time of the outage's first failure
+        self._next_attempt = 0.0  # while down, Redis is not tried before this time
+        self._last_ok = 0.0
+
+    async def hit(self, key: str, rps: float) -> Decision:
+        if not rps > 0:
+            raise ValueError(f"rps must be positive, got {rps!r}")
+        started = time.monotonic()
+        if started < self._next_attempt:
+            return self._fallback.hit_sync(key, rps)
+        if self._down_since is not None:
+            # This request probes Redis; the others keep answering from memory meanwhile,
+            # so a Redis that still times out costs one request a timeout per interval.
+            self._next_attempt = started + self._retry_interval
+        try:
+            decision, _, _ = await self._eval(key, rps)
+        except (RedisError, OSError) as exc:
+            self._failed(exc, started)
+            return self._fallback.hit_sync(key, rps)
+        self._last_ok = started
+        if self._down_since is not None:
+            logger.info(
+                "rate limiter: Redis at %s answers again after %.1f s; limits are shared again",
+                self._where,
+                started - self._down_since,
+            )
+            self._down_since = None
+            self._next_attempt = 0.0
+        return decision
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    async def _eval(self, key: str, rps: float) -> tuple[Decision, float, float]:
+        """One script run: the decision, the Redis time it used and the TAT it read."""
+        allowed, limit, remaining, reset, retry_after, now, tat = await self._script(
+            keys=[KEY_PREFIX + key], args=[repr(float(rps))]
+        )
+        decision = Decision(bool(allowed), limit, remaining, float(reset), float(retry_after))
+        return decision, float(now), float(tat)
+
+    def _failed(self, exc: BaseException, started: float) -> None:
+        if started < self._last_ok:
+            # Redis answered a request that began after this one: this failure is stale
+            # (e.g. a connection broken before a restart), not a new outage.
+            return
+        self._next_attempt = time.monotonic() + self._retry_interval
+        if self._down_since is None:
+            self._down_since = started
+            logger.warning(
+                "rate limiter: Redis at %s unavailable (%s: %s); limiting in-process, "
+                "per process, until it answers again",
+                self._where,
+                type(exc).__name__,
+                exc,
+            )
+
+
+def _describe(kwargs: dict) -> str:
+    """Where Redis is, without credentials."""
+    if "path" in kwargs:
+        return f"unix:{kwargs['path']}"
+    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
