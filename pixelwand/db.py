@@ -33,7 +33,9 @@ def ensure_sqlite_dir(database_url: str) -> None:
 
 async def connect(database_url: str) -> None:
     ensure_sqlite_dir(database_url)
-    await Tortoise.init(config=tortoise_config(database_url))
+    # Global fallback: requests run in tasks that did not inherit the lifespan's context
+    # (uvicorn), exactly the case Tortoise's own Starlette integration enables it for.
+    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
 
 
 async def migrate(database_url: str) -> None:

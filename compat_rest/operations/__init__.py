@@ -1,0 +1,58 @@
+"""The stored GraphQL operations behind the REST routes, parsed and validated once."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from functools import cache
+from pathlib import Path
+
+from graphql import DocumentNode, OperationType, parse, validate
+from graphql.language import FragmentDefinitionNode, OperationDefinitionNode
+
+from schema import schema
+
+_DIR = Path(__file__).parent
+_SPREAD = re.compile(r"\.\.\.\s*([A-Za-z_]\w*)")
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredOperation:
+    name: str
+    document: DocumentNode
+    kind: OperationType
+    root_field: str
+
+    @property
+    def scope(self) -> str:
+        return "read" if self.kind is OperationType.QUERY else "write"
+
+
+def _fragments() -> dict[str, str]:
+    source = (_DIR / "fragments.graphql").read_text()
+    doc = parse(source)
+    out = {}
+    for d in doc.definitions:
+        assert isinstance(d, FragmentDefinitionNode) and d.loc is not None
+        out[d.name.value] = source[d.loc.start : d.loc.end]
+    return out
+
+
+def _load(name: str, fragments: dict[str, str]) -> StoredOperation:
+    source = (_DIR / f"{name}.graphql").read_text()
+    wanted = set(_SPREAD.findall(source))
+    source += "\n" + "\n".join(fragments[f] for f in sorted(wanted))
+    document = parse(source)
+    errors = validate(schema._schema, document)
+    if errors:
+        raise RuntimeError(f"stored operation {name} is invalid: {errors[0].message}")
+    op = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
+    root = op.selection_set.selections[0].name.value  # type: ignore[attr-defined]
+    return StoredOperation(name=name, document=document, kind=op.operation, root_field=root)
+
+
+@cache
+def stored_operations() -> dict[str, StoredOperation]:
+    fragments = _fragments()
+    names = sorted(p.stem for p in _DIR.glob("*.graphql") if p.stem != "fragments")
+    return {name: _load(name, fragments) for name in names}

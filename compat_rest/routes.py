@@ -1,0 +1,209 @@
+"""/api/v1: each route turns HTTP input into variables for its stored operation.
+
+Check order (DESIGN.md): the gate has done 401 → 402 → 429; here 403 (scope) comes
+before any look at the input, then the operation's own 400 → 404/403 → 402.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from compat_rest.executor import run
+from compat_rest.operations import StoredOperation, stored_operations
+from pixelwand.errors import BadRequest, Forbidden, PixelWandError
+from pixelwand.web.responses import JSONResponse, rest_error
+from schema.context import Context
+
+Handler = Callable[[Request, StoredOperation], Awaitable[Response]]
+
+_TRUE = {"true", "1"}
+_FALSE = {"false", "0"}
+
+
+# --- input helpers ----------------------------------------------------------------------
+
+
+async def _json_body(request: Request, allowed: set[str]) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        raise BadRequest("request body must be a JSON object")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadRequest("request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    for key in body:
+        if key not in allowed:
+            raise BadRequest(f"unknown field {key!r}")
+    return body
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number") from None
+
+
+def _str_param(request: Request, name: str) -> str | None:
+    raw = request.query_params.get(name)
+    return raw if raw not in (None, "") else None
+
+
+def _bool_param(request: Request, name: str) -> bool | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise BadRequest(f"{name} must be true or false")
+
+
+# --- routes -----------------------------------------------------------------------------
+
+
+async def list_assets(request: Request, op: StoredOperation) -> Response:
+    media = _str_param(request, "type")
+    if media is not None and media.upper() not in ("IMAGE", "VIDEO"):
+        raise BadRequest("type must be IMAGE or VIDEO")
+    tags = _str_param(request, "tags")
+    variables = {
+        "q": _str_param(request, "q"),
+        "type": media.upper() if media else None,
+        "collectionId": _str_param(request, "collectionId"),
+        "tags": [t for t in tags.split(",")] if tags else None,
+        "page": _int_param(request, "page", 1),
+        "pageSize": _int_param(request, "pageSize", 50),
+    }
+    return JSONResponse(await _run(request, op, variables))
+
+
+async def create_asset(request: Request, op: StoredOperation) -> Response:
+    body = await _json_body(
+        request,
+        {"mode", "originalName", "mimeType", "size", "storageKey", "tags", "collectionId", "name"},
+    )
+    mode = body.pop("mode", None)
+    if mode == "presign":
+        for key in body:
+            if key not in ("originalName", "mimeType", "size"):
+                raise BadRequest(f"unknown field {key!r} for mode presign")
+        presign = stored_operations()["presign_upload"]
+        return JSONResponse(await _run(request, presign, {"input": _required(body, presign)}))
+    if mode == "finalize":
+        finalize = stored_operations()["finalize_upload"]
+        result = await _run(request, finalize, {"input": _required(body, finalize)})
+        return JSONResponse(result["asset"], status_code=201 if result["created"] else 200)
+    raise BadRequest('mode must be "presign" or "finalize"')
+
+
+def _required(body: dict[str, Any], op: StoredOperation) -> dict[str, Any]:
+    required = {
+        "presign_upload": ("originalName", "mimeType", "size"),
+        "finalize_upload": ("originalName", "mimeType", "size", "storageKey"),
+    }[op.name]
+    for field in required:
+        if body.get(field) is None:
+            raise BadRequest(f"{field} is required")
+    return body
+
+
+async def get_asset(request: Request, op: StoredOperation) -> Response:
+    return JSONResponse(await _run(request, op, {"id": request.path_params["id"]}))
+
+
+async def update_asset(request: Request, op: StoredOperation) -> Response:
+    body = await _json_body(request, {"name", "tags", "collectionId"})
+    return JSONResponse(await _run(request, op, {"id": request.path_params["id"], "input": body}))
+
+
+async def delete_asset(request: Request, op: StoredOperation) -> Response:
+    return JSONResponse(await _run(request, op, {"id": request.path_params["id"]}))
+
+
+async def list_collections(request: Request, op: StoredOperation) -> Response:
+    parent = _str_param(request, "parentId")
+    top_level = parent is not None and parent.lower() == "null"
+    variables = {
+        "name": request.query_params.get("name"),
+        "parentId": None if top_level else parent,
+        "topLevelOnly": top_level,
+    }
+    return JSONResponse({"collections": await _run(request, op, variables)})
+
+
+async def create_collection(request: Request, op: StoredOperation) -> Response:
+    body = await _json_body(request, {"name", "color", "parentId"})
+    if body.get("name") is None:
+        raise BadRequest("name is required")
+    result = await _run(request, op, {"input": body})
+    return JSONResponse(result["collection"], status_code=201 if result["created"] else 200)
+
+
+async def list_export_presets(request: Request, op: StoredOperation) -> Response:
+    return JSONResponse({"presets": await _run(request, op, {})})
+
+
+async def upsert_export_preset(request: Request, op: StoredOperation) -> Response:
+    body = await _json_body(
+        request, {"name", "format", "quality", "maxWidth", "maxHeight", "preserveAspect"}
+    )
+    for field in ("name", "format"):
+        if body.get(field) is None:
+            raise BadRequest(f"{field} is required")
+    result = await _run(request, op, {"input": body})
+    return JSONResponse(result["preset"], status_code=201 if result["created"] else 200)
+
+
+# --- plumbing ---------------------------------------------------------------------------
+
+
+async def _run(request: Request, op: StoredOperation, variables: dict[str, Any]) -> Any:
+    context = Context(runtime=request.app.state.runtime, principal=request.state.principal)
+    return await run(op, variables, context)
+
+
+def _endpoint(op_name: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        op = stored_operations()[op_name]
+        principal = request.state.principal
+        try:
+            if not principal.has(op.scope):
+                raise Forbidden(f"this API key lacks the {op.scope} scope")
+            return await handler(request, op)
+        except PixelWandError as exc:
+            return rest_error(exc.status, exc.message)
+
+    endpoint.__name__ = handler.__name__
+    return endpoint
+
+
+routes = [
+    Route("/assets", _endpoint("list_assets", list_assets), methods=["GET"]),
+    Route("/assets", _endpoint("finalize_upload", create_asset), methods=["POST"]),
+    Route("/assets/{id}", _endpoint("get_asset", get_asset), methods=["GET"]),
+    Route("/assets/{id}", _endpoint("update_asset", update_asset), methods=["PATCH"]),
+    Route("/assets/{id}", _endpoint("delete_asset", delete_asset), methods=["DELETE"]),
+    Route("/collections", _endpoint("list_collections", list_collections), methods=["GET"]),
+    Route("/collections", _endpoint("create_collection", create_collection), methods=["POST"]),
+    Route(
+        "/export-presets", _endpoint("list_export_presets", list_export_presets), methods=["GET"]
+    ),
+    Route(
+        "/export-presets",
+        _endpoint("upsert_export_preset", upsert_export_preset),
+        methods=["POST"],
+    ),
+]

@@ -1,0 +1,154 @@
+"""Composition root: builds the ASGI app from configuration.
+
+`uvicorn --factory pixelwand.app:create_app` (what `pixelwand serve` runs) calls
+`create_app()` once per worker process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from compat_rest.operations import stored_operations
+from compat_rest.routes import routes as rest_routes
+from pixelwand import db
+from pixelwand.auth import Authenticator
+from pixelwand.config import Settings
+from pixelwand.ratelimit import RateLimiter
+from pixelwand.runtime import Runtime
+from pixelwand.services.sweeper import sweep
+from pixelwand.storage import storage_from_url
+from pixelwand.web.files import get_file, put_file
+from pixelwand.web.gate import Gate
+from pixelwand.web.graphql_endpoint import graphql_endpoint
+from pixelwand.web.health import healthz, readyz
+from pixelwand.web.middleware import RequestId
+from pixelwand.web.responses import rest_error
+
+log = logging.getLogger("pixelwand")
+
+
+def _rate_limiter(settings: Settings) -> RateLimiter:
+    try:
+        from pixelwand.ratelimit import rate_limiter_from_url  # type: ignore[attr-defined]
+    except ImportError:
+        from pixelwand.ratelimit import MemoryRateLimiter
+
+        return MemoryRateLimiter()
+    return rate_limiter_from_url(settings.rate_limit_url)
+
+
+def _image_pool(settings: Settings):
+    try:
+        from pixelwand.imaging.pool import ImagePool
+    except ImportError:
+        return None
+    return ImagePool(settings.image_workers)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    return Runtime(
+        settings=settings,
+        storage=storage_from_url(
+            settings.storage_url,
+            secret=settings.secret_key,
+            base_url=settings.base_url(),
+            timeout_seconds=settings.storage_timeout_seconds,
+        ),
+        authenticator=Authenticator(settings.auth_cache_seconds),
+        limiter=_rate_limiter(settings),
+        image_pool=_image_pool(settings),
+    )
+
+
+async def _sweep_forever(runtime: Runtime) -> None:
+    interval = runtime.settings.sweep_interval_seconds
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await sweep(
+                runtime.storage,
+                upload_retention_seconds=runtime.settings.upload_retention_seconds,
+            )
+        except Exception:  # keep sweeping; the next round retries what failed
+            log.exception("sweep failed")
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    messages = {404: "not found", 405: "method not allowed"}
+    return rest_error(exc.status_code, messages.get(exc.status_code, exc.detail))
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return rest_error(500, "internal error")
+
+
+def create_app(settings: Settings | None = None, *, run_sweeper: bool = True) -> Starlette:
+    settings = settings or Settings.from_env()
+    runtime = build_runtime(settings)
+    stored_operations()  # parse and validate every REST operation now, not per request
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await db.connect(settings.database_url)
+        sweeper = None
+        if run_sweeper and settings.sweep_interval_seconds > 0:
+            sweeper = asyncio.create_task(_sweep_forever(runtime))
+        try:
+            yield
+        finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
+            if runtime.image_pool is not None:
+                runtime.image_pool.close()
+            await runtime.limiter.close()
+            await runtime.storage.close()
+            await db.disconnect()
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+            Mount("/api/v1", routes=rest_routes),
+            Route("/files/{key:path}", put_file, methods=["PUT"]),
+            Route("/files/{key:path}", get_file, methods=["GET", "HEAD"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+        ],
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
+                expose_headers=[
+                    "RateLimit-Limit",
+                    "RateLimit-Remaining",
+                    "RateLimit-Reset",
+                    "Retry-After",
+                    "X-Request-Id",
+                    "ETag",
+                ],
+                max_age=600,
+            ),
+            Middleware(RequestId),
+            Middleware(Gate, runtime=runtime),
+        ],
+        exception_handlers={HTTPException: _not_found, Exception: _internal_error},
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    return app

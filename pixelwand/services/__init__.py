@@ -1,0 +1,1 @@
+"""Domain services: the operations the API offers, free of any transport."""

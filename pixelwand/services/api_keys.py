@@ -1,0 +1,57 @@
+"""API key management: create (shown once), list, revoke."""
+
+from __future__ import annotations
+
+from pixelwand.auth import format_scopes, generate_key, hash_key, parse_scopes
+from pixelwand.errors import BadRequest, NotFound
+from pixelwand.ids import is_valid_id
+from pixelwand.models import ApiKey
+from pixelwand.services.records import ApiKeyRecord, utcnow_ms
+
+
+def _record(key: ApiKey) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        id=key.id,
+        name=key.name,
+        prefix=key.prefix,
+        scopes=sorted(parse_scopes(key.scopes), key=("read", "write", "admin").index),
+        created_at=key.created_at,
+        revoked_at=key.revoked_at,
+    )
+
+
+async def create_key(
+    org_id: str, scopes: list[str] | str, name: str = ""
+) -> tuple[ApiKeyRecord, str]:
+    """(record, plain key). The plain key is not stored anywhere."""
+    try:
+        scope_set = parse_scopes(scopes)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    if len(name) > 200:
+        raise BadRequest("name may have at most 200 characters")
+    plain = generate_key()
+    key = await ApiKey.create(
+        organization_id=org_id,
+        name=name.strip(),
+        key_hash=hash_key(plain),
+        prefix=plain[:12],
+        scopes=format_scopes(scope_set),
+    )
+    return _record(key), plain
+
+
+async def list_keys(org_id: str) -> list[ApiKeyRecord]:
+    return [_record(k) for k in await ApiKey.filter(organization_id=org_id).order_by("created_at")]
+
+
+async def revoke_key(org_id: str, key_id: str) -> ApiKeyRecord:
+    if not is_valid_id(key_id):
+        raise NotFound(f"API key {key_id} not found")
+    key = await ApiKey.filter(id=key_id, organization_id=org_id).first()
+    if key is None:
+        raise NotFound(f"API key {key_id} not found")
+    if key.revoked_at is None:
+        await ApiKey.filter(id=key_id, revoked_at=None).update(revoked_at=utcnow_ms())
+        await key.refresh_from_db()
+    return _record(key)

@@ -1,0 +1,166 @@
+"""Assets: listing, reading, updating and deleting rows (uploads live in uploads.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tortoise.expressions import Q, Subquery
+from tortoise.transactions import in_transaction
+
+from pixelwand.errors import BadRequest, Forbidden, NotFound
+from pixelwand.ids import is_valid_id
+from pixelwand.models import Asset, AssetTag
+from pixelwand.services.collections import get_owned_collection_id
+from pixelwand.services.records import ASSET_COLUMNS, AssetRecord, Page, utcnow_ms
+from pixelwand.services.validation import normalize_tags, require_name
+
+MAX_PAGE_SIZE = 200
+MEDIA_TYPES = ("IMAGE", "VIDEO")
+
+
+@dataclasses.dataclass(frozen=True)
+class AssetFilter:
+    q: str | None = None
+    type: str | None = None
+    collection_id: str | None = None
+    tags: tuple[str, ...] = ()
+    page: int = 1
+    page_size: int = 50
+
+
+def record(row: tuple) -> AssetRecord:
+    return AssetRecord(*row)
+
+
+def _live(org_id: str):
+    return Asset.filter(organization_id=org_id, deleted_at=None)
+
+
+async def list_assets(org_id: str, f: AssetFilter) -> Page:
+    if f.page < 1:
+        raise BadRequest("page must be 1 or more")
+    if not 1 <= f.page_size <= MAX_PAGE_SIZE:
+        raise BadRequest(f"pageSize must be between 1 and {MAX_PAGE_SIZE}")
+    if f.type is not None and f.type not in MEDIA_TYPES:
+        raise BadRequest("type must be IMAGE or VIDEO")
+    qs = _live(org_id)
+    if f.type is not None:
+        qs = qs.filter(media_type=f.type)
+    if f.collection_id is not None:
+        await get_owned_collection_id(org_id, f.collection_id, "collectionId")
+        qs = qs.filter(collection_id=f.collection_id)
+    if f.q:
+        qs = qs.filter(Q(name__icontains=f.q) | Q(original_name__icontains=f.q))
+    for tag in normalize_tags(list(f.tags)):
+        tagged = AssetTag.filter(organization_id=org_id, tag=tag).values("asset_id")
+        qs = qs.filter(id__in=Subquery(tagged))
+    total = await qs.count()
+    rows: list[tuple] = []
+    if total > (f.page - 1) * f.page_size:
+        rows = (
+            await qs.order_by("-uploaded_at", "-id")
+            .offset((f.page - 1) * f.page_size)
+            .limit(f.page_size)
+            .values_list(*ASSET_COLUMNS)
+        )
+    return Page(items=[record(r) for r in rows], page=f.page, page_size=f.page_size, total=total)
+
+
+async def get_asset(org_id: str, asset_id: str) -> AssetRecord:
+    """A live asset of `org_id` (404 unknown or deleted, 403 another organization's)."""
+    if not is_valid_id(asset_id):
+        raise NotFound(f"asset {asset_id} not found")
+    rows = await Asset.filter(id=asset_id, deleted_at=None).values_list(*ASSET_COLUMNS)
+    if not rows:
+        raise NotFound(f"asset {asset_id} not found")
+    asset = record(rows[0])
+    if asset.organization_id != org_id:
+        raise Forbidden(f"asset {asset_id} belongs to another organization")
+    return asset
+
+
+async def assets_by_ids(org_id: str, ids: list[str]) -> dict[str, AssetRecord]:
+    rows = await _live(org_id).filter(id__in=ids).values_list(*ASSET_COLUMNS)
+    return {r[0]: record(r) for r in rows}
+
+
+async def assets_by_collection_ids(
+    org_id: str, collection_ids: list[str], *, per_collection: int
+) -> dict[str, list[AssetRecord]]:
+    rows = (
+        await _live(org_id)
+        .filter(collection_id__in=collection_ids)
+        .order_by("-uploaded_at", "-id")
+        .values_list(*ASSET_COLUMNS)
+    )
+    out: dict[str, list[AssetRecord]] = {}
+    for r in rows:
+        bucket = out.setdefault(r[9], [])
+        if len(bucket) < per_collection:
+            bucket.append(record(r))
+    return out
+
+
+_UNSET = object()
+
+
+async def update_asset(
+    org_id: str,
+    asset_id: str,
+    *,
+    name: str | object | None = _UNSET,
+    tags: list[str] | object | None = _UNSET,
+    collection_id: str | object | None = _UNSET,
+    location_x: float | object | None = _UNSET,
+    location_y: float | object | None = _UNSET,
+) -> AssetRecord:
+    """Apply the given changes; `collection_id=None` moves the asset out of its collection."""
+    changes: dict[str, object] = {}
+    if name is not _UNSET:
+        changes["name"] = require_name(name, "name")  # type: ignore[arg-type]
+    new_tags: list[str] | None = None
+    if tags is not _UNSET:
+        if tags is None:
+            raise BadRequest("tags must be a list (use [] to remove every tag)")
+        new_tags = normalize_tags(tags)  # type: ignore[arg-type]
+        changes["tags"] = new_tags
+    for field, value in (("location_x", location_x), ("location_y", location_y)):
+        if value is not _UNSET:
+            if value is None or isinstance(value, bool):
+                raise BadRequest(f"{_camel(field)} must be a number")
+            changes[field] = float(value)  # type: ignore[arg-type]
+    await get_asset(org_id, asset_id)
+    if collection_id is not _UNSET:
+        if collection_id is not None:
+            await get_owned_collection_id(org_id, collection_id, "collectionId")  # type: ignore[arg-type]
+        changes["collection_id"] = collection_id
+    if changes:
+        async with in_transaction():
+            updated = await Asset.filter(id=asset_id, deleted_at=None).update(**changes)
+            if not updated:
+                raise NotFound(f"asset {asset_id} not found")
+            if new_tags is not None:
+                await replace_tag_rows(org_id, asset_id, new_tags)
+    return await get_asset(org_id, asset_id)
+
+
+async def replace_tag_rows(org_id: str, asset_id: str, tags: list[str]) -> None:
+    await AssetTag.filter(asset_id=asset_id).delete()
+    if tags:
+        await AssetTag.bulk_create(
+            [AssetTag(asset_id=asset_id, organization_id=org_id, tag=t) for t in tags]
+        )
+
+
+async def delete_asset(org_id: str, asset_id: str) -> str:
+    """Hide the asset at once; the sweeper removes its stored objects later."""
+    await get_asset(org_id, asset_id)
+    updated = await Asset.filter(id=asset_id, deleted_at=None).update(deleted_at=utcnow_ms())
+    if not updated:
+        raise NotFound(f"asset {asset_id} not found")
+    return asset_id
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)

@@ -1,0 +1,82 @@
+"""Export presets: named output specs, upserted by name."""
+
+from __future__ import annotations
+
+from tortoise.exceptions import IntegrityError
+
+from pixelwand.errors import BadRequest, NotFound
+from pixelwand.models import ExportPreset
+from pixelwand.services.records import PRESET_COLUMNS, PresetRecord
+from pixelwand.services.validation import require_name, require_range
+
+FORMATS = ("JPEG", "PNG", "WEBP", "AVIF")
+MAX_DIMENSION = 16384
+
+
+def normalize_format(value: str | None, *, required: bool = True) -> str | None:
+    if value is None:
+        if required:
+            raise BadRequest("format is required")
+        return None
+    fmt = value.strip().upper()
+    if fmt == "JPG":
+        fmt = "JPEG"
+    if fmt not in FORMATS:
+        raise BadRequest(f"format must be one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def check_dimensions(max_width: int | None, max_height: int | None, preserve_aspect: bool) -> None:
+    for field, value in (("maxWidth", max_width), ("maxHeight", max_height)):
+        if value is not None:
+            require_range(value, field, 1, MAX_DIMENSION)
+    if not preserve_aspect and (max_width is None or max_height is None):
+        raise BadRequest("preserveAspect false needs both maxWidth and maxHeight")
+
+
+async def list_presets(org_id: str) -> list[PresetRecord]:
+    rows = (
+        await ExportPreset.filter(organization_id=org_id)
+        .order_by("name")
+        .values_list(*PRESET_COLUMNS)
+    )
+    return [PresetRecord(*r) for r in rows]
+
+
+async def get_preset(org_id: str, name: str) -> PresetRecord:
+    rows = await ExportPreset.filter(organization_id=org_id, name=name).values_list(*PRESET_COLUMNS)
+    if not rows:
+        raise NotFound(f"export preset {name!r} not found")
+    return PresetRecord(*rows[0])
+
+
+async def upsert_preset(
+    org_id: str,
+    *,
+    name: str | None,
+    format: str | None,
+    quality: int | None = None,
+    max_width: int | None = None,
+    max_height: int | None = None,
+    preserve_aspect: bool | None = None,
+) -> tuple[PresetRecord, bool]:
+    """(preset, created). An update replaces the whole spec; omitted fields take defaults."""
+    name = require_name(name, "name", max_length=100)
+    fields = {
+        "format": normalize_format(format),
+        "quality": require_range(85 if quality is None else quality, "quality", 1, 100),
+        "max_width": max_width,
+        "max_height": max_height,
+        "preserve_aspect": True if preserve_aspect is None else preserve_aspect,
+    }
+    check_dimensions(max_width, max_height, fields["preserve_aspect"])  # type: ignore[arg-type]
+    for _ in range(3):
+        updated = await ExportPreset.filter(organization_id=org_id, name=name).update(**fields)
+        if updated:
+            return await get_preset(org_id, name), False
+        try:
+            await ExportPreset.create(organization_id=org_id, name=name, **fields)
+            return await get_preset(org_id, name), True
+        except IntegrityError:
+            continue  # created concurrently: update it on the next pass
+    raise BadRequest(f"export preset {name!r} is being changed concurrently; retry")

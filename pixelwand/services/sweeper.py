@@ -1,0 +1,121 @@
+"""The sweeper: removes what nothing live needs any more.
+
+- deleted assets: their original object, their renditions' objects, then the rows;
+- uploads presigned but never finalized within the retention period (24 h): the object
+  (if the client stored one) and the row.
+
+Only one process sweeps at a time: a lease row in `sweep_locks`, taken with a conditional
+update, so several app processes never work on the same objects concurrently. A row is
+deleted from the database before its object leaves storage only where a concurrent finalize
+could otherwise claim it (uploads); assets are already invisible once deleted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import uuid
+
+from tortoise.exceptions import IntegrityError
+
+from pixelwand.models import Asset, Rendition, SweepLock, Upload
+from pixelwand.storage import Storage
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+LEASE_SECONDS = 300
+
+
+@dataclasses.dataclass
+class SweepReport:
+    assets_removed: int = 0
+    uploads_removed: int = 0
+    objects_deleted: int = 0
+    skipped_locked: bool = False
+
+
+async def _acquire(holder: str, now: dt.datetime) -> bool:
+    expires = now + dt.timedelta(seconds=LEASE_SECONDS)
+    taken = await SweepLock.filter(name="sweep", expires_at__lt=now).update(
+        holder=holder, expires_at=expires
+    )
+    if taken:
+        return True
+    try:
+        await SweepLock.create(name="sweep", holder=holder, expires_at=expires)
+        return True
+    except IntegrityError:
+        return False
+
+
+async def _release(holder: str) -> None:
+    await SweepLock.filter(name="sweep", holder=holder).delete()
+
+
+async def sweep(storage: Storage, *, upload_retention_seconds: float) -> SweepReport:
+    report = SweepReport()
+    holder = uuid.uuid4().hex
+    now = dt.datetime.now(dt.UTC)
+    if not await _acquire(holder, now):
+        report.skipped_locked = True
+        return report
+    try:
+        await _sweep_deleted_assets(storage, report)
+        cutoff = now - dt.timedelta(seconds=upload_retention_seconds)
+        await _sweep_stale_uploads(storage, cutoff, report)
+    finally:
+        await _release(holder)
+    if report.assets_removed or report.uploads_removed:
+        log.info(
+            "sweep: %d deleted assets and %d stale uploads removed (%d objects)",
+            report.assets_removed,
+            report.uploads_removed,
+            report.objects_deleted,
+        )
+    return report
+
+
+async def _sweep_deleted_assets(storage: Storage, report: SweepReport) -> None:
+    while True:
+        rows = (
+            await Asset.filter(deleted_at__isnull=False)
+            .limit(BATCH)
+            .values_list("id", "storage_key")
+        )
+        if not rows:
+            return
+        ids = [r[0] for r in rows]
+        keys = [r[1] for r in rows]
+        keys += await Rendition.filter(asset_id__in=ids).values_list("storage_key", flat=True)
+        await storage.delete_many(keys)
+        await Rendition.filter(asset_id__in=ids).delete()
+        await Upload.filter(asset_id__in=ids).delete()
+        await Asset.filter(id__in=ids, deleted_at__isnull=False).delete()
+        report.assets_removed += len(ids)
+        report.objects_deleted += len(keys)
+        if len(rows) < BATCH:
+            return
+
+
+async def _sweep_stale_uploads(storage: Storage, cutoff: dt.datetime, report: SweepReport) -> None:
+    while True:
+        rows = (
+            await Upload.filter(asset_id=None, created_at__lt=cutoff)
+            .limit(BATCH)
+            .values_list("id", "storage_key")
+        )
+        if not rows:
+            return
+        ids = [r[0] for r in rows]
+        # Delete the rows first (only those still unclaimed): a finalize racing with us then
+        # fails its conditional claim instead of creating an asset whose object is gone.
+        await Upload.filter(id__in=ids, asset_id=None).delete()
+        survivors = set(await Upload.filter(id__in=ids).values_list("id", flat=True))
+        keys = [key for upload_id, key in rows if upload_id not in survivors]
+        await storage.delete_many(keys)
+        report.uploads_removed += len(keys)
+        report.objects_deleted += len(keys)
+        if len(rows) < BATCH:
+            return

@@ -1,0 +1,69 @@
+"""/files/{key}: the local backend's signed PUT (uploads) and GET (downloads)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from pixelwand.runtime import Runtime
+from pixelwand.signing import SignatureError
+from pixelwand.storage.local import LocalStorage, UploadRejected
+from pixelwand.web.responses import rest_error
+
+
+def _local(request: Request) -> LocalStorage | None:
+    storage = request.app.state.runtime.storage
+    return storage if isinstance(storage, LocalStorage) else None
+
+
+async def put_file(request: Request) -> Response:
+    storage = _local(request)
+    if storage is None:
+        return rest_error(404, "not found")
+    length = request.headers.get("content-length")
+    try:
+        content_length = int(length) if length is not None else None
+    except ValueError:
+        return rest_error(400, "Content-Length must be a number")
+    try:
+        await storage.receive_upload(
+            request.path_params["key"],
+            dict(request.query_params),
+            request.headers.get("content-type"),
+            content_length,
+            request.stream(),
+        )
+    except UploadRejected as exc:
+        return rest_error(exc.status, exc.message)
+    return Response(status_code=200)
+
+
+async def get_file(request: Request) -> Response:
+    storage = _local(request)
+    if storage is None:
+        return rest_error(404, "not found")
+    key = request.path_params["key"]
+    params = dict(request.query_params)
+    try:
+        storage.verify_get(key, params)
+    except SignatureError as exc:
+        return rest_error(403, f"download URL refused: {exc}")
+    runtime: Runtime = request.app.state.runtime
+    info = await runtime.storage.head(key)
+    if info is None:
+        return rest_error(404, "not found")
+    import time
+
+    remaining = max(0, int(params["exp"]) - int(time.time()))
+    headers = {
+        "Content-Length": str(info.size),
+        "Cache-Control": f"private, max-age={remaining}",
+        "ETag": f'"{params["sig"][:32]}"',
+    }
+    if request.headers.get("if-none-match") == headers["ETag"]:
+        return Response(status_code=304, headers=headers)
+    return StreamingResponse(
+        storage.stream(key),
+        media_type=params.get("ct") or "application/octet-stream",
+        headers=headers,
+    )

@@ -1,0 +1,91 @@
+"""The gate every API request passes: 401 → 402 (plan) → 429, then rate-limit headers.
+
+A pure ASGI middleware (no per-request Request object) in front of /graphql and /api/v1.
+The principal it resolves is left in `scope["state"]["principal"]`.
+"""
+
+from __future__ import annotations
+
+import math
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pixelwand.errors import PixelWandError, RateLimited
+from pixelwand.plans import Plan
+from pixelwand.runtime import Runtime
+from pixelwand.web.responses import graphql_error, rest_error
+
+GATED_PREFIXES = ("/graphql", "/api/v1")
+
+
+def _is_graphql(path: str) -> bool:
+    return path == "/graphql" or path.startswith("/graphql/")
+
+
+def wants_graphiql(scope: Scope) -> bool:
+    if scope["method"] != "GET":
+        return False
+    headers = Headers(scope=scope)
+    return "text/html" in headers.get("accept", "") and b"query=" not in scope["query_string"]
+
+
+class Gate:
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if not path.startswith(GATED_PREFIXES) or (_is_graphql(path) and wants_graphiql(scope)):
+            await self.app(scope, receive, send)
+            return
+        try:
+            principal = await self.runtime.authenticator.authenticate(
+                Headers(scope=scope).get("authorization")
+            )
+            if principal.plan is Plan.FREE:
+                raise _PlanDisabled()
+            rps = self.runtime.limits(principal.plan).rps
+            decision = await self.runtime.limiter.hit(principal.key_id, rps)
+            headers = {
+                "RateLimit-Limit": str(decision.limit),
+                "RateLimit-Remaining": str(decision.remaining),
+                "RateLimit-Reset": str(max(0, math.ceil(decision.reset_seconds))),
+            }
+            if not decision.allowed:
+                headers["Retry-After"] = str(max(1, math.ceil(decision.retry_after)))
+                raise RateLimited(
+                    f"rate limit exceeded: {rps:g} requests/second on the "
+                    f"{principal.plan.value} plan",
+                    decision.retry_after,
+                )
+        except PixelWandError as exc:
+            hdrs = headers if isinstance(exc, RateLimited) else None
+            if _is_graphql(path):
+                response = graphql_error(exc.status, exc.message, exc.code, hdrs)
+            else:
+                response = rest_error(exc.status, exc.message, hdrs)
+            await response(scope, receive, send)
+            return
+
+        scope.setdefault("state", {})["principal"] = principal
+        raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + raw
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class _PlanDisabled(PixelWandError):
+    code = "PAYMENT_REQUIRED"
+    status = 402
+
+    def __init__(self) -> None:
+        super().__init__("upgrade required: the Free plan has no API access")

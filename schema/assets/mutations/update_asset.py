@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+import strawberry
+
+from pixelwand.services import assets
+from schema.assets.inputs import UpdateAssetInput
+from schema.assets.types import Asset
+from schema.context import require_scope
+
+
+async def update_asset(info: strawberry.Info, id: strawberry.ID, input: UpdateAssetInput) -> Asset:
+    principal = require_scope(info, "write")
+    changes = {
+        field: getattr(input, field)
+        for field in ("name", "tags", "collection_id", "location_x", "location_y")
+        if getattr(input, field) is not strawberry.UNSET
+    }
+    return await assets.update_asset(principal.org_id, id, **changes)  # type: ignore[return-value]

@@ -1,0 +1,47 @@
+"""GraphQL types of export presets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+import strawberry
+
+
+@strawberry.enum(description="Output formats of exports.")
+class ImageFormat(enum.StrEnum):
+    JPEG = "JPEG"
+    PNG = "PNG"
+    WEBP = "WEBP"
+    AVIF = "AVIF"
+
+
+@strawberry.type(description="A named output spec for export URLs.")
+class ExportPreset:
+    id: strawberry.ID = strawberry.field(description="cuid-style id.")
+    name: str = strawberry.field(description="Unique within the workspace.")
+    format: str = strawberry.field(description="JPEG, PNG, WEBP or AVIF.")
+    quality: int = strawberry.field(description="1-100.")
+    max_width: int | None = strawberry.field(description="Bounding width, 1-16384.")
+    max_height: int | None = strawberry.field(description="Bounding height, 1-16384.")
+    preserve_aspect: bool = strawberry.field(
+        description="true: fit inside, never enlarge; false: exact size, centre crop."
+    )
+    created_at: dt.datetime = strawberry.field(description="When it was created.")
+    updated_at: dt.datetime = strawberry.field(description="When it last changed.")
+
+
+@strawberry.input(description="A preset to create or replace (by name).")
+class UpsertExportPresetInput:
+    name: str = strawberry.field(description="Unique within the workspace.")
+    format: str = strawberry.field(description="JPEG, PNG, WEBP or AVIF (any case; jpg too).")
+    quality: int | None = strawberry.field(default=None, description="1-100; default 85.")
+    max_width: int | None = strawberry.field(default=None, description="1-16384.")
+    max_height: int | None = strawberry.field(default=None, description="1-16384.")
+    preserve_aspect: bool | None = strawberry.field(default=None, description="Default true.")
+
+
+@strawberry.type(description="The outcome of upsertExportPreset.")
+class UpsertExportPresetResult:
+    preset: ExportPreset = strawberry.field(description="The preset as stored.")
+    created: bool = strawberry.field(description="False when an existing preset was replaced.")

@@ -1,0 +1,55 @@
+"""Custom scalars: millisecond UTC timestamps and 64-bit integers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, NewType
+
+import strawberry
+from graphql import IntValueNode, StringValueNode, ValueNode
+
+
+def format_datetime(value: dt.datetime) -> str:
+    """ISO-8601 UTC with milliseconds and Z: 2026-04-22T21:00:00.000Z."""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def _parse_datetime(value: Any) -> dt.datetime:
+    if not isinstance(value, str):
+        raise ValueError("DateTime must be an ISO-8601 string")
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+DateTime = strawberry.scalar(
+    dt.datetime,
+    name="DateTime",
+    description="An instant in UTC, ISO-8601 with milliseconds: 2026-04-22T21:00:00.000Z",
+    serialize=format_datetime,
+    parse_value=_parse_datetime,
+)
+
+
+def _parse_long(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"Long cannot represent non-integer value: {value!r}")
+    return value
+
+
+def _parse_long_literal(node: ValueNode, _variables: Any = None) -> int:
+    if isinstance(node, IntValueNode):
+        return int(node.value)
+    if isinstance(node, StringValueNode):
+        raise ValueError("Long cannot represent a string")
+    raise ValueError("Long must be an integer")
+
+
+Long = strawberry.scalar(
+    NewType("Long", int),
+    name="Long",
+    description="A signed 64-bit integer (byte counts: sizes and quotas).",
+    serialize=int,
+    parse_value=_parse_long,
+    parse_literal=_parse_long_literal,
+)
