@@ -24,7 +24,7 @@ from compat_rest.routes import routes as rest_routes
 from pixelwand import db
 from pixelwand.auth import Authenticator
 from pixelwand.config import Settings
-from pixelwand.ratelimit import RateLimiter
+from pixelwand.ratelimit import rate_limiter_from_url
 from pixelwand.runtime import Runtime
 from pixelwand.services.sweeper import sweep
 from pixelwand.storage import storage_from_url
@@ -36,16 +36,6 @@ from pixelwand.web.middleware import RequestId
 from pixelwand.web.responses import rest_error
 
 log = logging.getLogger("pixelwand")
-
-
-def _rate_limiter(settings: Settings) -> RateLimiter:
-    try:
-        from pixelwand.ratelimit import rate_limiter_from_url  # type: ignore[attr-defined]
-    except ImportError:
-        from pixelwand.ratelimit import MemoryRateLimiter
-
-        return MemoryRateLimiter()
-    return rate_limiter_from_url(settings.rate_limit_url)
 
 
 def _image_pool(settings: Settings):
@@ -66,7 +56,7 @@ def build_runtime(settings: Settings) -> Runtime:
             timeout_seconds=settings.storage_timeout_seconds,
         ),
         authenticator=Authenticator(settings.auth_cache_seconds),
-        limiter=_rate_limiter(settings),
+        limiter=rate_limiter_from_url(settings.rate_limit_url),
         image_pool=_image_pool(settings),
     )
 

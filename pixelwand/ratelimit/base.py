@@ -4,6 +4,10 @@ GCRA (generic cell rate algorithm) keeps one number per key, the theoretical arr
 time (TAT). With rate r and burst b (one second's allowance, b = ceil(r)), each request
 moves TAT forward by T = 1/r and is allowed while TAT - now <= b*T. The Redis backend runs
 the same arithmetic in a Lua script, so both give identical answers.
+
+Times are whole microseconds: sums of float seconds drift with the clock's magnitude (at
+Unix time a 10 rps burst could lose its last request), while integers below 2**53 are
+exact in Python and in Lua's doubles alike.
 """
 
 from __future__ import annotations
@@ -26,18 +30,22 @@ def burst_for(rps: float) -> int:
     return max(1, math.ceil(rps))
 
 
-def gcra(tat: float, now: float, rps: float) -> tuple[Decision, float]:
-    """Decide one request; returns the decision and the new TAT to store."""
-    interval = 1.0 / rps
+def interval_us(rps: float) -> int:
+    return max(1, int(1_000_000 / rps + 0.5))
+
+
+def gcra(tat: int, now: int, rps: float) -> tuple[Decision, int]:
+    """Decide one request at `now` (µs); returns the decision and the new TAT (µs) to store."""
+    interval = interval_us(rps)
     burst = burst_for(rps)
     tolerance = burst * interval
     tat = max(tat, now)
     new_tat = tat + interval
     if new_tat - now > tolerance:
-        retry_after = new_tat - now - tolerance
-        return Decision(False, burst, 0, tat - now, retry_after), tat
-    remaining = int((tolerance - (new_tat - now)) / interval + 1e-9)
-    return Decision(True, burst, remaining, new_tat - now, 0.0), new_tat
+        retry_after = (new_tat - now - tolerance) / 1e6
+        return Decision(False, burst, 0, (tat - now) / 1e6, retry_after), tat
+    remaining = (tolerance - (new_tat - now)) // interval
+    return Decision(True, burst, remaining, (new_tat - now) / 1e6, 0.0), new_tat
 
 
 class RateLimiter(abc.ABC):

@@ -9,14 +9,14 @@ from pixelwand.ratelimit.base import Decision, RateLimiter, gcra
 
 class MemoryRateLimiter(RateLimiter):
     def __init__(self, clock=time.monotonic) -> None:
-        self._tat: dict[str, float] = {}
+        self._tat: dict[str, int] = {}
         self._clock = clock
 
     async def hit(self, key: str, rps: float) -> Decision:
         return self.hit_sync(key, rps)
 
     def hit_sync(self, key: str, rps: float) -> Decision:
-        now = self._clock()
+        now = round(self._clock() * 1_000_000)
         decision, tat = gcra(self._tat.get(key, now), now, rps)
         self._tat[key] = tat
         if len(self._tat) > 100_000:  # forget keys that are fully replenished

@@ -1,6 +1,6 @@
 """The shared limiter: one TAT per key in Redis, decided by a Lua script in one round trip.
 
-The script mirrors `gcra()` operation for operation on the same IEEE doubles, so both
+The script mirrors `gcra()` operation for operation in integer microseconds, so both
 backends give identical decisions for the same TAT and time. Time comes from Redis `TIME`,
 so every process shares one clock. If Redis is unreachable the limiter keeps answering from
 an in-process `MemoryRateLimiter` (limits are then per process) and returns to Redis once it
@@ -24,31 +24,31 @@ logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "pixelwand:rl:"
 
-# KEYS[1] holds the TAT; ARGV[1] is rps as Python's repr of a float (parses to the same
-# double). Each line matches one line of gcra(). Floats leave as %.17g strings because Redis
-# truncates Lua numbers in replies to integers; the time used and the TAT read are returned
-# too, so tests can check the result against gcra() exactly. The key expires when the
-# allowance is fully replenished (TAT <= now), at most burst * interval from now.
+# KEYS[1] holds the TAT in whole microseconds; ARGV[1] is rps as Python's repr of a float.
+# Each line matches one line of gcra(); every value is an integer below 2**53, exact in Lua's
+# doubles, and leaves as an integer reply. The time used and the TAT read are returned too,
+# so tests can check the result against gcra() exactly. The key expires when the allowance is
+# fully replenished (TAT <= now), at most burst * interval from now.
 _GCRA_LUA = """
-local function f(x) return string.format('%.17g', x) end
 local rps = tonumber(ARGV[1])
 local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local stored = redis.call('GET', KEYS[1])
 local tat = now
 if stored then tat = tonumber(stored) end
 local read = tat
-local interval = 1.0 / rps
+local interval = math.max(1, math.floor(1000000 / rps + 0.5))
 local burst = math.max(1, math.ceil(rps))
 local tolerance = burst * interval
 tat = math.max(tat, now)
 local new_tat = tat + interval
 if new_tat - now > tolerance then
-  return {0, burst, 0, f(tat - now), f(new_tat - now - tolerance), f(now), f(read)}
+  return {0, burst, 0, tat - now, new_tat - now - tolerance, now, read}
 end
-local remaining = math.floor((tolerance - (new_tat - now)) / interval + 1e-9)
-redis.call('SET', KEYS[1], f(new_tat), 'PX', math.max(1, math.ceil((new_tat - now) * 1000)))
-return {1, burst, remaining, f(new_tat - now), '0', f(now), f(read)}
+local remaining = math.floor((tolerance - (new_tat - now)) / interval)
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX',
+  math.max(1, math.ceil((new_tat - now) / 1000)))
+return {1, burst, remaining, new_tat - now, 0, now, read}
 """
 
 
@@ -111,13 +111,13 @@ class RedisRateLimiter(RateLimiter):
     async def close(self) -> None:
         await self._redis.aclose()
 
-    async def _eval(self, key: str, rps: float) -> tuple[Decision, float, float]:
-        """One script run: the decision, the Redis time it used and the TAT it read."""
+    async def _eval(self, key: str, rps: float) -> tuple[Decision, int, int]:
+        """One script run: the decision, the Redis time (µs) it used and the TAT it read."""
         allowed, limit, remaining, reset, retry_after, now, tat = await self._script(
             keys=[KEY_PREFIX + key], args=[repr(float(rps))]
         )
-        decision = Decision(bool(allowed), limit, remaining, float(reset), float(retry_after))
-        return decision, float(now), float(tat)
+        decision = Decision(bool(allowed), limit, remaining, reset / 1e6, retry_after / 1e6)
+        return decision, int(now), int(tat)
 
     def _failed(self, exc: BaseException, started: float) -> None:
         if started < self._last_ok:

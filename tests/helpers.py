@@ -1,0 +1,94 @@
+"""Test helpers: real image bytes and the documented upload flow, as a client runs it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pyvips
+
+from pixelwand.ids import new_id
+
+
+def make_image(width: int = 64, height: int = 48, fmt: str = ".jpg", **save: Any) -> bytes:
+    """A small real image with some structure (not a flat colour)."""
+    x = pyvips.Image.xyz(width, height)
+    r = (x[0] * 255 / max(width - 1, 1)).cast("uchar")
+    g = (x[1] * 255 / max(height - 1, 1)).cast("uchar")
+    b = ((x[0] + x[1]) % 256).cast("uchar")
+    image = r.bandjoin([g, b]).copy(interpretation="srgb")
+    return image.write_to_buffer(fmt, **save)
+
+
+def make_mp4_head(size: int = 4096) -> bytes:
+    """Bytes that start like an MP4 file (ftyp isom box); videos are not decoded."""
+    ftyp = (24).to_bytes(4, "big") + b"ftypisom" + b"\x00\x00\x02\x00" + b"isomiso2"
+    return ftyp + b"\x00" * (size - len(ftyp))
+
+
+async def presign(tenant, name: str, mime: str, size: int) -> Any:
+    return await tenant.post(
+        "/api/v1/assets",
+        json={"mode": "presign", "originalName": name, "mimeType": mime, "size": size},
+    )
+
+
+async def upload(
+    tenant,
+    data: bytes,
+    name: str = "hero.jpg",
+    mime: str = "image/jpeg",
+    **finalize: Any,
+) -> dict[str, Any]:
+    """presign → PUT → finalize; returns the finalized asset JSON."""
+    r = await presign(tenant, name, mime, len(data))
+    assert r.status_code == 200, r.text
+    ticket = r.json()
+    put = await tenant.http.put(ticket["uploadUrl"], content=data, headers=ticket["headers"])
+    assert put.status_code == 200, put.text
+    r = await tenant.post(
+        "/api/v1/assets",
+        json={
+            "mode": "finalize",
+            "originalName": name,
+            "mimeType": mime,
+            "size": len(data),
+            "storageKey": ticket["storageKey"],
+            **finalize,
+        },
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def seed_assets(org_id: str, rows: list[dict[str, Any]]) -> list[str]:
+    """Insert asset rows directly (setup for listing tests); returns their ids, in order."""
+    from pixelwand.models import Asset, AssetTag
+
+    base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    assets = []
+    tags = []
+    for i, row in enumerate(rows):
+        asset_id = new_id()
+        name = row.get("name", f"asset-{i:04d}.jpg")
+        asset = Asset(
+            id=asset_id,
+            organization_id=org_id,
+            name=name,
+            original_name=row.get("original_name", name),
+            size=row.get("size", 1000 + i),
+            mime_type=row.get("mime_type", "image/jpeg"),
+            media_type=row.get("media_type", "IMAGE"),
+            storage_key=f"orgs/{org_id}/2026/01/{asset_id}-{name}",
+            tags=row.get("tags", []),
+            collection_id=row.get("collection_id"),
+            uploaded_at=row.get("uploaded_at", base + dt.timedelta(seconds=i)),
+            width=10,
+            height=10,
+        )
+        assets.append(asset)
+        tags += [AssetTag(asset_id=asset_id, organization_id=org_id, tag=t) for t in asset.tags]
+    await Asset.bulk_create(assets)
+    if tags:
+        await AssetTag.bulk_create(tags)
+    return [a.id for a in assets]
