@@ -18,6 +18,7 @@ _VARIABLE = re.compile(
     re.S,
 )
 _MISSING = re.compile(r"^Field '(?P<field>\w+)' of required type '.*?' was not provided\.$")
+_SCALAR = re.compile(r"encountered error '(.*?)'; found")
 _UNKNOWN = re.compile(r"^Field '(?P<field>\w+)' is not defined by type '.*?'\.$")
 
 
@@ -43,7 +44,7 @@ def first_error(result: ExecutionResult) -> PixelWandError:
     assert result.errors
     error = result.errors[0]
     domain = domain_error(error)
-    if error.original_error is None and isinstance(domain, BadRequest):
+    if isinstance(domain, BadRequest) and not isinstance(error.original_error, PixelWandError):
         return BadRequest(_rest_message(error))
     return domain
 

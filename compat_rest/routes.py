@@ -42,6 +42,9 @@ async def _json_body(request: Request, allowed: set[str]) -> dict[str, Any]:
     for key in body:
         if key not in allowed:
             raise BadRequest(f"unknown field {key!r}")
+    # GraphQL would coerce a lone value into a one-item list; JSON clients mean what they send.
+    if "tags" in body and body["tags"] is not None and not isinstance(body["tags"], list):
+        raise BadRequest("tags must be a list of strings")
     return body
 
 

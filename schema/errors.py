@@ -22,7 +22,7 @@ def domain_error(error: GraphQLError) -> PixelWandError:
     original = error.original_error
     if isinstance(original, PixelWandError):
         return original
-    if original is None:
+    if original is None or not error.path:
         # Parse/validation errors, variable coercion: the client's document or input.
         from pixelwand.errors import BadRequest
 

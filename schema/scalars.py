@@ -1,4 +1,4 @@
-"""Custom scalars: millisecond UTC timestamps and 64-bit integers."""
+"""Custom scalars: millisecond UTC timestamps and 64-bit integers (see SCALAR_MAP)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ def _parse_datetime(value: Any) -> dt.datetime:
 
 
 DateTime = strawberry.scalar(
-    dt.datetime,
     name="DateTime",
     description="An instant in UTC, ISO-8601 with milliseconds: 2026-04-22T21:00:00.000Z",
     serialize=format_datetime,
@@ -45,11 +44,15 @@ def _parse_long_literal(node: ValueNode, _variables: Any = None) -> int:
     raise ValueError("Long must be an integer")
 
 
-Long = strawberry.scalar(
-    NewType("Long", int),
+Long = NewType("Long", int)
+
+LongScalar = strawberry.scalar(
     name="Long",
     description="A signed 64-bit integer (byte counts: sizes and quotas).",
     serialize=int,
     parse_value=_parse_long,
     parse_literal=_parse_long_literal,
 )
+
+
+SCALAR_MAP = {dt.datetime: DateTime, Long: LongScalar}

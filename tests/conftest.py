@@ -20,6 +20,7 @@ from pixelwand.config import Settings
 from pixelwand.plans import Plan
 
 BASE_URL = "http://testserver"
+BUSINESS_QUOTA = 50_000
 
 
 @dataclasses.dataclass
@@ -42,6 +43,8 @@ def make_settings(backend: Backend, tmp: Path, **overrides: str) -> Settings:
         "PIXELWAND_PUBLIC_URL": BASE_URL,
         "PIXELWAND_SWEEP_INTERVAL_SECONDS": "0",
         "PIXELWAND_STORAGE_TIMEOUT_SECONDS": "3",
+        # A small quota on one plan, so quota tests need no gigabytes.
+        "PIXELWAND_PLAN_BUSINESS_QUOTA_BYTES": str(BUSINESS_QUOTA),
         **overrides,
     }
     return Settings.from_env(env)

@@ -36,12 +36,12 @@ async def presign(tenant, name: str, mime: str, size: int) -> Any:
 async def upload(
     tenant,
     data: bytes,
-    name: str = "hero.jpg",
+    filename: str = "hero.jpg",
     mime: str = "image/jpeg",
     **finalize: Any,
 ) -> dict[str, Any]:
     """presign → PUT → finalize; returns the finalized asset JSON."""
-    r = await presign(tenant, name, mime, len(data))
+    r = await presign(tenant, filename, mime, len(data))
     assert r.status_code == 200, r.text
     ticket = r.json()
     put = await tenant.http.put(ticket["uploadUrl"], content=data, headers=ticket["headers"])
@@ -50,7 +50,7 @@ async def upload(
         "/api/v1/assets",
         json={
             "mode": "finalize",
-            "originalName": name,
+            "originalName": filename,
             "mimeType": mime,
             "size": len(data),
             "storageKey": ticket["storageKey"],

@@ -1,0 +1,201 @@
+"""GET/PATCH/DELETE /api/v1/assets: listing, filters, pagination, isolation."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tests.helpers import make_image, seed_assets, upload
+
+BASE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+async def _all_ids(tenant, query: str = "", page_size: int = 200) -> list[str]:
+    ids: list[str] = []
+    page = 1
+    while True:
+        r = await tenant.get(f"/api/v1/assets?page={page}&pageSize={page_size}{query}")
+        assert r.status_code == 200, r.text
+        body = r.json()
+        ids += [a["id"] for a in body["items"]]
+        if page >= body["totalPages"]:
+            return ids
+        page += 1
+
+
+async def test_pagination_over_a_few_hundred_assets(tenant):
+    ids = await seed_assets(tenant.org_id, [{} for _ in range(317)])
+    newest_first = list(reversed(ids))
+    r = await tenant.get("/api/v1/assets")
+    body = r.json()
+    assert (body["page"], body["pageSize"], body["total"], body["totalPages"]) == (1, 50, 317, 7)
+    assert [a["id"] for a in body["items"]] == newest_first[:50]
+    r = await tenant.get("/api/v1/assets?page=7&pageSize=50")
+    assert [a["id"] for a in r.json()["items"]] == newest_first[300:]
+    r = await tenant.get("/api/v1/assets?page=8&pageSize=50")
+    body = r.json()
+    assert body["items"] == [] and body["total"] == 317 and body["page"] == 8
+    assert await _all_ids(tenant, page_size=33) == newest_first
+    r = await tenant.get("/api/v1/assets?pageSize=200")
+    assert len(r.json()["items"]) == 200 and r.json()["totalPages"] == 2
+
+
+async def test_equal_upload_times_order_by_id(tenant):
+    ids = await seed_assets(tenant.org_id, [{"uploaded_at": BASE} for _ in range(5)])
+    assert await _all_ids(tenant, page_size=2) == sorted(ids, reverse=True)
+
+
+async def test_empty_workspace(tenant):
+    r = await tenant.get("/api/v1/assets")
+    assert r.json() == {"items": [], "page": 1, "pageSize": 50, "total": 0, "totalPages": 0}
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("pageSize=0", "pageSize"),
+        ("pageSize=201", "pageSize"),
+        ("pageSize=abc", "pageSize"),
+        ("page=0", "page"),
+        ("page=-1", "page"),
+        ("page=1.5", "page"),
+        ("type=AUDIO", "type"),
+    ],
+)
+async def test_bad_list_parameters_are_400(tenant, query, message):
+    r = await tenant.get(f"/api/v1/assets?{query}")
+    assert r.status_code == 400
+    assert message in r.json()["error"]
+
+
+async def test_unknown_query_parameters_are_ignored(tenant):
+    r = await tenant.get("/api/v1/assets?_=12345&utm_source=x")
+    assert r.status_code == 200
+
+
+async def test_filters(tenant):
+    col = (await tenant.post("/api/v1/collections", json={"name": "Q2"})).json()
+    rows = [
+        {"name": "Hero-Banner.jpg", "tags": ["hero", "2024"]},
+        {"name": "x.jpg", "original_name": "HERO_original.png", "tags": ["hero"]},
+        {"name": "clip.mp4", "media_type": "VIDEO", "mime_type": "video/mp4", "tags": ["2024"]},
+        {"name": "100%_done.jpg", "collection_id": col["id"], "tags": ["Hero"]},
+        {"name": "plain.jpg", "collection_id": col["id"]},
+    ]
+    ids = await seed_assets(tenant.org_id, rows)
+
+    async def names(query: str) -> set[str]:
+        return {ids.index(i) for i in await _all_ids(tenant, query)}
+
+    assert await names("&q=hero") == {0, 1}
+    assert await names("&q=HERO_") == {1}
+    assert await names("&q=%25") == {3}  # % is literal
+    assert await names("&q=_") == {1, 3}  # _ is literal
+    assert await names("&type=VIDEO") == {2}
+    assert await names("&type=IMAGE") == {0, 1, 3, 4}
+    assert await names("&tags=hero") == {0, 1}
+    assert await names("&tags=Hero") == {3}  # exact match, case preserved
+    assert await names("&tags=hero,2024") == {0}
+    assert await names("&tags=hero,%202024%20,") == {0}
+    assert await names("&tags=nope") == set()
+    assert await names(f"&collectionId={col['id']}") == {3, 4}
+    assert await names(f"&collectionId={col['id']}&q=plain") == {4}
+    assert await names("&type=IMAGE&tags=hero&q=banner") == {0}
+
+
+async def test_collection_filter_checks_ownership(make_tenant):
+    a = await make_tenant()
+    b = await make_tenant()
+    col_b = (await b.post("/api/v1/collections", json={"name": "B"})).json()
+    assert (await a.get(f"/api/v1/assets?collectionId={col_b['id']}")).status_code == 403
+    assert (await a.get("/api/v1/assets?collectionId=c" + "9" * 24)).status_code == 404
+    assert (await a.get("/api/v1/assets?collectionId=bogus")).status_code == 404
+
+
+async def test_cross_org_isolation(make_tenant):
+    a = await make_tenant()
+    b = await make_tenant()
+    asset = await upload(a, make_image())
+    await seed_assets(b.org_id, [{} for _ in range(3)])
+    listing = (await b.get("/api/v1/assets")).json()
+    assert listing["total"] == 3
+    assert asset["id"] not in {x["id"] for x in listing["items"]}
+    url = f"/api/v1/assets/{asset['id']}"
+    assert (await b.get(url)).status_code == 403
+    assert (await b.patch(url, json={"name": "pwned"})).status_code == 403
+    assert (await b.delete(url)).status_code == 403
+    assert (await a.get(url)).json()["name"] == "hero.jpg"
+
+
+@pytest.mark.parametrize("asset_id", ["c" + "0" * 24, "nope", "C" + "0" * 24, "c" + "0" * 30])
+async def test_unknown_or_malformed_id_is_404(tenant, asset_id):
+    for method in ("GET", "PATCH", "DELETE"):
+        r = await tenant.http.request(
+            method, f"/api/v1/assets/{asset_id}", headers=tenant.auth, json={"name": "x"}
+        )
+        assert r.status_code == 404, method
+        assert "not found" in r.json()["error"]
+
+
+async def test_patch_name_tags_and_collection(tenant):
+    asset = await upload(tenant, make_image(), tags=["a"])
+    col = (await tenant.post("/api/v1/collections", json={"name": "C"})).json()
+    url = f"/api/v1/assets/{asset['id']}"
+    r = await tenant.patch(url, json={"tags": ["marketing", "q2", " q2 "]})
+    assert r.status_code == 200
+    assert r.json() == {**asset, "tags": ["marketing", "q2"]}
+    r = await tenant.patch(url, json={"name": "Renamed.jpg", "collectionId": col["id"]})
+    assert r.json()["name"] == "Renamed.jpg" and r.json()["collectionId"] == col["id"]
+    assert r.json()["originalName"] == "hero.jpg"
+    assert (await tenant.get("/api/v1/assets?tags=q2")).json()["total"] == 1
+    assert (await tenant.get("/api/v1/assets?tags=a")).json()["total"] == 0
+    r = await tenant.patch(url, json={"collectionId": None})
+    assert r.status_code == 200 and r.json()["collectionId"] is None
+    r = await tenant.patch(url, json={})
+    assert r.status_code == 200 and r.json()["name"] == "Renamed.jpg"
+    assert (await tenant.get(url)).json() == r.json()
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"size": 5}, 400, "'size'"),
+        ({"storageKey": "x"}, 400, "'storageKey'"),
+        ({"locationX": 5}, 400, "'locationX'"),
+        ({"name": ""}, 400, "name"),
+        ({"name": None}, 400, "name"),
+        ({"name": 5}, 400, "name"),
+        ({"tags": "a,b"}, 400, "tags"),
+        ({"tags": None}, 400, "tags"),
+        ({"tags": [f"t{i}" for i in range(51)]}, 400, "50"),
+        ({"collectionId": "c" + "1" * 24}, 404, "not found"),
+    ],
+)
+async def test_patch_rejects_bad_input(tenant, body, status, message):
+    asset = await upload(tenant, make_image())
+    r = await tenant.patch(f"/api/v1/assets/{asset['id']}", json=body)
+    assert r.status_code == status, r.text
+    assert message in r.json()["error"]
+    assert (await tenant.get(f"/api/v1/assets/{asset['id']}")).json() == asset
+
+
+async def test_patch_into_another_orgs_collection_is_403(make_tenant):
+    a = await make_tenant()
+    b = await make_tenant()
+    col_b = (await b.post("/api/v1/collections", json={"name": "B"})).json()
+    asset = await upload(a, make_image())
+    r = await a.patch(f"/api/v1/assets/{asset['id']}", json={"collectionId": col_b["id"]})
+    assert r.status_code == 403
+
+
+async def test_delete_hides_at_once(tenant):
+    asset = await upload(tenant, make_image())
+    url = f"/api/v1/assets/{asset['id']}"
+    r = await tenant.delete(url)
+    assert r.status_code == 200
+    assert r.json() == {"id": asset["id"], "deleted": True}
+    assert (await tenant.get(url)).status_code == 404
+    assert (await tenant.get("/api/v1/assets")).json()["total"] == 0
+    assert (await tenant.delete(url)).status_code == 404
+    assert (await tenant.patch(url, json={"name": "x"})).status_code == 404
