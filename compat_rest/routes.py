@@ -17,6 +17,8 @@ from starlette.routing import Route
 from compat_rest.executor import run
 from compat_rest.operations import StoredOperation, stored_operations
 from pixelwand.errors import BadRequest, Forbidden, PixelWandError
+from pixelwand.models import ExportJob
+from pixelwand.web.exports import stream_job
 from pixelwand.web.responses import JSONResponse, rest_error
 from schema.context import Context
 
@@ -48,7 +50,7 @@ async def _json_body(request: Request, allowed: set[str]) -> dict[str, Any]:
     return body
 
 
-def _int_param(request: Request, name: str, default: int) -> int:
+def _int_param(request: Request, name: str, default: int | None) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
@@ -170,6 +172,42 @@ async def upsert_export_preset(request: Request, op: StoredOperation) -> Respons
     return JSONResponse(result["preset"], status_code=201 if result["created"] else 200)
 
 
+async def export_url(request: Request, op: StoredOperation) -> Response:
+    variables = {
+        "assetId": request.path_params["id"],
+        "preset": _str_param(request, "preset"),
+        "format": _str_param(request, "format"),
+        "quality": _int_param(request, "quality", None),
+        "maxWidth": _int_param(request, "maxWidth", None),
+        "maxHeight": _int_param(request, "maxHeight", None),
+        "preserveAspect": _bool_param(request, "preserveAspect"),
+        "ttl": _int_param(request, "ttl", None),
+    }
+    return JSONResponse(await _run(request, op, variables))
+
+
+_EXPORT_CONFIG = {"format", "quality", "maxWidth", "maxHeight", "preserveAspect", "renameOnExport"}
+
+
+async def create_export(request: Request, op: StoredOperation) -> Response:
+    """Validate through createExport, then stream the archive in this same response."""
+    body = await _json_body(request, {"assetIds", "config"})
+    if body.get("assetIds") is None:
+        raise BadRequest("assetIds is required")
+    if not isinstance(body["assetIds"], list):
+        raise BadRequest("assetIds must be a list of asset ids")
+    config = body.get("config")
+    if config is not None:
+        if not isinstance(config, dict):
+            raise BadRequest("config must be an object")
+        for key in config:
+            if key not in _EXPORT_CONFIG:
+                raise BadRequest(f"unknown field 'config.{key}'")
+    result = await _run(request, op, {"input": body})
+    job = await ExportJob.get(id=result["id"])
+    return await stream_job(request.app.state.runtime, job)
+
+
 # --- plumbing ---------------------------------------------------------------------------
 
 
@@ -199,6 +237,8 @@ routes = [
     Route("/assets/{id}", _endpoint("get_asset", get_asset), methods=["GET"]),
     Route("/assets/{id}", _endpoint("update_asset", update_asset), methods=["PATCH"]),
     Route("/assets/{id}", _endpoint("delete_asset", delete_asset), methods=["DELETE"]),
+    Route("/assets/{id}/export-url", _endpoint("export_url", export_url), methods=["GET"]),
+    Route("/exports", _endpoint("create_export", create_export), methods=["POST"]),
     Route("/collections", _endpoint("list_collections", list_collections), methods=["GET"]),
     Route("/collections", _endpoint("create_collection", create_collection), methods=["POST"]),
     Route(

@@ -26,8 +26,12 @@ from pixelwand.auth import Authenticator
 from pixelwand.config import Settings
 from pixelwand.ratelimit import rate_limiter_from_url
 from pixelwand.runtime import Runtime
+from pixelwand.imaging.pool import ImagePool
+from pixelwand.services.exports import ExportStreamer
+from pixelwand.services.renditions import RenditionService
 from pixelwand.services.sweeper import sweep
 from pixelwand.storage import storage_from_url
+from pixelwand.web.exports import download_export
 from pixelwand.web.files import get_file, put_file
 from pixelwand.web.gate import Gate
 from pixelwand.web.graphql_endpoint import graphql_endpoint
@@ -57,8 +61,11 @@ def build_runtime(settings: Settings) -> Runtime:
         ),
         authenticator=Authenticator(settings.auth_cache_seconds),
         limiter=rate_limiter_from_url(settings.rate_limit_url),
-        image_pool=_image_pool(settings),
+        image_pool=ImagePool(settings.image_workers),
     )
+    runtime.renditions = RenditionService(runtime)
+    runtime.exports = ExportStreamer(runtime)
+    return runtime
 
 
 async def _sweep_forever(runtime: Runtime) -> None:
@@ -115,6 +122,7 @@ def create_app(settings: Settings | None = None, *, run_sweeper: bool = True) ->
             Mount("/api/v1", routes=rest_routes),
             Route("/files/{key:path}", put_file, methods=["PUT"]),
             Route("/files/{key:path}", get_file, methods=["GET", "HEAD"]),
+            Route("/exports/{id}", download_export, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],

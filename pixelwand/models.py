@@ -182,3 +182,21 @@ class SweepLock(Model):
 
     class Meta:
         table = "sweep_locks"
+
+
+class ExportJob(Model):
+    """A validated batch export, streamed by whoever holds its signed link."""
+
+    id = fields.CharField(max_length=25, primary_key=True, default=new_id)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "models.Organization", related_name="export_jobs", on_delete=fields.CASCADE
+    )
+    organization_id: str
+    asset_ids = fields.JSONField()
+    config = fields.JSONField()
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+
+    class Meta:
+        table = "export_jobs"
+        indexes = (Index(fields=("expires_at",)),)

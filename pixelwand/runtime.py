@@ -22,7 +22,9 @@ class Runtime:
     storage: Storage
     authenticator: Authenticator
     limiter: RateLimiter
-    image_pool: Any = None  # pixelwand.imaging.pool.ImagePool once started
+    image_pool: Any = None  # pixelwand.imaging.pool.ImagePool
+    renditions: Any = None  # pixelwand.services.renditions.RenditionService
+    exports: Any = None  # pixelwand.services.exports.ExportStreamer
 
     def limits(self, plan: Plan) -> PlanLimits:
         return self.settings.plans[plan]

@@ -11,6 +11,7 @@ from schema.assets.mutations import AssetMutations
 from schema.assets.queries import AssetQueries
 from schema.collections.mutations import CollectionMutations
 from schema.collections.queries import CollectionQueries
+from schema.exports.resolvers import ExportMutations, ExportQueries
 from schema.presets.mutations import PresetMutations
 from schema.presets.queries import PresetQueries
 from schema.scalars import SCALAR_MAP
@@ -24,12 +25,16 @@ MAX_TOKENS = 2000
 
 
 @strawberry.type(description="Read the workspace.")
-class Query(AssetQueries, CollectionQueries, PresetQueries, ViewerQueries, ApiKeyQueries):
+class Query(
+    AssetQueries, CollectionQueries, PresetQueries, ExportQueries, ViewerQueries, ApiKeyQueries
+):
     pass
 
 
 @strawberry.type(description="Change the workspace.")
-class Mutation(AssetMutations, CollectionMutations, PresetMutations, ApiKeyMutations):
+class Mutation(
+    AssetMutations, CollectionMutations, PresetMutations, ExportMutations, ApiKeyMutations
+):
     pass
 
 

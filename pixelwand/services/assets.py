@@ -164,3 +164,11 @@ async def delete_asset(org_id: str, asset_id: str) -> str:
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(p.title() for p in rest)
+
+
+async def object_is_live(key: str) -> bool:
+    """Whether a stored object (an original or a rendition) belongs to a live asset."""
+    parts = key.split("/")
+    if parts[0] == "renditions" and len(parts) >= 4:
+        return await Asset.filter(id=parts[2], deleted_at=None).exists()
+    return await Asset.filter(storage_key=key, deleted_at=None).exists()

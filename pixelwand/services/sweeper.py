@@ -2,7 +2,8 @@
 
 - deleted assets: their original object, their renditions' objects, then the rows;
 - uploads presigned but never finalized within the retention period (24 h): the object
-  (if the client stored one) and the row.
+  (if the client stored one) and the row;
+- batch-export records whose links have expired.
 
 Only one process sweeps at a time: a lease row in `sweep_locks`, taken with a conditional
 update, so several app processes never work on the same objects concurrently. A row is
@@ -19,7 +20,7 @@ import uuid
 
 from tortoise.exceptions import IntegrityError
 
-from pixelwand.models import Asset, Rendition, SweepLock, Upload
+from pixelwand.models import Asset, ExportJob, Rendition, SweepLock, Upload
 from pixelwand.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ async def sweep(storage: Storage, *, upload_retention_seconds: float) -> SweepRe
         await _sweep_deleted_assets(storage, report)
         cutoff = now - dt.timedelta(seconds=upload_retention_seconds)
         await _sweep_stale_uploads(storage, cutoff, report)
+        await ExportJob.filter(expires_at__lt=now).delete()
     finally:
         await _release(holder)
     if report.assets_removed or report.uploads_removed:

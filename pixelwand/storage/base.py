@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import abc
+import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
+import os
+import tempfile
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
@@ -67,6 +71,26 @@ class Storage(abc.ABC):
     async def local_path(self, key: str) -> Path | None:
         """A filesystem path holding the object, when the backend has one (local disk)."""
         return None
+
+    @contextlib.asynccontextmanager
+    async def local_copy(self, key: str) -> AsyncIterator[Path]:
+        """A file holding the object for as long as the block runs.
+
+        The object itself on local disk; otherwise it is streamed into a temporary file, so
+        memory stays bounded by one chunk whatever the object's size.
+        """
+        path = await self.local_path(key)
+        if path is not None:
+            yield path
+            return
+        fd, name = tempfile.mkstemp(prefix="pixelwand-", suffix=Path(key).suffix)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                async for chunk in self.stream(key):
+                    await asyncio.to_thread(f.write, chunk)
+            yield Path(name)
+        finally:
+            os.unlink(name)
 
     @abc.abstractmethod
     async def check(self) -> None:

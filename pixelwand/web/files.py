@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import time
+
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from pixelwand.runtime import Runtime
+from pixelwand.services.assets import object_is_live
 from pixelwand.signing import SignatureError
 from pixelwand.storage.local import LocalStorage, UploadRejected
 from pixelwand.web.responses import rest_error
@@ -48,20 +52,26 @@ async def get_file(request: Request) -> Response:
         storage.verify_get(key, params)
     except SignatureError as exc:
         return rest_error(403, f"download URL refused: {exc}")
-    runtime: Runtime = request.app.state.runtime
-    info = await runtime.storage.head(key)
-    if info is None:
+    # A deleted asset's original and renditions stop being served at once, even through
+    # links handed out before the delete (the sweeper removes the bytes later).
+    if not await object_is_live(key):
         return rest_error(404, "not found")
-    import time
-
+    path = storage.path_for(key)
+    try:
+        st = await asyncio.to_thread(os.stat, path)
+    except FileNotFoundError:
+        return rest_error(404, "not found")
     remaining = max(0, int(params["exp"]) - int(time.time()))
     headers = {
-        "Content-Length": str(info.size),
+        "Content-Length": str(st.st_size),
         "Cache-Control": f"private, max-age={remaining}",
-        "ETag": f'"{params["sig"][:32]}"',
+        # Objects are written once under their key and never changed in place.
+        "ETag": f'"{st.st_size:x}-{st.st_mtime_ns:x}"',
     }
     if request.headers.get("if-none-match") == headers["ETag"]:
         return Response(status_code=304, headers=headers)
+    if request.method == "HEAD":
+        return Response(status_code=200, headers=headers, media_type=params.get("ct"))
     return StreamingResponse(
         storage.stream(key),
         media_type=params.get("ct") or "application/octet-stream",

@@ -49,6 +49,25 @@ class Asset:
             return None
         return await info.context.loaders.collection.load(self.collection_id)
 
+    @strawberry.field(
+        description="A signed, expiring GET of the original file (the way to fetch a video)."
+    )
+    async def original_url(
+        self,
+        info: strawberry.Info,
+        ttl: Annotated[
+            int | None, strawberry.argument(description="Seconds, 60-86400; default 3600.")
+        ] = None,
+    ) -> str:
+        from pixelwand.services.renditions import check_ttl
+
+        return await info.context.runtime.storage.presign_get(
+            self.storage_key,
+            check_ttl(ttl),
+            content_type=self.mime_type,
+            filename=self.original_name,
+        )
+
 
 @strawberry.type(description="One page of assets, newest first.")
 class AssetPage:

@@ -1,0 +1,193 @@
+"""Export URLs: a transformed copy of one image, rendered once per (asset, parameters).
+
+A rendition is stored in the object store and recorded in the database; later requests with
+the same normalized parameters reuse it (`cached: true`). Concurrent identical requests in
+one process share one render (single flight); across processes the unique (asset, params)
+row and the deterministic storage key make a duplicate render harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import hashlib
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+
+from pixelwand.errors import BadRequest
+from pixelwand.imaging.params import (
+    TransformParams,
+    extension_for,
+    mime_for,
+    params_key,
+    parse_transform,
+    resolve_format,
+)
+from pixelwand.imaging.pipeline import render
+from pixelwand.models import Rendition
+from pixelwand.runtime import Runtime
+from pixelwand.services.assets import get_asset
+from pixelwand.services.presets import get_preset
+from pixelwand.services.records import AssetRecord
+from pixelwand.storage.keys import rendition_key
+
+MIN_TTL = 60
+MAX_TTL = 86_400
+DEFAULT_TTL = 3600
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportUrl:
+    asset_id: str
+    url: str
+    format: str
+    ttl_seconds: int
+    expires_at: dt.datetime
+    cached: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class InlineTransform:
+    """Export parameters as the client sent them (None: not given)."""
+
+    format: Any = None
+    quality: Any = None
+    max_width: Any = None
+    max_height: Any = None
+    preserve_aspect: Any = None
+
+    def given(self) -> bool:
+        return any(v is not None for v in dataclasses.astuple(self))
+
+
+def check_ttl(ttl: int | None) -> int:
+    if ttl is None:
+        return DEFAULT_TTL
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or not MIN_TTL <= ttl <= MAX_TTL:
+        raise BadRequest(f"ttl must be between {MIN_TTL} and {MAX_TTL} seconds")
+    return ttl
+
+
+def _auto_key(params: TransformParams) -> str:
+    digest = hashlib.sha256(("auto|" + params_key(params, "PNG")).encode()).hexdigest()
+    return digest[:32]
+
+
+def rendition_cache_key(params: TransformParams, source_mime: str) -> str:
+    if params.format is None and source_mime in ("image/gif", "image/tiff"):
+        return _auto_key(params)
+    return params_key(params, resolve_format(params, source_mime, has_alpha=False))
+
+
+async def resolve_params(
+    org_id: str, preset: str | None, inline: InlineTransform
+) -> TransformParams:
+    if preset is not None and inline.given():
+        raise BadRequest("give either preset or inline parameters, not both")
+    if preset is None and not inline.given():
+        raise BadRequest("give a preset or at least one of format, quality, maxWidth, maxHeight")
+    if preset is not None:
+        p = await get_preset(org_id, preset)
+        return TransformParams(p.format, p.quality, p.max_width, p.max_height, p.preserve_aspect)
+    return parse_transform(
+        inline.format, inline.quality, inline.max_width, inline.max_height, inline.preserve_aspect
+    )
+
+
+class RenditionService:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._inflight: dict[tuple[str, str], asyncio.Future[tuple[Rendition, bool]]] = {}
+
+    async def export_url(
+        self,
+        org_id: str,
+        asset_id: str,
+        *,
+        preset: str | None,
+        inline: InlineTransform,
+        ttl: int | None,
+    ) -> ExportUrl:
+        ttl_ = check_ttl(ttl)
+        params = await resolve_params(org_id, preset, inline)
+        asset = await get_asset(org_id, asset_id)
+        if asset.media_type != "IMAGE":
+            raise BadRequest("export URLs are for images; fetch a video with Asset.originalUrl")
+        rendition, cached = await self.rendition(asset, params)
+        url = await self.runtime.storage.presign_get(
+            rendition.storage_key, ttl_, content_type=mime_for(rendition.format)
+        )
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=ttl_)
+        return ExportUrl(
+            asset_id=asset.id,
+            url=url,
+            format=rendition.format,
+            ttl_seconds=ttl_,
+            expires_at=expires.replace(microsecond=expires.microsecond // 1000 * 1000),
+            cached=cached,
+        )
+
+    async def rendition(
+        self, asset: AssetRecord, params: TransformParams
+    ) -> tuple[Rendition, bool]:
+        """(rendition, cached): the stored rendition, rendering it first if there is none."""
+        key = rendition_cache_key(params, asset.mime_type)
+        existing = await Rendition.filter(asset_id=asset.id, params_key=key).first()
+        if existing is not None:
+            return existing, True
+        flight = (asset.id, key)
+        pending = self._inflight.get(flight)
+        if pending is not None:
+            rendition, _ = await asyncio.shield(pending)
+            return rendition, True
+        future: asyncio.Future[tuple[Rendition, bool]] = asyncio.get_running_loop().create_future()
+        self._inflight[flight] = future
+        try:
+            result = await self._render_and_store(asset, params, key)
+            future.set_result(result)
+            return result
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it, nobody else must
+            raise
+        finally:
+            del self._inflight[flight]
+
+    async def _render_and_store(
+        self, asset: AssetRecord, params: TransformParams, key: str
+    ) -> tuple[Rendition, bool]:
+        runtime = self.runtime
+        async with runtime.storage.local_copy(asset.storage_key) as path:
+            rendered = await runtime.run_blocking(
+                _render,
+                path,
+                params,
+                asset.mime_type,
+                runtime.settings.max_image_pixels,
+            )
+        storage_key = rendition_key(
+            asset.organization_id, asset.id, key, extension_for(rendered.format)
+        )
+        await runtime.storage.put(storage_key, rendered.data, rendered.mime_type)
+        try:
+            row = await Rendition.create(
+                asset_id=asset.id,
+                params_key=key,
+                format=rendered.format,
+                storage_key=storage_key,
+                size=len(rendered.data),
+                width=rendered.width,
+                height=rendered.height,
+                etag=hashlib.sha256(rendered.data).hexdigest()[:32],
+            )
+        except IntegrityError:
+            # Another process stored the same rendition under the same key meanwhile.
+            row = await Rendition.get(asset_id=asset.id, params_key=key)
+            return row, True
+        return row, False
+
+
+def _render(path, params: TransformParams, mime: str, max_pixels: int):
+    return render(path, params, source_mime=mime, max_pixels=max_pixels)
