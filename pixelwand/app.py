@@ -24,9 +24,9 @@ from compat_rest.routes import routes as rest_routes
 from pixelwand import db
 from pixelwand.auth import Authenticator
 from pixelwand.config import Settings
+from pixelwand.imaging.pool import ImagePool
 from pixelwand.ratelimit import rate_limiter_from_url
 from pixelwand.runtime import Runtime
-from pixelwand.imaging.pool import ImagePool
 from pixelwand.services.exports import ExportStreamer
 from pixelwand.services.renditions import RenditionService
 from pixelwand.services.sweeper import sweep
@@ -42,16 +42,8 @@ from pixelwand.web.responses import rest_error
 log = logging.getLogger("pixelwand")
 
 
-def _image_pool(settings: Settings):
-    try:
-        from pixelwand.imaging.pool import ImagePool
-    except ImportError:
-        return None
-    return ImagePool(settings.image_workers)
-
-
 def build_runtime(settings: Settings) -> Runtime:
-    return Runtime(
+    runtime = Runtime(
         settings=settings,
         storage=storage_from_url(
             settings.storage_url,
