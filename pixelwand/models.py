@@ -53,7 +53,7 @@ class Collection(Model):
     class Meta:
         table = "collections"
         unique_together = (("organization", "name"),)
-        indexes = (Index(fields=("organization", "parent")),)
+        indexes = (Index(fields=("organization_id", "parent_id")),)
 
 
 class Asset(Model):
@@ -81,15 +81,14 @@ class Asset(Model):
     height = fields.IntField(null=True)
     uploaded_at = fields.DatetimeField()
     deleted_at = fields.DatetimeField(null=True)
-    sweep_claimed_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "assets"
         indexes = (
-            Index(fields=("organization", "deleted_at", "uploaded_at", "id")),
-            Index(fields=("organization", "media_type", "uploaded_at")),
-            Index(fields=("collection", "uploaded_at")),
-            Index(fields=("deleted_at", "sweep_claimed_at")),
+            Index(fields=("organization_id", "deleted_at", "uploaded_at", "id")),
+            Index(fields=("organization_id", "media_type", "uploaded_at")),
+            Index(fields=("collection_id", "uploaded_at")),
+            Index(fields=("deleted_at",)),
         )
 
 
@@ -126,7 +125,7 @@ class Upload(Model):
     class Meta:
         table = "uploads"
         indexes = (
-            Index(fields=("organization", "asset_id", "created_at")),
+            Index(fields=("organization_id", "asset_id", "created_at")),
             Index(fields=("asset_id", "created_at")),
         )
 

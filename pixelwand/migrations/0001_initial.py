@@ -1,11 +1,11 @@
+from tortoise import migrations
+from tortoise.migrations import operations as ops
 from orjson import loads
-from tortoise import fields, migrations
+from pixelwand.ids import new_id
 from tortoise.fields.base import OnDelete
 from tortoise.fields.data import JSON_DUMPS
+from tortoise import fields
 from tortoise.indexes import Index
-from tortoise.migrations import operations as ops
-
-from pixelwand.ids import new_id
 
 
 class Migration(migrations.Migration):
@@ -98,7 +98,7 @@ class Migration(migrations.Migration):
                 "table": "collections",
                 "app": "models",
                 "unique_together": (("organization", "name"),),
-                "indexes": [Index(fields=["organization", "parent"])],
+                "indexes": [Index(fields=["organization_id", "parent_id"])],
                 "pk_attr": "id",
             },
             bases=["Model"],
@@ -148,19 +148,15 @@ class Migration(migrations.Migration):
                 ("height", fields.IntField(null=True)),
                 ("uploaded_at", fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ("deleted_at", fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
-                (
-                    "sweep_claimed_at",
-                    fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
-                ),
             ],
             options={
                 "table": "assets",
                 "app": "models",
                 "indexes": [
-                    Index(fields=["organization", "deleted_at", "uploaded_at", "id"]),
-                    Index(fields=["organization", "media_type", "uploaded_at"]),
-                    Index(fields=["collection", "uploaded_at"]),
-                    Index(fields=["deleted_at", "sweep_claimed_at"]),
+                    Index(fields=["organization_id", "deleted_at", "uploaded_at", "id"]),
+                    Index(fields=["organization_id", "media_type", "uploaded_at"]),
+                    Index(fields=["collection_id", "uploaded_at"]),
+                    Index(fields=["deleted_at"]),
                 ],
                 "pk_attr": "id",
             },
@@ -195,6 +191,40 @@ class Migration(migrations.Migration):
                 "unique_together": (("asset", "tag"),),
                 "indexes": [Index(fields=["organization_id", "tag"])],
                 "pk_attr": "id",
+            },
+            bases=["Model"],
+        ),
+        ops.CreateModel(
+            name="ExportJob",
+            fields=[
+                (
+                    "id",
+                    fields.CharField(
+                        primary_key=True, default=new_id, unique=True, db_index=True, max_length=25
+                    ),
+                ),
+                (
+                    "organization",
+                    fields.ForeignKeyField(
+                        "models.Organization",
+                        source_field="organization_id",
+                        db_constraint=True,
+                        to_field="id",
+                        related_name="export_jobs",
+                        on_delete=OnDelete.CASCADE,
+                    ),
+                ),
+                ("asset_ids", fields.JSONField(encoder=JSON_DUMPS, decoder=loads)),
+                ("config", fields.JSONField(encoder=JSON_DUMPS, decoder=loads)),
+                ("created_at", fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ("expires_at", fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={
+                "table": "export_jobs",
+                "app": "models",
+                "indexes": [Index(fields=["expires_at"])],
+                "pk_attr": "id",
+                "table_description": "A validated batch export, streamed by whoever holds its signed link.",
             },
             bases=["Model"],
         ),
@@ -322,7 +352,7 @@ class Migration(migrations.Migration):
                 "table": "uploads",
                 "app": "models",
                 "indexes": [
-                    Index(fields=["organization", "asset_id", "created_at"]),
+                    Index(fields=["organization_id", "asset_id", "created_at"]),
                     Index(fields=["asset_id", "created_at"]),
                 ],
                 "pk_attr": "id",
