@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
@@ -33,6 +34,10 @@ def ensure_sqlite_dir(database_url: str) -> None:
 
 async def connect(database_url: str) -> None:
     ensure_sqlite_dir(database_url)
+    # Tortoise caches prepared INSERT/DELETE statements per connection *name*, not per
+    # database dialect: a process that connects to SQLite and later to PostgreSQL (the test
+    # suite, which runs on both) would send SQLite placeholders to PostgreSQL.
+    EXECUTOR_CACHE.clear()
     # Global fallback: requests run in tasks that did not inherit the lifespan's context
     # (uvicorn), exactly the case Tortoise's own Starlette integration enables it for.
     await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)

