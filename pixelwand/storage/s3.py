@@ -1,0 +1,321 @@
+"""S3-compatible storage through aiobotocore: AWS S3, SeaweedFS, MinIO.
+
+One long-lived client per process, created on first use. Every call runs under
+`asyncio.timeout(timeout_seconds)` on top of botocore's own connect/read timeouts, and every
+connection-level failure becomes `StorageUnavailable`, so an unreachable or hung store costs a
+request a bounded wait and a 503, never a hang or a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import aiohttp
+import botocore.exceptions
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+
+from pixelwand.errors import StorageUnavailable
+from pixelwand.storage.base import ObjectInfo, ObjectNotFound, PresignedUpload, Storage
+
+log = logging.getLogger(__name__)
+
+# DeleteObjects takes at most this many keys per call.
+_DELETE_BATCH = 1000
+
+# Failures that mean "the store did not answer", as opposed to "the store said no".
+_OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    botocore.exceptions.ConnectionError,  # EndpointConnectionError, ConnectTimeoutError, ...
+    botocore.exceptions.HTTPClientError,  # ReadTimeoutError, ConnectionClosedError, ...
+    aiohttp.ClientError,
+    TimeoutError,  # also asyncio.TimeoutError, which is the same class since 3.11
+    OSError,
+)
+
+_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchBucket"})
+
+
+class S3Storage(Storage):
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        endpoint_url: str | None = None,
+        region: str = "us-east-1",
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        timeout_seconds: float = 10.0,
+    ) -> None:
+        self.bucket = bucket
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self.timeout_seconds = timeout_seconds
+        # None lets botocore's usual chain find credentials (AWS_ACCESS_KEY_ID, ...).
+        self._access_key = access_key
+        self._secret_key = secret_key
+        self._config = AioConfig(
+            signature_version="s3v4",
+            # Custom endpoints (SeaweedFS, MinIO) rarely have wildcard DNS for buckets.
+            s3={"addressing_style": "path" if endpoint_url else "auto"},
+            connect_timeout=timeout_seconds,
+            read_timeout=timeout_seconds,
+            retries={"total_max_attempts": 2, "mode": "standard"},
+            # Only send/verify the flexible checksums S3 requires: S3-compatible stores
+            # do not all understand the aws-chunked trailers botocore adds otherwise.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        self._client: Any = None
+        self._exit_stack: contextlib.AsyncExitStack | None = None
+        self._client_lock = asyncio.Lock()
+
+    @classmethod
+    def from_url(cls, url: str, *, timeout_seconds: float = 10.0) -> S3Storage:
+        """`s3://BUCKET?endpoint=URL&region=REGION[&access_key=..&secret_key=..]`."""
+        parts = urlsplit(url)
+        if parts.scheme != "s3" or not parts.netloc or parts.path not in ("", "/"):
+            raise ValueError(f"invalid S3 storage URL {url!r}: use s3://BUCKET?endpoint=...")
+        query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
+        unknown = set(query) - {"endpoint", "region", "access_key", "secret_key"}
+        if unknown:
+            raise ValueError(f"unknown S3 storage URL parameters: {', '.join(sorted(unknown))}")
+        return cls(
+            parts.netloc,
+            endpoint_url=query.get("endpoint"),
+            region=query.get("region", "us-east-1"),
+            access_key=query.get("access_key"),
+            secret_key=query.get("secret_key"),
+            timeout_seconds=timeout_seconds,
+        )
+
+    # --- client --------------------------------------------------------------------------
+
+    async def _get_client(self) -> Any:
+        if self._client is not None:
+            return self._client
+        async with self._client_lock:
+            if self._client is None:
+                stack = contextlib.AsyncExitStack()
+                self._client = await stack.enter_async_context(
+                    get_session().create_client(
+                        "s3",
+                        endpoint_url=self.endpoint_url,
+                        region_name=self.region,
+                        aws_access_key_id=self._access_key,
+                        aws_secret_access_key=self._secret_key,
+                        config=self._config,
+                    )
+                )
+                self._exit_stack = stack
+        return self._client
+
+    async def close(self) -> None:
+        stack, self._exit_stack, self._client = self._exit_stack, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    @contextlib.asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        """Bound the wait, and turn "the store did not answer" into StorageUnavailable."""
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                yield
+        except StorageUnavailable:
+            raise
+        except botocore.exceptions.ClientError as exc:
+            if _status(exc) >= 500:
+                log.warning("storage error from %s: %s", self._where(), exc)
+                raise StorageUnavailable() from exc
+            raise
+        except _OUTAGE_ERRORS as exc:
+            log.warning("storage unreachable at %s: %r", self._where(), exc)
+            raise StorageUnavailable() from exc
+
+    def _where(self) -> str:
+        return f"{self.endpoint_url or 'aws'}/{self.bucket}"
+
+    # --- signed URLs (computed locally: no request reaches the store) --------------------
+
+    async def presign_put(
+        self, key: str, content_type: str, size: int, expires_in: int
+    ) -> PresignedUpload:
+        # Content-Type and Content-Length become signed headers, so the store refuses a PUT
+        # with another type or size (SignatureDoesNotMatch, 403). Clients send Content-Length
+        # on their own (browsers may not set it), so it is not among the headers handed out.
+        # A store that ignored them would still be caught: finalizing verifies the size.
+        client = await self._get_client()
+        url = await client.generate_presigned_url(
+            "put_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ContentType": content_type,
+                "ContentLength": size,
+            },
+            ExpiresIn=expires_in,
+            HttpMethod="PUT",
+        )
+        return PresignedUpload(
+            url=url,
+            method="PUT",
+            headers={"Content-Type": content_type},
+            expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=expires_in),
+        )
+
+    async def presign_get(
+        self,
+        key: str,
+        expires_in: int,
+        *,
+        content_type: str | None = None,
+        filename: str | None = None,
+    ) -> str:
+        params: dict[str, str] = {"Bucket": self.bucket, "Key": key}
+        if content_type:
+            params["ResponseContentType"] = content_type
+        if filename:
+            params["ResponseContentDisposition"] = _attachment(filename)
+        client = await self._get_client()
+        url: str = await client.generate_presigned_url(
+            "get_object", Params=params, ExpiresIn=expires_in, HttpMethod="GET"
+        )
+        return url
+
+    # --- objects -------------------------------------------------------------------------
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        client = await self._get_client()
+        try:
+            async with self._guard():
+                resp = await client.head_object(Bucket=self.bucket, Key=key)
+        except botocore.exceptions.ClientError as exc:
+            if _is_not_found(exc):
+                return None
+            raise
+        return ObjectInfo(size=resp["ContentLength"], content_type=resp.get("ContentType"))
+
+    async def read_range(self, key: str, start: int, length: int) -> bytes:
+        if length <= 0:
+            return b""
+        client = await self._get_client()
+        try:
+            async with self._guard():
+                resp = await client.get_object(
+                    Bucket=self.bucket, Key=key, Range=f"bytes={start}-{start + length - 1}"
+                )
+                async with resp["Body"] as body:
+                    data: bytes = await body.read()
+        except botocore.exceptions.ClientError as exc:
+            if _is_not_found(exc):
+                raise ObjectNotFound(key) from None
+            if _code(exc) == "InvalidRange":  # start at or past the end of the object
+                return b""
+            raise
+        return data
+
+    async def stream(self, key: str, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:
+        client = await self._get_client()
+        try:
+            async with self._guard():
+                resp = await client.get_object(Bucket=self.bucket, Key=key)
+        except botocore.exceptions.ClientError as exc:
+            if _is_not_found(exc):
+                raise ObjectNotFound(key) from None
+            raise
+        # The timeout applies to each read, not to the whole transfer, which may be long.
+        async with resp["Body"] as body:
+            buffer = bytearray()
+            while True:
+                async with self._guard():
+                    piece = await body.read(chunk_size - len(buffer))
+                if piece:
+                    buffer += piece
+                if len(buffer) >= chunk_size or (not piece and buffer):
+                    yield bytes(buffer)
+                    buffer.clear()
+                if not piece:
+                    return
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        client = await self._get_client()
+        async with self._guard():
+            await client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
+            )
+
+    async def delete_many(self, keys: Iterable[str]) -> None:
+        pending = list(dict.fromkeys(keys))
+        if not pending:
+            return
+        client = await self._get_client()
+        for i in range(0, len(pending), _DELETE_BATCH):
+            batch = pending[i : i + _DELETE_BATCH]
+            async with self._guard():
+                resp = await client.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
+                )
+            failed = [e for e in resp.get("Errors", []) if e.get("Code") != "NoSuchKey"]
+            if failed:
+                # The store answered but did not delete: callers retry later, as for an outage.
+                log.warning(
+                    "storage refused to delete %d of %d keys, e.g. %s: %s",
+                    len(failed),
+                    len(batch),
+                    failed[0].get("Key"),
+                    failed[0].get("Message") or failed[0].get("Code"),
+                )
+                raise StorageUnavailable()
+
+    async def check(self) -> None:
+        client = await self._get_client()
+        try:
+            async with self._guard():
+                await client.head_bucket(Bucket=self.bucket)
+        except botocore.exceptions.ClientError as exc:
+            log.warning("storage bucket %s not usable: %s", self._where(), exc)
+            raise StorageUnavailable() from exc
+
+    async def ensure_bucket(self) -> None:
+        """Create the bucket unless it exists (first start, tests)."""
+        client = await self._get_client()
+        try:
+            async with self._guard():
+                await client.head_bucket(Bucket=self.bucket)
+            return
+        except botocore.exceptions.ClientError as exc:
+            if not _is_not_found(exc):
+                raise
+        kwargs: dict[str, Any] = {"Bucket": self.bucket}
+        if self.region != "us-east-1":  # us-east-1 rejects an explicit LocationConstraint
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+        try:
+            async with self._guard():
+                await client.create_bucket(**kwargs)
+        except botocore.exceptions.ClientError as exc:
+            if _code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+
+
+def _code(exc: botocore.exceptions.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _status(exc: botocore.exceptions.ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+def _is_not_found(exc: botocore.exceptions.ClientError) -> bool:
+    return _status(exc) == 404 or _code(exc) in _NOT_FOUND_CODES
+
+
+def _attachment(filename: str) -> str:
+    """A Content-Disposition naming `filename`, with an ASCII fallback (RFC 6266)."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
