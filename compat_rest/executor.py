@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
-from inspect import isawaitable
 from typing import Any
 
-from graphql import ExecutionResult, GraphQLError, execute
+from graphql import ExecutionResult, GraphQLError
 
 from compat_rest.operations import StoredOperation
 from pixelwand.errors import BadRequest, PixelWandError
 from schema import schema
 from schema.errors import domain_error
+from schema.execution import execute_prepared
 
 _VARIABLE = re.compile(
     r"^Variable '\$\w+' got invalid value .*? at '(?:\w+\.)?(?P<field>[\w.\[\]]+)'; (?P<why>.*)$",
@@ -51,9 +51,7 @@ def first_error(result: ExecutionResult) -> PixelWandError:
 
 async def run(op: StoredOperation, variables: dict[str, Any], context: Any) -> Any:
     """The operation's root field value, or raise the first error as a PixelWandError."""
-    result = execute(schema._schema, op.document, context_value=context, variable_values=variables)
-    if isawaitable(result):
-        result = await result
+    result = await execute_prepared(schema._schema, op.prepared, variables, context)
     if result.errors:
         raise first_error(result)
     assert result.data is not None

@@ -27,11 +27,14 @@ def domain_error(error: GraphQLError) -> PixelWandError:
         from pixelwand.errors import BadRequest
 
         return BadRequest(error.message)
+    # The store first: aiohttp's connection errors are OSErrors too, and must not read as
+    # a database outage.
+    if _is_storage_outage(original):
+        log.warning("storage unavailable: %r", original)
+        return StorageUnavailable()
     if is_database_outage(original):
         log.warning("database unavailable: %s", original)
         return DatabaseUnavailable()
-    if _is_storage_outage(original):
-        return StorageUnavailable()
     log.error("internal error in %s", error.path, exc_info=original)
     return PixelWandError("internal error")
 

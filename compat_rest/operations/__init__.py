@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from functools import cache
 from pathlib import Path
 
-from graphql import DocumentNode, OperationType, parse, validate
+from graphql import DocumentNode, OperationType, parse
 from graphql.language import FragmentDefinitionNode, OperationDefinitionNode
 
-from schema import schema
+from schema import documents, schema
+from schema.execution import PreparedDocument
 
 _DIR = Path(__file__).parent
 _SPREAD = re.compile(r"\.\.\.\s*([A-Za-z_]\w*)")
@@ -19,9 +21,14 @@ _SPREAD = re.compile(r"\.\.\.\s*([A-Za-z_]\w*)")
 @dataclasses.dataclass(frozen=True)
 class StoredOperation:
     name: str
-    document: DocumentNode
+    prepared: PreparedDocument
     kind: OperationType
     root_field: str
+
+    @property
+    def document(self) -> DocumentNode:
+        assert self.prepared.document is not None
+        return self.prepared.document
 
     @property
     def scope(self) -> str:
@@ -42,13 +49,15 @@ def _load(name: str, fragments: dict[str, str]) -> StoredOperation:
     source = (_DIR / f"{name}.graphql").read_text()
     wanted = set(_SPREAD.findall(source))
     source += "\n" + "\n".join(fragments[f] for f in sorted(wanted))
-    document = parse(source)
-    errors = validate(schema._schema, document)
-    if errors:
-        raise RuntimeError(f"stored operation {name} is invalid: {errors[0].message}")
-    op = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
+    # Registered as a persisted query too: GraphQL clients may send its hash.
+    prepared = documents.persisted(hashlib.sha256(source.encode()).hexdigest(), source)
+    if prepared.document is None:
+        raise RuntimeError(f"stored operation {name} is invalid: {prepared.errors[0].message}")
+    op = next(d for d in prepared.document.definitions if isinstance(d, OperationDefinitionNode))
     root = op.selection_set.selections[0].name.value  # type: ignore[attr-defined]
-    return StoredOperation(name=name, document=document, kind=op.operation, root_field=root)
+    if op.operation is OperationType.QUERY and prepared.plan(schema._schema, None) is None:
+        raise RuntimeError(f"stored operation {name} does not compile")
+    return StoredOperation(name=name, prepared=prepared, kind=op.operation, root_field=root)
 
 
 @cache

@@ -4,7 +4,8 @@ Images render in parallel in the image pool, a bounded window ahead of the entry
 written, while entries are written in request order; memory holds at most that window of
 renditions. Videos go in as their original bytes, streamed chunk by chunk. An image that
 fails to render is skipped and named in a final errors.txt. The ZIP framing (ZIP64 where
-needed) is stream-zip's; renditions are already compressed, so they are stored, not deflated.
+needed) is stream-zip's (see zip_stream.py); renditions are already compressed, so they are
+stored, not deflated.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
 
-from stream_zip import NO_COMPRESSION_64, ZIP_AUTO, async_stream_zip
+from stream_zip import NO_COMPRESSION_64, ZIP_AUTO
 
 from pixelwand.errors import BadRequest, Forbidden, NotFound, PixelWandError
 from pixelwand.ids import is_valid_id
@@ -30,6 +31,7 @@ from pixelwand.models import Asset, ExportJob
 from pixelwand.runtime import Runtime
 from pixelwand.services.assets import record
 from pixelwand.services.records import ASSET_COLUMNS, AssetRecord, utcnow_ms
+from pixelwand.services.zip_stream import zip_stream
 from pixelwand.signing import Signer
 
 MAX_ASSETS = 500
@@ -212,7 +214,7 @@ class ExportStreamer:
     def archive(
         self, assets: list[AssetRecord], config: ExportConfig, missing: list[str] = ()
     ) -> AsyncIterator[bytes]:
-        return async_stream_zip(self._members(assets, config, list(missing)))
+        return zip_stream(self._members(assets, config, list(missing)))
 
     async def _members(
         self, assets: list[AssetRecord], config: ExportConfig, missing: list[str]

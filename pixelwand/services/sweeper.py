@@ -51,6 +51,17 @@ async def _acquire(holder: str, now: dt.datetime) -> bool:
         return False
 
 
+async def _renew(holder: str) -> bool:
+    """Extend our lease before each batch; False once another process has taken it over.
+
+    A sweep longer than one lease (a huge backlog, a slow store) keeps its lease, and one
+    whose lease expired anyway (the process stalled) stops instead of working beside the
+    process that took over.
+    """
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=LEASE_SECONDS)
+    return bool(await SweepLock.filter(name="sweep", holder=holder).update(expires_at=expires))
+
+
 async def _release(holder: str) -> None:
     await SweepLock.filter(name="sweep", holder=holder).delete()
 
@@ -63,9 +74,9 @@ async def sweep(storage: Storage, *, upload_retention_seconds: float) -> SweepRe
         report.skipped_locked = True
         return report
     try:
-        await _sweep_deleted_assets(storage, report)
+        await _sweep_deleted_assets(storage, holder, report)
         cutoff = now - dt.timedelta(seconds=upload_retention_seconds)
-        await _sweep_stale_uploads(storage, cutoff, report)
+        await _sweep_stale_uploads(storage, holder, cutoff, report)
         await ExportJob.filter(expires_at__lt=now).delete()
     finally:
         await _release(holder)
@@ -79,8 +90,8 @@ async def sweep(storage: Storage, *, upload_retention_seconds: float) -> SweepRe
     return report
 
 
-async def _sweep_deleted_assets(storage: Storage, report: SweepReport) -> None:
-    while True:
+async def _sweep_deleted_assets(storage: Storage, holder: str, report: SweepReport) -> None:
+    while await _renew(holder):
         rows = (
             await Asset.filter(deleted_at__isnull=False)
             .limit(BATCH)
@@ -101,8 +112,10 @@ async def _sweep_deleted_assets(storage: Storage, report: SweepReport) -> None:
             return
 
 
-async def _sweep_stale_uploads(storage: Storage, cutoff: dt.datetime, report: SweepReport) -> None:
-    while True:
+async def _sweep_stale_uploads(
+    storage: Storage, holder: str, cutoff: dt.datetime, report: SweepReport
+) -> None:
+    while await _renew(holder):
         rows = (
             await Upload.filter(asset_id=None, created_at__lt=cutoff)
             .limit(BATCH)

@@ -176,7 +176,12 @@ class S3Storage(Storage):
         content_type: str | None = None,
         filename: str | None = None,
     ) -> str:
-        params: dict[str, str] = {"Bucket": self.bucket, "Key": key}
+        # Caches may keep the bytes for as long as the link is valid, and no longer.
+        params: dict[str, str] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "ResponseCacheControl": f"private, max-age={expires_in}",
+        }
         if content_type:
             params["ResponseContentType"] = content_type
         if filename:

@@ -68,7 +68,7 @@ async def get_file(request: Request) -> Response:
         # Objects are written once under their key and never changed in place.
         "ETag": f'"{st.st_size:x}-{st.st_mtime_ns:x}"',
     }
-    if request.headers.get("if-none-match") == headers["ETag"]:
+    if _etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
         return Response(status_code=304, headers=headers)
     if request.method == "HEAD":
         return Response(status_code=200, headers=headers, media_type=params.get("ct"))
@@ -76,4 +76,16 @@ async def get_file(request: Request) -> Response:
         storage.stream(key),
         media_type=params.get("ct") or "application/octet-stream",
         headers=headers,
+    )
+
+
+def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 If-None-Match: a list of tags or `*`, compared weakly."""
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    return any(
+        tag.strip().removeprefix("W/") == etag.removeprefix("W/")
+        for tag in if_none_match.split(",")
     )

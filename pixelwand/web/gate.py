@@ -6,17 +6,20 @@ The principal it resolves is left in `scope["state"]["principal"]`.
 
 from __future__ import annotations
 
+import logging
 import math
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pixelwand.errors import PixelWandError, RateLimited
+from pixelwand.errors import DatabaseUnavailable, PixelWandError, RateLimited, is_database_outage
 from pixelwand.plans import Plan
 from pixelwand.runtime import Runtime
 from pixelwand.web.responses import graphql_error, rest_error
 
 GATED_PREFIXES = ("/graphql", "/api/v1")
+
+log = logging.getLogger(__name__)
 
 
 def _is_graphql(path: str) -> bool:
@@ -74,13 +77,29 @@ class Gate:
 
         scope.setdefault("state", {})["principal"] = principal
         raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        started = False
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message["headers"] = list(message.get("headers", [])) + raw
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception as exc:
+            # A database outage met outside GraphQL execution (which maps its own errors),
+            # e.g. by a route reading a row directly: 503, like everywhere else, not a 500.
+            if started or isinstance(exc, PixelWandError) or not is_database_outage(exc):
+                raise
+            log.warning("database unavailable on %s: %r", path, exc)
+            down = DatabaseUnavailable()
+            if _is_graphql(path):
+                response = graphql_error(down.status, down.message, down.code)
+            else:
+                response = rest_error(down.status, down.message)
+            await response(scope, receive, send_with_headers)
 
 
 class _PlanDisabled(PixelWandError):

@@ -1,28 +1,46 @@
-"""GraphQL over HTTP at /graphql: POST JSON, GET for queries, GraphiQL for browsers."""
+"""GraphQL over HTTP at /graphql: POST JSON, GET for queries, GraphiQL for browsers.
+
+Automatic persisted queries (Apollo's protocol): a request may carry
+`extensions.persistedQuery = {"version": 1, "sha256Hash": …}` and no query; an unknown hash
+answers `PersistedQueryNotFound` and the client sends the query once with its hash.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
+from graphql import OperationType
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
-from strawberry.schema.exceptions import InvalidOperationTypeError
-from strawberry.types.graphql import OperationType
 
 from pixelwand.runtime import Runtime
 from pixelwand.web.gate import wants_graphiql
 from pixelwand.web.responses import JSONResponse, graphql_error
-from schema import schema
+from schema import documents, schema
 from schema.context import Context
 from schema.errors import format_error
+from schema.execution import execute_prepared
+from schema.execution.documents import PersistedQueryMismatch, PersistedQueryNotFound
+from schema.execution.executor import OperationNotAllowed
 
 _GRAPHIQL = get_graphql_ide_html(graphql_ide="graphiql")
+_QUERY_ONLY = (OperationType.QUERY,)
+_ANY = (OperationType.QUERY, OperationType.MUTATION)
 
 
 def _bad(message: str, status: int = 400) -> Response:
     return graphql_error(status, message, "BAD_REQUEST")
+
+
+def _json_param(params: dict[str, Any], name: str) -> Response | None:
+    if name in params and isinstance(params[name], str):
+        try:
+            params[name] = orjson.loads(params[name])
+        except orjson.JSONDecodeError:
+            return _bad(f"{name} must be a JSON object")
+    return None
 
 
 async def graphql_endpoint(request: Request) -> Response:
@@ -30,45 +48,66 @@ async def graphql_endpoint(request: Request) -> Response:
     if request.method == "GET":
         if wants_graphiql(request.scope):
             return HTMLResponse(_GRAPHIQL)
-        params: dict[str, Any] = dict(request.query_params)
-        if "variables" in params:
-            try:
-                params["variables"] = orjson.loads(params["variables"])
-            except orjson.JSONDecodeError:
-                return _bad("variables must be a JSON object")
-        allowed = (OperationType.QUERY,)
+        params: Any = dict(request.query_params)
+        for name in ("variables", "extensions"):
+            if (error := _json_param(params, name)) is not None:
+                return error
+        allowed = _QUERY_ONLY
     else:
         try:
             params = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
             return _bad("request body is not valid JSON")
-        allowed = (OperationType.QUERY, OperationType.MUTATION)
+        allowed = _ANY
     if not isinstance(params, dict):
         return _bad("request body must be a JSON object")
     query = params.get("query")
-    if not isinstance(query, str) or not query.strip():
-        return _bad("no GraphQL query given")
     variables = params.get("variables")
+    operation_name = params.get("operationName")
+    extensions = params.get("extensions")
+    if query is not None and not isinstance(query, str):
+        return _bad("query must be a string")
     if variables is not None and not isinstance(variables, dict):
         return _bad("variables must be a JSON object")
-    operation_name = params.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
         return _bad("operationName must be a string")
+    if extensions is not None and not isinstance(extensions, dict):
+        return _bad("extensions must be a JSON object")
+
+    persisted = (extensions or {}).get("persistedQuery")
+    if persisted is not None:
+        sha = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
+        if not isinstance(sha, str) or persisted.get("version") != 1:
+            return _bad("persistedQuery needs version 1 and a sha256Hash")
+        try:
+            prepared = documents.persisted(sha, query)
+        except PersistedQueryNotFound:
+            body = {
+                "errors": [
+                    {
+                        "message": "PersistedQueryNotFound",
+                        "extensions": {"code": "PERSISTED_QUERY_NOT_FOUND"},
+                    }
+                ]
+            }
+            return JSONResponse(body)
+        except PersistedQueryMismatch:
+            return _bad("provided sha256Hash does not match the query")
+    elif not query or not query.strip():
+        return _bad("no GraphQL query given")
+    else:
+        prepared = documents.prepare(query)
 
     context = Context(runtime=runtime, principal=request.scope["state"]["principal"])
     try:
-        result = await schema.execute(
-            query,
-            variable_values=variables,
-            context_value=context,
-            operation_name=operation_name,
-            allowed_operation_types=allowed,
+        result = await execute_prepared(
+            schema._schema, prepared, variables, context, operation_name, allowed
         )
-    except InvalidOperationTypeError:
+    except OperationNotAllowed:
         return graphql_error(405, "mutations must be sent with POST", "BAD_REQUEST")
     body: dict[str, Any] = {}
     if result.errors:
         body["errors"] = [format_error(e) for e in result.errors]
-    if result.data is not None or not result.errors:
+    if result.data is not None or not result.errors or prepared.document is not None:
         body["data"] = result.data
     return JSONResponse(body)

@@ -1,0 +1,119 @@
+"""Parsed and validated documents, cached; and automatic persisted queries.
+
+Every document is parsed with Strawberry's token limit and validated with graphql-core's
+rules plus Strawberry's depth and alias limiters — the same limits as `schema.execute`
+applies — once, then kept in an LRU keyed by its text (ad-hoc queries repeat) and by its
+SHA-256 (persisted queries send only the hash).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import threading
+
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    parse,
+    specified_rules,
+    validate,
+)
+
+from schema.execution.compiler import CompiledOperation, compile_operation
+
+
+@dataclasses.dataclass
+class PreparedDocument:
+    source: str
+    document: DocumentNode | None
+    errors: list[GraphQLError]
+    # Compiled plans by operation name (None: the document's only operation).
+    _plans: dict[str | None, CompiledOperation | None] = dataclasses.field(default_factory=dict)
+
+    def operation_type(self, operation_name: str | None) -> OperationType | None:
+        if self.document is None:
+            return None
+        ops = [d for d in self.document.definitions if isinstance(d, OperationDefinitionNode)]
+        if operation_name is None:
+            return ops[0].operation if len(ops) == 1 else None
+        for op in ops:
+            if op.name and op.name.value == operation_name:
+                return op.operation
+        return None
+
+    def plan(self, schema: GraphQLSchema, operation_name: str | None) -> CompiledOperation | None:
+        if operation_name not in self._plans:
+            assert self.document is not None
+            self._plans[operation_name] = compile_operation(schema, self.document, operation_name)
+        return self._plans[operation_name]
+
+
+class PersistedQueryNotFound(Exception):
+    """A hash-only request for a document this process has not seen (APQ)."""
+
+
+class PersistedQueryMismatch(Exception):
+    """The sent query does not hash to the sent sha256Hash."""
+
+
+class DocumentCache:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        *,
+        validation_rules: tuple = (),
+        max_tokens: int | None = None,
+        maxsize: int = 1024,
+    ) -> None:
+        self.schema = schema
+        self.rules = (*specified_rules, *validation_rules)
+        self.max_tokens = max_tokens
+        self.maxsize = maxsize
+        self._by_source: collections.OrderedDict[str, PreparedDocument] = collections.OrderedDict()
+        self._by_hash: collections.OrderedDict[str, PreparedDocument] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def prepare(self, source: str) -> PreparedDocument:
+        with self._lock:
+            hit = self._by_source.get(source)
+            if hit is not None:
+                self._by_source.move_to_end(source)
+                return hit
+        prepared = self._prepare(source)
+        with self._lock:
+            self._by_source[source] = prepared
+            if len(self._by_source) > self.maxsize:
+                self._by_source.popitem(last=False)
+        return prepared
+
+    def _prepare(self, source: str) -> PreparedDocument:
+        try:
+            document = parse(source, max_tokens=self.max_tokens)
+        except GraphQLError as error:
+            return PreparedDocument(source, None, [error])
+        errors = validate(self.schema, document, self.rules)
+        return PreparedDocument(source, None if errors else document, list(errors))
+
+    def persisted(self, sha256_hash: str, source: str | None) -> PreparedDocument:
+        """APQ: register `source` under its hash, or look the hash up when no source is sent."""
+        if source is None:
+            with self._lock:
+                hit = self._by_hash.get(sha256_hash)
+                if hit is None:
+                    raise PersistedQueryNotFound()
+                self._by_hash.move_to_end(sha256_hash)
+                return hit
+        if hashlib.sha256(source.encode()).hexdigest() != sha256_hash.lower():
+            raise PersistedQueryMismatch()
+        prepared = self.prepare(source)
+        if prepared.document is not None:
+            with self._lock:
+                self._by_hash[sha256_hash.lower()] = prepared
+                if len(self._by_hash) > self.maxsize:
+                    self._by_hash.popitem(last=False)
+        return prepared

@@ -1,0 +1,115 @@
+"""Run a prepared document: the compiled plan when there is one, else graphql-core."""
+
+from __future__ import annotations
+
+import asyncio
+from inspect import isawaitable
+from typing import Any
+
+from graphql import (
+    ExecutionResult,
+    GraphQLNonNull,
+    GraphQLResolveInfo,
+    GraphQLResolveInfoHelpers,
+    GraphQLSchema,
+    OperationType,
+    execute,
+    located_error,
+)
+from graphql.execution.values import get_argument_values, get_variable_values
+from graphql.pyutils import Path
+
+from schema.execution.compiler import CompiledOperation, Fallback
+from schema.execution.documents import PreparedDocument
+
+
+async def _gather(awaitables: Any) -> list[Any]:
+    return list(await asyncio.gather(*awaitables))
+
+
+def _track(values: Any) -> None:
+    # Root resolvers here are awaited before the answer is built; nothing is left pending.
+    return None
+
+
+_HELPERS = GraphQLResolveInfoHelpers(gather=_gather, track=_track)
+
+
+class OperationNotAllowed(Exception):
+    """The operation's type is not allowed here (a mutation over GET)."""
+
+
+async def execute_prepared(
+    schema: GraphQLSchema,
+    prepared: PreparedDocument,
+    variables: dict[str, Any] | None,
+    context: Any,
+    operation_name: str | None = None,
+    allowed: tuple[OperationType, ...] = (OperationType.QUERY, OperationType.MUTATION),
+) -> ExecutionResult:
+    if prepared.document is None:
+        return ExecutionResult(None, prepared.errors)
+    op_type = prepared.operation_type(operation_name)
+    if op_type is not None and op_type not in allowed:
+        raise OperationNotAllowed(op_type)
+    if op_type is OperationType.QUERY:
+        plan = prepared.plan(schema, operation_name)
+        if plan is not None:
+            try:
+                return await run_compiled(schema, plan, variables, context)
+            except Fallback:
+                pass
+    result = execute(
+        schema,
+        prepared.document,
+        context_value=context,
+        variable_values=variables,
+        operation_name=operation_name,
+    )
+    if isawaitable(result):
+        result = await result
+    return result
+
+
+async def run_compiled(
+    schema: GraphQLSchema, plan: CompiledOperation, variables: dict[str, Any] | None, context: Any
+) -> ExecutionResult:
+    coerced = get_variable_values(
+        schema, plan.operation.variable_definitions or (), variables or {}
+    )
+    if isinstance(coerced, list):  # variable errors: graphql-core words them
+        raise Fallback("variables")
+    data: dict[str, Any] | None = {}
+    errors = []
+    for field in plan.fields:
+        path = Path(None, field.response_key, plan.root_type.name)
+        try:
+            args = get_argument_values(field.field_def, field.field_node, coerced)
+            info = GraphQLResolveInfo(
+                field.field_name,
+                [field.field_node],
+                field.field_def.type,
+                plan.root_type,
+                path,
+                schema,
+                plan.fragments,
+                None,
+                plan.operation,
+                coerced,
+                context,
+                isawaitable,
+                None,  # abort_signal
+                _HELPERS,
+            )
+            result = field.field_def.resolve(None, info, **args)
+            if isawaitable(result):
+                result = await result
+        except Exception as exc:
+            if len(plan.fields) != 1:
+                raise Fallback("resolver error among several root fields") from exc
+            errors.append(located_error(exc, [field.field_node], path.as_list()))
+            nullable = not isinstance(field.field_def.type, GraphQLNonNull)
+            return ExecutionResult({field.response_key: None} if nullable else None, errors)
+        assert data is not None
+        data[field.response_key] = field.serialize(result)
+    return ExecutionResult(data, None)
