@@ -111,5 +111,8 @@ async def run_compiled(
             nullable = not isinstance(field.field_def.type, GraphQLNonNull)
             return ExecutionResult({field.response_key: None} if nullable else None, errors)
         assert data is not None
-        data[field.response_key] = field.serialize(result)
+        try:
+            data[field.response_key] = field.serialize(result)
+        except Exception as exc:  # a value the leaf type refuses: graphql-core words the error
+            raise Fallback("serialization") from exc
     return ExecutionResult(data, None)
