@@ -11,9 +11,10 @@ from graphql import IntValueNode, StringValueNode, ValueNode
 
 def format_datetime(value: dt.datetime) -> str:
     """ISO-8601 UTC with milliseconds and Z: 2026-04-22T21:00:00.000Z."""
-    if value.tzinfo is not None:
+    if value.tzinfo is not None and value.utcoffset():
         value = value.astimezone(dt.UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # isoformat is C; its first 23 characters are the date, time and milliseconds.
+    return value.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 def _parse_datetime(value: Any) -> dt.datetime:

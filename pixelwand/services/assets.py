@@ -12,6 +12,7 @@ from pixelwand.ids import is_valid_id
 from pixelwand.models import Asset, AssetTag
 from pixelwand.services.collections import get_owned_collection_id
 from pixelwand.services.records import ASSET_COLUMNS, AssetRecord, Page, utcnow_ms
+from pixelwand.services.rows import fetch_assets
 from pixelwand.services.validation import normalize_tags, require_name
 
 MAX_PAGE_SIZE = 200
@@ -55,25 +56,27 @@ async def list_assets(org_id: str, f: AssetFilter) -> Page:
         tagged = AssetTag.filter(organization_id=org_id, tag=tag).values("asset_id")
         qs = qs.filter(id__in=Subquery(tagged))
     total = await qs.count()
-    rows: list[tuple] = []
+    items: list[AssetRecord] = []
     if total > (f.page - 1) * f.page_size:
-        rows = (
-            await qs.order_by("-uploaded_at", "-id")
+        items = await fetch_assets(
+            qs.order_by("-uploaded_at", "-id")
             .offset((f.page - 1) * f.page_size)
             .limit(f.page_size)
             .values_list(*ASSET_COLUMNS)
         )
-    return Page(items=[record(r) for r in rows], page=f.page, page_size=f.page_size, total=total)
+    return Page(items=items, page=f.page, page_size=f.page_size, total=total)
 
 
 async def get_asset(org_id: str, asset_id: str) -> AssetRecord:
     """A live asset of `org_id` (404 unknown or deleted, 403 another organization's)."""
     if not is_valid_id(asset_id):
         raise NotFound(f"asset {asset_id} not found")
-    rows = await Asset.filter(id=asset_id, deleted_at=None).values_list(*ASSET_COLUMNS)
+    rows = await fetch_assets(
+        Asset.filter(id=asset_id, deleted_at=None).values_list(*ASSET_COLUMNS)
+    )
     if not rows:
         raise NotFound(f"asset {asset_id} not found")
-    asset = record(rows[0])
+    asset = rows[0]
     if asset.organization_id != org_id:
         raise Forbidden(f"asset {asset_id} belongs to another organization")
     return asset

@@ -65,6 +65,10 @@ class _NotCompilable(Exception):
     pass
 
 
+def _null() -> Any:
+    raise Fallback("null in a non-null position")
+
+
 def _is_plain(field: GraphQLField) -> bool:
     """A field that reads an attribute of its parent (Strawberry's default resolver)."""
     return field.resolve is None or getattr(field.resolve, "_is_default", False)
@@ -74,7 +78,7 @@ class _Generator:
     def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode]):
         self.schema = schema
         self.fragments = fragments
-        self.namespace: dict[str, Any] = {"Fallback": Fallback}
+        self.namespace: dict[str, Any] = {"Fallback": Fallback, "_null": _null}
         self.lines: list[str] = []
         self.counter = 0
 
@@ -111,35 +115,55 @@ class _Generator:
 
     def value_expr(self, type_: Any, nodes: list[FieldNode]) -> str:
         """A function name that serializes a value of `type_` (handling null and lists)."""
+        name = self._name("v")
+        self.lines.append(f"def {name}(value):\n    return {self.expr(type_, nodes, 'value')}\n")
+        return name
+
+    def expr(self, type_: Any, nodes: list[FieldNode], var: str) -> str:
+        """An expression serializing the value in `var` as `type_`.
+
+        Leaf values go through their type's own `serialize` (strings that already are
+        strings skip the call: it would return them unchanged; enums look their name up
+        first). A null in a non-null position raises Fallback, as does anything a
+        serializer refuses (the caller turns every exception into a fallback).
+        """
         nullable = not isinstance(type_, GraphQLNonNull)
         inner = type_ if nullable else type_.of_type
-        name = self._name("v")
         if isinstance(inner, GraphQLList):
-            item = self.value_expr(inner.of_type, nodes)
-            body = f"[{item}(x) for x in value]"
-        elif isinstance(inner, GraphQLScalarType | GraphQLEnumType):
+            item = self._name("x")
+            value = f"[{self.expr(inner.of_type, nodes, item)} for {item} in {var}]"
+        elif isinstance(inner, GraphQLEnumType):
+            leaf, names = self._name("leaf"), self._name("names")
+            self.namespace[leaf] = inner.serialize
+            self.namespace[names] = {v.value: name for name, v in inner.values.items()}
+            value = f"({names}[{var}] if {var} in {names} else {leaf}({var}))"
+        elif isinstance(inner, GraphQLScalarType):
             leaf = self._name("leaf")
             self.namespace[leaf] = inner.serialize
-            body = f"{leaf}(value)"
+            if inner.name in ("String", "ID"):
+                value = f"({var} if {var}.__class__ is str else {leaf}({var}))"
+            else:
+                value = f"{leaf}({var})"
         elif isinstance(inner, GraphQLObjectType):
             merged = SelectionSetNode(
                 selections=tuple(
                     s for n in nodes if n.selection_set for s in n.selection_set.selections
                 )
             )
-            body = f"{self.object_fn(inner, merged)}(value)"
+            value = f"{self.object_fn(inner, merged)}({var})"
         else:
             raise _NotCompilable(f"type {inner}")
-        null = "return None" if nullable else "raise Fallback('null in non-null')"
-        self.lines.append(
-            f"def {name}(value):\n    if value is None:\n        {null}\n    return {body}\n"
-        )
-        return name
+        if nullable:
+            return f"(None if {var} is None else {value})"
+        if isinstance(inner, GraphQLObjectType | GraphQLList):
+            return f"({value} if {var} is not None else _null())"
+        return value  # a leaf serializer refuses None by itself
 
     def object_fn(self, type_: GraphQLObjectType, selection_set: SelectionSetNode) -> str:
         fields = self._collect(type_, selection_set)
         name = self._name("obj")
-        items = []
+        items: list[str] = []
+        assigns: list[str] = []
         for key, nodes in fields.items():
             field_name = nodes[0].name.value
             if field_name == "__typename":
@@ -149,10 +173,11 @@ class _Generator:
             if field is None or not _is_plain(field) or any(n.arguments for n in nodes):
                 raise _NotCompilable(f"{type_.name}.{field_name} has a resolver")
             attr = _python_name(field, field_name)
-            fn = self.value_expr(field.type, nodes)
-            items.append(f"{key!r}: {fn}(obj.{attr})")
+            var = self._name("a")
+            assigns.append(f"    {var} = obj.{attr}\n")
+            items.append(f"{key!r}: {self.expr(field.type, nodes, var)}")
         body = "{" + ", ".join(items) + "}"
-        self.lines.append(f"def {name}(obj):\n    return {body}\n")
+        self.lines.append(f"def {name}(obj):\n{''.join(assigns)}    return {body}\n")
         return name
 
     def build(self) -> dict[str, Any]:
