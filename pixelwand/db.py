@@ -3,9 +3,47 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+# asyncpg settings added to a PostgreSQL URL that does not set them itself (whatever the
+# URL's query string says wins, e.g. `postgres://.../db?command_timeout=60`). asyncpg's own
+# defaults let a hung database hold requests forever; these bound every wait, so an outage
+# costs a request a few seconds and a 503 `database unavailable`, never a hang:
+_ASYNCPG_DEFAULTS = {
+    # Seconds to open a connection (asyncpg: 60). A refused connection fails at once
+    # anyway; this bounds a server that accepts TCP connections but never answers.
+    "timeout": "5",
+    # Seconds per statement (asyncpg: unbounded). Without it a hung server or a silently
+    # dropped TCP connection keeps the request and its pool connection forever - even an
+    # outer asyncio timeout does not help, because releasing the connection waits for the
+    # cancellation of the query, and that needs the server too. asyncpg bounds that
+    # cancellation by this same value, so the worst case is about twice this (measured:
+    # 20 s with these defaults, against forever without). The API's statements are short,
+    # indexed lookups; an operator with slower ones raises it in the URL. Migrations run
+    # without it (a long CREATE INDEX must not be cut off).
+    "command_timeout": "10",
+    # Seconds an idle pooled connection is kept (asyncpg: 300): connections a firewall or a
+    # failover dropped without a word are replaced sooner.
+    "max_inactive_connection_lifetime": "60",
+}
+_ASYNCPG_SCHEMES = ("postgres", "postgresql", "asyncpg")
+
+
+def with_connection_defaults(database_url: str, *, statement_timeout: bool = True) -> str:
+    """`database_url` with the bounded asyncpg defaults above for whatever it leaves unset."""
+    parts = urlsplit(database_url)
+    if parts.scheme not in _ASYNCPG_SCHEMES:
+        return database_url
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    given = {name for name, _ in query}
+    for name, value in _ASYNCPG_DEFAULTS.items():
+        if name in given or (name == "command_timeout" and not statement_timeout):
+            continue
+        query.append((name, value))
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
@@ -40,7 +78,10 @@ async def connect(database_url: str) -> None:
     EXECUTOR_CACHE.clear()
     # Global fallback: requests run in tasks that did not inherit the lifespan's context
     # (uvicorn), exactly the case Tortoise's own Starlette integration enables it for.
-    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+    await Tortoise.init(
+        config=tortoise_config(with_connection_defaults(database_url)),
+        _enable_global_fallback=True,
+    )
 
 
 async def migrate(database_url: str) -> None:
@@ -48,7 +89,8 @@ async def migrate(database_url: str) -> None:
     from tortoise.migrations.api import migrate as run_migrations
 
     ensure_sqlite_dir(database_url)
-    await run_migrations(config=tortoise_config(database_url))
+    url = with_connection_defaults(database_url, statement_timeout=False)
+    await run_migrations(config=tortoise_config(url))
 
 
 async def disconnect() -> None:

@@ -7,7 +7,9 @@ each; nothing else about an error is transport-specific.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import socket
 from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
@@ -113,20 +115,78 @@ ERRORS_BY_CODE: dict[str, type[PixelWandError]] = {
 STATUS_BY_CODE: dict[str, int] = {code: cls.status for code, cls in ERRORS_BY_CODE.items()}
 
 
-def is_database_outage(exc: BaseException) -> bool:
-    """True for errors that mean the database is unreachable rather than a bad query."""
-    from tortoise.exceptions import DBConnectionError
+# OSErrors that mean "could not reach the server", as opposed to a local file problem
+# (a full disk or a missing file under local storage is not a database outage).
+_NETWORK_ERRNOS = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.EPIPE,
+        errno.ETIMEDOUT,
+        errno.EHOSTUNREACH,
+        errno.EHOSTDOWN,
+        errno.ENETUNREACH,
+        errno.ENETDOWN,
+        errno.EADDRNOTAVAIL,
+        errno.ENOTCONN,
+        errno.ESHUTDOWN,
+    }
+)
 
-    if isinstance(exc, DBConnectionError | ConnectionError | OSError | TimeoutError):
-        return True
-    name = type(exc).__name__
-    return name in {
+# asyncpg exceptions (by name: the domain does not import the driver) that mean the
+# connection is gone or cannot be made. InternalClientError ("cannot switch to state N;
+# another operation is in progress") is what asyncpg raises when a query is sent on a
+# connection the server has just closed (a restart, pg_terminate_backend) before the close
+# itself has been read: measured in about a third of the queries sent in that window.
+_OUTAGE_NAMES = frozenset(
+    {
+        "InternalClientError",
         "ConnectionDoesNotExistError",
         "CannotConnectNowError",
         "InterfaceError",
         "ConnectionFailureError",
         "TooManyConnectionsError",
+        "AdminShutdownError",
+        "CrashShutdownError",
+        "ClientCannotConnectError",
+        "PostgresConnectionError",
     }
+)
+
+
+def _is_outage_itself(exc: BaseException) -> bool:
+    from tortoise.exceptions import DBConnectionError
+
+    if isinstance(exc, DBConnectionError | ConnectionError | TimeoutError | socket.gaierror):
+        return True
+    if isinstance(exc, OSError):
+        # asyncpg reports every failed address of a host at once as a plain OSError
+        # ("Multiple exceptions: ...") without an errno.
+        return exc.errno is None or exc.errno in _NETWORK_ERRNOS
+    if type(exc).__name__ in _OUTAGE_NAMES:
+        return True
+    # PostgreSQL's own codes: class 08 (connection exception), the server shutting down,
+    # crashed or starting up (57P01-57P03), too many connections (53300).
+    sqlstate = getattr(exc, "sqlstate", None)
+    return isinstance(sqlstate, str) and (
+        sqlstate.startswith("08") or sqlstate in {"57P01", "57P02", "57P03", "53300"}
+    )
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """True for errors that mean the database is unreachable rather than a bad query.
+
+    Follows the explicit cause chain (`raise ... from exc`), as ORMs wrap driver errors.
+    """
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 5:
+        if _is_outage_itself(current):
+            return True
+        current = current.__cause__
+        seen += 1
+    return False
 
 
 @contextlib.contextmanager
