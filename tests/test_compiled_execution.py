@@ -54,7 +54,7 @@ def asset_records(draw: Any) -> AssetRecord:
         collection_id=draw(st.one_of(st.none(), ids)),
         location_x=draw(floats),
         location_y=draw(floats),
-        width=draw(st.one_of(st.none(), st.integers(min_value=0, max_value=2**31 - 1))),
+        width=draw(st.one_of(st.none(), st.integers(min_value=-(2**32), max_value=2**32))),
         height=draw(st.one_of(st.none(), st.integers(min_value=0, max_value=2**31 - 1))),
         uploaded_at=draw(when),
     )

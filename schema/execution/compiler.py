@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import keyword
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -65,6 +66,18 @@ class _NotCompilable(Exception):
     pass
 
 
+# Values the built-in serializers return unchanged: skip the call for them (exactness is
+# checked against graphql-core by tests/test_compiled_execution.py).
+_IDENTITY_WHEN = {
+    "String": "{v}.__class__ is str",
+    "ID": "{v}.__class__ is str",
+    "Boolean": "{v}.__class__ is bool",
+    "Int": "({v}.__class__ is int and -2147483648 <= {v} <= 2147483647)",
+    "Float": "({v}.__class__ is float and _isfinite({v}))",
+    "Long": "{v}.__class__ is int",
+}
+
+
 def _null() -> Any:
     raise Fallback("null in a non-null position")
 
@@ -78,7 +91,7 @@ class _Generator:
     def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode]):
         self.schema = schema
         self.fragments = fragments
-        self.namespace: dict[str, Any] = {"Fallback": Fallback, "_null": _null}
+        self.namespace: dict[str, Any] = {"_null": _null, "_isfinite": math.isfinite}
         self.lines: list[str] = []
         self.counter = 0
 
@@ -140,10 +153,10 @@ class _Generator:
         elif isinstance(inner, GraphQLScalarType):
             leaf = self._name("leaf")
             self.namespace[leaf] = inner.serialize
-            if inner.name in ("String", "ID"):
-                value = f"({var} if {var}.__class__ is str else {leaf}({var}))"
-            else:
-                value = f"{leaf}({var})"
+            fast = _IDENTITY_WHEN.get(inner.name)
+            value = (
+                f"({var} if {fast.format(v=var)} else {leaf}({var}))" if fast else f"{leaf}({var})"
+            )
         elif isinstance(inner, GraphQLObjectType):
             merged = SelectionSetNode(
                 selections=tuple(
