@@ -24,6 +24,7 @@ from compat_rest.routes import routes as rest_routes
 from pixelwand import db
 from pixelwand.auth import Authenticator
 from pixelwand.config import Settings
+from pixelwand.errors import DatabaseUnavailable, PixelWandError, is_database_outage
 from pixelwand.imaging.pool import ImagePool
 from pixelwand.ratelimit import rate_limiter_from_url
 from pixelwand.runtime import Runtime
@@ -80,6 +81,12 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
+    """Errors that escaped a route: outages are 503s, known errors their status, else 500."""
+    if isinstance(exc, PixelWandError):
+        return rest_error(exc.status, exc.message)
+    if is_database_outage(exc):
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return rest_error(503, DatabaseUnavailable().message)
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return rest_error(500, "internal error")
 
