@@ -70,7 +70,7 @@ class Asset(Model):
     storage_key = fields.CharField(max_length=512, unique=True)
     # Tags are read from this denormalized list (one column, no join per row) and
     # filtered through AssetTag rows (an index per tag, on every database).
-    tags = fields.JSONField(default=list)
+    tags: fields.Field[list[str]] = fields.JSONField(default=list)
     collection: fields.ForeignKeyNullableRelation[Collection] = fields.ForeignKeyField(
         "models.Collection", related_name="assets", null=True, on_delete=fields.SET_NULL
     )
@@ -191,8 +191,8 @@ class ExportJob(Model):
         "models.Organization", related_name="export_jobs", on_delete=fields.CASCADE
     )
     organization_id: str
-    asset_ids = fields.JSONField()
-    config = fields.JSONField()
+    asset_ids: fields.Field[list[str]] = fields.JSONField()
+    config: fields.Field[dict] = fields.JSONField()
     created_at = fields.DatetimeField()
     expires_at = fields.DatetimeField()
 

@@ -35,7 +35,9 @@ text = st.text(max_size=20)
 when = st.datetimes(
     min_value=dt.datetime(1970, 1, 2), max_value=dt.datetime(2100, 1, 1), timezones=st.just(dt.UTC)
 )
-floats = st.one_of(st.floats(allow_nan=False, allow_infinity=False, width=64), st.just(float("inf")))
+floats = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False, width=64), st.just(float("inf"))
+)
 maybe_null_text = st.one_of(text, st.none())  # None where non-null: both must error alike
 
 
@@ -107,9 +109,13 @@ class _Runtime:
 
 
 def _context(result: Any) -> Context:
-    principal = Principal("c" + "k" * 24, "c" + "o" * 24, "Org", Plan.ENTERPRISE, frozenset(
-        {"read", "write", "admin"}
-    ))
+    principal = Principal(
+        "c" + "k" * 24,
+        "c" + "o" * 24,
+        "Org",
+        Plan.ENTERPRISE,
+        frozenset({"read", "write", "admin"}),
+    )
     return Context(runtime=_Runtime(_Renditions(result)), principal=principal)  # type: ignore[arg-type]
 
 
@@ -236,8 +242,8 @@ async def test_ad_hoc_documents(
         "{ assets { items { collection { id } } } }",  # a resolver below the root
         "{ assets { items { id @include(if: true) } } }",  # directives
         "{ __schema { queryType { name } } }",  # introspection
-        "mutation { deleteAsset(id: \"x\") { id } }",  # mutations never compile
-        "{ asset(id: \"x\") { originalUrl } }",  # a field with arguments and a resolver
+        'mutation { deleteAsset(id: "x") { id } }',  # mutations never compile
+        '{ asset(id: "x") { originalUrl } }',  # a field with arguments and a resolver
     ],
 )
 def test_what_does_not_compile_falls_back(source: str) -> None:

@@ -44,8 +44,12 @@ async def test_stale_uploads_are_removed_after_retention(tenant, app):
     assert await storage.head(stale["storageKey"]) is None
     assert await storage.head(fresh["storageKey"]) is not None
     # The swept upload can no longer be finalized; the fresh one can.
-    body = {"mode": "finalize", "originalName": "x.jpg", "mimeType": "image/jpeg",
-            "size": len(data)}
+    body = {
+        "mode": "finalize",
+        "originalName": "x.jpg",
+        "mimeType": "image/jpeg",
+        "size": len(data),
+    }
     r = await tenant.post("/api/v1/assets", json={**body, "storageKey": stale["storageKey"]})
     assert r.status_code == 400
     r = await tenant.post("/api/v1/assets", json={**body, "storageKey": fresh["storageKey"]})

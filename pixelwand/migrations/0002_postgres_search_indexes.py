@@ -23,8 +23,8 @@ DROP INDEX IF EXISTS assets_original_name_trgm;
 """
 
 
-def _on_postgres(sql: str):  # noqa: ANN202
-    async def run(apps, schema_editor) -> None:  # noqa: ANN001
+def _on_postgres(sql: str):
+    async def run(apps, schema_editor) -> None:
         if schema_editor.client.capabilities.dialect == "postgres":
             await schema_editor.client.execute_script(sql)
 

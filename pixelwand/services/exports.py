@@ -17,7 +17,7 @@ import datetime as dt
 import re
 import unicodedata
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -212,7 +212,7 @@ class ExportStreamer:
             )
 
     def archive(
-        self, assets: list[AssetRecord], config: ExportConfig, missing: list[str] = ()
+        self, assets: list[AssetRecord], config: ExportConfig, missing: Sequence[str] = ()
     ) -> AsyncIterator[bytes]:
         return zip_stream(self._members(assets, config, list(missing)))
 

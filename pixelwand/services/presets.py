@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise.exceptions import IntegrityError
 
 from pixelwand.errors import BadRequest, NotFound
@@ -62,14 +64,14 @@ async def upsert_preset(
 ) -> tuple[PresetRecord, bool]:
     """(preset, created). An update replaces the whole spec; omitted fields take defaults."""
     name = require_name(name, "name", max_length=100)
-    fields = {
+    fields: dict[str, Any] = {
         "format": normalize_format(format),
         "quality": require_range(85 if quality is None else quality, "quality", 1, 100),
         "max_width": max_width,
         "max_height": max_height,
         "preserve_aspect": True if preserve_aspect is None else preserve_aspect,
     }
-    check_dimensions(max_width, max_height, fields["preserve_aspect"])  # type: ignore[arg-type]
+    check_dimensions(max_width, max_height, fields["preserve_aspect"])
     for _ in range(3):
         updated = await ExportPreset.filter(organization_id=org_id, name=name).update(**fields)
         if updated:

@@ -80,7 +80,7 @@ async def storage_used(org_id: str, *, exclude_upload: str | None = None) -> int
     if exclude_upload:
         pending_q = pending_q.exclude(id=exclude_upload)
     pending = await pending_q.annotate(total=Sum("size")).values_list("total", flat=True)
-    return int(assets[0] or 0) + int(pending[0] or 0)
+    return int(assets[0] or 0) + int(pending[0] or 0)  # type: ignore[arg-type]
 
 
 async def presign_upload(

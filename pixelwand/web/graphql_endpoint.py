@@ -52,7 +52,7 @@ async def graphql_endpoint(request: Request) -> Response:
         for name in ("variables", "extensions"):
             if (error := _json_param(params, name)) is not None:
                 return error
-        allowed = _QUERY_ONLY
+        allowed: tuple[OperationType, ...] = _QUERY_ONLY
     else:
         try:
             params = orjson.loads(await request.body())
@@ -82,7 +82,7 @@ async def graphql_endpoint(request: Request) -> Response:
         try:
             prepared = documents.persisted(sha, query)
         except PersistedQueryNotFound:
-            body = {
+            not_found = {
                 "errors": [
                     {
                         "message": "PersistedQueryNotFound",
@@ -90,7 +90,7 @@ async def graphql_endpoint(request: Request) -> Response:
                     }
                 ]
             }
-            return JSONResponse(body)
+            return JSONResponse(not_found)
         except PersistedQueryMismatch:
             return _bad("provided sha256Hash does not match the query")
     elif not query or not query.strip():

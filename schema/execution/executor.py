@@ -97,10 +97,11 @@ async def run_compiled(
                 plan.operation,
                 coerced,
                 context,
-                isawaitable,
+                isawaitable,  # type: ignore[arg-type]
                 None,  # abort_signal
                 _HELPERS,
             )
+            assert field.field_def.resolve is not None  # Strawberry gives every field one
             result = field.field_def.resolve(None, info, **args)
             if isawaitable(result):
                 result = await result

@@ -25,7 +25,7 @@ class Viewer:
         description="Bytes used: live assets plus uploads presigned in the last 15 minutes."
     )
     async def storage_used(self, info: strawberry.Info) -> Long:
-        return await uploads.storage_used(info.context.principal.org_id)  # type: ignore[return-value]
+        return Long(await uploads.storage_used(info.context.principal.org_id))
 
 
 @strawberry.type
@@ -39,5 +39,5 @@ class ViewerQueries:
             plan=principal.plan.value,
             scopes=[s for s in ("read", "write", "admin") if principal.has(s)],
             rate_limit_per_second=limits.rps,
-            storage_quota=limits.storage_quota_bytes,  # type: ignore[arg-type]
+            storage_quota=Long(limits.storage_quota_bytes),
         )

@@ -138,9 +138,7 @@ async def test_scope_is_checked_before_input(make_tenant):
     assert r.status_code == 403
 
 
-@pytest.mark.parametrize(
-    "url", ["/api/v1/assets", "/api/v1/collections", "/api/v1/export-presets"]
-)
+@pytest.mark.parametrize("url", ["/api/v1/assets", "/api/v1/collections", "/api/v1/export-presets"])
 async def test_write_only_key_cannot_read(make_tenant, url):
     t = await make_tenant(scopes="write")
     r = await t.get(url)

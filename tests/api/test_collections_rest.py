@@ -19,7 +19,9 @@ async def test_create_then_idempotent(tenant):
     assert set(col) == {"id", "name", "parentId", "color", "createdAt"}
     assert col["name"] == "Campaign Q2" and col["parentId"] is None and col["color"] == "#6366f1"
     assert TS_RE.match(col["createdAt"])
-    again = await tenant.post("/api/v1/collections", json={"name": "Campaign Q2", "color": "#000000"})
+    again = await tenant.post(
+        "/api/v1/collections", json={"name": "Campaign Q2", "color": "#000000"}
+    )
     assert again.status_code == 200
     assert again.json() == col  # unchanged
     listing = await tenant.get("/api/v1/collections")

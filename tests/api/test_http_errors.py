@@ -22,9 +22,7 @@ async def test_wrong_method_is_json_405(tenant):
     assert r.json() == {"error": "method not allowed"}
 
 
-@pytest.mark.parametrize(
-    "url", ["/api/v1/assets", "/api/v1/collections", "/api/v1/export-presets"]
-)
+@pytest.mark.parametrize("url", ["/api/v1/assets", "/api/v1/collections", "/api/v1/export-presets"])
 @pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b"", b"null", b'"text"'])
 async def test_malformed_json_is_400(tenant, url, body):
     r = await tenant.post(url, content=body, headers={"content-type": "application/json"})

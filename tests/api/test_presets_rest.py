@@ -18,8 +18,15 @@ async def test_create_list_update(tenant):
     assert r.status_code == 201
     preset = r.json()
     assert set(preset) == {
-        "id", "name", "format", "quality", "maxWidth", "maxHeight", "preserveAspect",
-        "createdAt", "updatedAt",
+        "id",
+        "name",
+        "format",
+        "quality",
+        "maxWidth",
+        "maxHeight",
+        "preserveAspect",
+        "createdAt",
+        "updatedAt",
     }
     assert {k: preset[k] for k in body} == body
     r = await tenant.post(
@@ -40,7 +47,11 @@ async def test_defaults_and_case(tenant):
     assert r.status_code == 201
     p = r.json()
     assert (p["format"], p["quality"], p["maxWidth"], p["maxHeight"], p["preserveAspect"]) == (
-        "AVIF", 85, None, None, True,
+        "AVIF",
+        85,
+        None,
+        None,
+        True,
     )
 
 

@@ -150,8 +150,13 @@ async def test_finalize_with_name_collection_and_video(tenant):
             "'x'",
         ),
         (
-            {"mode": "presign", "originalName": "a", "mimeType": "image/png", "size": 1,
-             "storageKey": "k"},
+            {
+                "mode": "presign",
+                "originalName": "a",
+                "mimeType": "image/png",
+                "size": 1,
+                "storageKey": "k",
+            },
             "storageKey",
         ),
     ],
@@ -211,7 +216,9 @@ async def _presigned_put(tenant, data: bytes, mime: str = "image/jpeg") -> dict:
 async def test_put_with_wrong_content_type_is_refused_and_leaves_nothing(tenant, app, backend):
     data = make_image()
     ticket = await _presigned_put(tenant, data)
-    r = await tenant.http.put(ticket["uploadUrl"], content=data, headers={"Content-Type": "image/png"})
+    r = await tenant.http.put(
+        ticket["uploadUrl"], content=data, headers={"Content-Type": "image/png"}
+    )
     if backend.is_local:
         assert r.status_code == 400
         assert "Content-Type" in r.json()["error"]
@@ -332,8 +339,13 @@ async def test_finalize_of_a_key_never_presigned_is_400(tenant):
     key = f"orgs/{tenant.org_id}/2026/04/00000000-0000-0000-0000-000000000000-hero.jpg"
     r = await tenant.post(
         "/api/v1/assets",
-        json={"mode": "finalize", "originalName": "hero.jpg", "mimeType": "image/jpeg",
-              "size": 10, "storageKey": key},
+        json={
+            "mode": "finalize",
+            "originalName": "hero.jpg",
+            "mimeType": "image/jpeg",
+            "size": 10,
+            "storageKey": key,
+        },
     )
     assert r.status_code == 400
     assert "upload not found" in r.json()["error"]
@@ -345,8 +357,13 @@ async def test_finalize_of_another_orgs_key_is_403(make_tenant):
     asset = await upload(a, make_image())
     r = await b.post(
         "/api/v1/assets",
-        json={"mode": "finalize", "originalName": "hero.jpg", "mimeType": "image/jpeg",
-              "size": asset["size"], "storageKey": asset["storageKey"]},
+        json={
+            "mode": "finalize",
+            "originalName": "hero.jpg",
+            "mimeType": "image/jpeg",
+            "size": asset["size"],
+            "storageKey": asset["storageKey"],
+        },
     )
     assert r.status_code == 403
     assert "another organization" in r.json()["error"]
@@ -385,8 +402,13 @@ async def test_finalize_with_bytes_not_matching_mime_is_400(tenant, mime, data):
     assert put.status_code == 200
     r = await tenant.post(
         "/api/v1/assets",
-        json={"mode": "finalize", "originalName": "file.bin", "mimeType": mime,
-              "size": len(data), "storageKey": ticket["storageKey"]},
+        json={
+            "mode": "finalize",
+            "originalName": "file.bin",
+            "mimeType": mime,
+            "size": len(data),
+            "storageKey": ticket["storageKey"],
+        },
     )
     assert r.status_code == 400
     assert "does not match" in r.json()["error"]
@@ -399,8 +421,13 @@ async def test_finalize_of_undecodable_image_is_400(tenant):
     await tenant.http.put(ticket["uploadUrl"], content=data, headers=ticket["headers"])
     r = await tenant.post(
         "/api/v1/assets",
-        json={"mode": "finalize", "originalName": "bad.jpg", "mimeType": "image/jpeg",
-              "size": len(data), "storageKey": ticket["storageKey"]},
+        json={
+            "mode": "finalize",
+            "originalName": "bad.jpg",
+            "mimeType": "image/jpeg",
+            "size": len(data),
+            "storageKey": ticket["storageKey"],
+        },
     )
     assert r.status_code == 400
     assert "could not decode image" in r.json()["error"]
@@ -414,7 +441,9 @@ async def test_finalize_with_unknown_collection_is_404_and_other_orgs_is_403(mak
     data = make_image()
     ticket = await _presigned_put(a, data)
     await a.http.put(ticket["uploadUrl"], content=data, headers=ticket["headers"])
-    r = await a.post("/api/v1/assets", json=_finalize_body(ticket, data, collectionId="c" + "1" * 24))
+    r = await a.post(
+        "/api/v1/assets", json=_finalize_body(ticket, data, collectionId="c" + "1" * 24)
+    )
     assert r.status_code == 404
     r = await a.post("/api/v1/assets", json=_finalize_body(ticket, data, collectionId=col_b["id"]))
     assert r.status_code == 403

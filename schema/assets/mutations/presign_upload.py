@@ -23,7 +23,7 @@ async def presign_upload(info: strawberry.Info, input: PresignUploadInput) -> Pr
     return PresignedUpload(
         upload_url=result.upload_url,
         method=result.method,
-        headers=result.headers,
+        headers=result.headers,  # type: ignore[arg-type]  # a JSON object
         storage_key=result.storage_key,
         expires_at=result.expires_at,
     )
