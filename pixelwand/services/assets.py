@@ -12,7 +12,8 @@ from pixelwand.ids import is_valid_id
 from pixelwand.models import Asset, AssetTag
 from pixelwand.services.collections import get_owned_collection_id
 from pixelwand.services.records import ASSET_COLUMNS, AssetRecord, Page, utcnow_ms
-from pixelwand.services.rows import fetch_assets
+from pixelwand.services.rows import decode_asset, fetch_assets
+from pixelwand.services.statements import Statement
 from pixelwand.services.validation import normalize_tags, require_name
 
 MAX_PAGE_SIZE = 200
@@ -33,6 +34,28 @@ def record(row: tuple) -> AssetRecord:
     return AssetRecord(*row)
 
 
+# The hot, fixed-shape queries (see statements.py); the sentinels only shape the SQL.
+_BY_ID = Statement(
+    lambda asset_id: Asset.filter(id=asset_id, deleted_at=None).values_list(*ASSET_COLUMNS),
+    "\0asset",
+)
+_COUNT_ALL = Statement(
+    lambda org_id: Asset.filter(organization_id=org_id, deleted_at=None).count(), "\0org"
+)
+_PAGE_ALL = Statement(
+    lambda org_id, limit, offset: (
+        Asset.filter(organization_id=org_id, deleted_at=None)
+        .order_by("-uploaded_at", "-id")
+        .offset(offset)
+        .limit(limit)
+        .values_list(*ASSET_COLUMNS)
+    ),
+    "\0org",
+    987_654_321,
+    123_456_789,
+)
+
+
 def _live(org_id: str):
     return Asset.filter(organization_id=org_id, deleted_at=None)
 
@@ -44,6 +67,16 @@ async def list_assets(org_id: str, f: AssetFilter) -> Page:
         raise BadRequest(f"pageSize must be between 1 and {MAX_PAGE_SIZE}")
     if f.type is not None and f.type not in MEDIA_TYPES:
         raise BadRequest("type must be IMAGE or VIDEO")
+    offset = (f.page - 1) * f.page_size
+    if (
+        f.type is None
+        and f.collection_id is None
+        and not f.q
+        and not any(t.strip() for t in f.tags)
+    ):
+        total = (await _COUNT_ALL.rows(org_id))[0][0]
+        rows = await _PAGE_ALL.rows(org_id, f.page_size, offset) if total > offset else []
+        return Page([decode_asset(r) for r in rows], f.page, f.page_size, total)
     qs = _live(org_id)
     if f.type is not None:
         qs = qs.filter(media_type=f.type)
@@ -71,12 +104,10 @@ async def get_asset(org_id: str, asset_id: str) -> AssetRecord:
     """A live asset of `org_id` (404 unknown or deleted, 403 another organization's)."""
     if not is_valid_id(asset_id):
         raise NotFound(f"asset {asset_id} not found")
-    rows = await fetch_assets(
-        Asset.filter(id=asset_id, deleted_at=None).values_list(*ASSET_COLUMNS)
-    )
+    rows = await _BY_ID.rows(asset_id)
     if not rows:
         raise NotFound(f"asset {asset_id} not found")
-    asset = rows[0]
+    asset = decode_asset(rows[0])
     if asset.organization_id != org_id:
         raise Forbidden(f"asset {asset_id} belongs to another organization")
     return asset

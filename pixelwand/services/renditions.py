@@ -9,6 +9,7 @@ row and the deterministic storage key make a duplicate render harmless.
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import datetime as dt
 import hashlib
@@ -36,6 +37,8 @@ from pixelwand.storage.keys import rendition_key
 MIN_TTL = 60
 MAX_TTL = 86_400
 DEFAULT_TTL = 3600
+# Rendition rows a process remembers (a few hundred bytes each).
+KNOWN_RENDITIONS = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +104,12 @@ class RenditionService:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self._inflight: dict[tuple[str, str], asyncio.Future[tuple[Rendition, bool]]] = {}
+        self._known: collections.OrderedDict[tuple[str, str], Rendition] = collections.OrderedDict()
+
+    def _remember(self, rendition: Rendition) -> None:
+        self._known[(rendition.asset_id, rendition.params_key)] = rendition
+        if len(self._known) > KNOWN_RENDITIONS:
+            self._known.popitem(last=False)
 
     async def export_url(
         self,
@@ -147,6 +156,7 @@ class RenditionService:
         self._inflight[flight] = future
         try:
             result = await self._render_and_store(asset, params, key)
+            self._remember(result[0])
             future.set_result(result)
             return result
         except BaseException as exc:
