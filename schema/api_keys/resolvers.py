@@ -21,7 +21,10 @@ async def create_api_key(
     return CreatedApiKey(api_key=record, key=plain)  # type: ignore[arg-type]
 
 
-async def revoke_api_key(info: strawberry.Info, id: strawberry.ID) -> ApiKey:
+async def revoke_api_key(
+    info: strawberry.Info,
+    id: Annotated[strawberry.ID, strawberry.argument(description="The key's id.")],
+) -> ApiKey:
     principal = require_scope(info, "admin")
     record = await api_keys.revoke_key(principal.org_id, id)
     info.context.runtime.authenticator.forget_all()

@@ -55,6 +55,10 @@ class AssetQueries:
         )
 
     @strawberry.field(description="One asset of the workspace by id.")
-    async def asset(self, info: strawberry.Info, id: strawberry.ID) -> Asset:
+    async def asset(
+        self,
+        info: strawberry.Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The asset's id.")],
+    ) -> Asset:
         principal = require_scope(info, "read")
         return await assets.get_asset(principal.org_id, id)  # type: ignore[return-value]

@@ -14,7 +14,10 @@ if TYPE_CHECKING:
     from schema.collections.types import Collection
 
 
-@strawberry.enum(description="What kind of media an asset holds.")
+@strawberry.enum(
+    description="What kind of media an asset holds: IMAGE (JPEG, PNG, WebP, GIF, AVIF, TIFF) "
+    "or VIDEO (MP4, QuickTime, WebM)."
+)
 class MediaType(enum.StrEnum):
     IMAGE = "IMAGE"
     VIDEO = "VIDEO"

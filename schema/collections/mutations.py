@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from pixelwand.services import collections
@@ -8,7 +10,8 @@ from schema.context import require_scope
 
 
 async def create_collection(
-    info: strawberry.Info, input: CreateCollectionInput
+    info: strawberry.Info,
+    input: Annotated[CreateCollectionInput, strawberry.argument(description="The collection.")],
 ) -> CreateCollectionResult:
     principal = require_scope(info, "write")
     row, created = await collections.create_collection(

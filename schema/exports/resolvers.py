@@ -21,7 +21,7 @@ class ExportQueries:
     async def export_url(
         self,
         info: strawberry.Info,
-        asset_id: strawberry.ID,
+        asset_id: Annotated[strawberry.ID, strawberry.argument(description="An image's id.")],
         preset: Annotated[str | None, strawberry.argument(description="A preset's name.")] = None,
         format: Annotated[
             str | None, strawberry.argument(description="JPEG, PNG, WEBP or AVIF.")
@@ -54,7 +54,10 @@ class ExportQueries:
         )
 
 
-async def create_export(info: strawberry.Info, input: CreateExportInput) -> ExportLink:
+async def create_export(
+    info: strawberry.Info,
+    input: Annotated[CreateExportInput, strawberry.argument(description="The batch.")],
+) -> ExportLink:
     principal = require_scope(info, "write")
     c = input.config
     config = exports.parse_config(

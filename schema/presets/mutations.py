@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from pixelwand.services import presets
@@ -8,7 +10,8 @@ from schema.presets.types import UpsertExportPresetInput, UpsertExportPresetResu
 
 
 async def upsert_export_preset(
-    info: strawberry.Info, input: UpsertExportPresetInput
+    info: strawberry.Info,
+    input: Annotated[UpsertExportPresetInput, strawberry.argument(description="The preset.")],
 ) -> UpsertExportPresetResult:
     principal = require_scope(info, "write")
     row, created = await presets.upsert_preset(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from pixelwand.services import uploads
@@ -9,7 +11,10 @@ from schema.context import require_scope
 
 
 async def finalize_upload(
-    info: strawberry.Info, input: FinalizeUploadInput
+    info: strawberry.Info,
+    input: Annotated[
+        FinalizeUploadInput, strawberry.argument(description="The upload to finalize.")
+    ],
 ) -> FinalizeUploadResult:
     principal = require_scope(info, "write")
     runtime = info.context.runtime

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from pixelwand.services import uploads
@@ -8,7 +10,10 @@ from schema.assets.types import PresignedUpload
 from schema.context import require_scope
 
 
-async def presign_upload(info: strawberry.Info, input: PresignUploadInput) -> PresignedUpload:
+async def presign_upload(
+    info: strawberry.Info,
+    input: Annotated[PresignUploadInput, strawberry.argument(description="The file to upload.")],
+) -> PresignedUpload:
     principal = require_scope(info, "write")
     runtime = info.context.runtime
     result = await uploads.presign_upload(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from pixelwand.services import assets
@@ -8,7 +10,11 @@ from schema.assets.types import Asset
 from schema.context import require_scope
 
 
-async def update_asset(info: strawberry.Info, id: strawberry.ID, input: UpdateAssetInput) -> Asset:
+async def update_asset(
+    info: strawberry.Info,
+    id: Annotated[strawberry.ID, strawberry.argument(description="The asset's id.")],
+    input: Annotated[UpdateAssetInput, strawberry.argument(description="The changes.")],
+) -> Asset:
     principal = require_scope(info, "write")
     changes = {
         field: getattr(input, field)
