@@ -613,10 +613,12 @@ def _literal(v: Any) -> str:
 async def explain_pg(url: str, sql: str, values: list[Any], mode: str, diag_index: str = "") -> str:
     """EXPLAIN (ANALYZE, BUFFERS) of `sql` as a prepared statement, as asyncpg runs it.
 
-    `mode`: "custom" or "generic" (plan_cache_mode force_custom_plan / force_generic_plan:
-    the server's asyncpg statements are named prepared statements, which PostgreSQL may switch
-    to a generic plan after five executions). With `diag_index`, that CREATE INDEX runs first
-    in a transaction that is rolled back (a what-if, nothing is kept).
+    The server's asyncpg statements are named prepared statements; PostgreSQL plans their first
+    five executions with the parameters (custom plans) and may then switch to a generic plan.
+    `mode`: "custom" / "generic" force one (plan_cache_mode); "auto" executes the statement six
+    times first and explains the seventh, i.e. the plan a long-lived server connection ends up
+    with. With `diag_index`, that CREATE INDEX runs first in a transaction that is rolled back
+    (a what-if, nothing is kept).
     """
     import asyncpg
 
@@ -627,10 +629,14 @@ async def explain_pg(url: str, sql: str, values: list[Any], mode: str, diag_inde
         try:
             if diag_index:
                 await con.execute(diag_index)
-            await con.execute(f"SET LOCAL plan_cache_mode = force_{mode}_plan")
+            if mode != "auto":
+                await con.execute(f"SET LOCAL plan_cache_mode = force_{mode}_plan")
             await con.execute(f"PREPARE bench_explain AS {sql}")
             args = ", ".join(_literal(v) for v in values)
             execute = f"EXECUTE bench_explain({args})" if values else "EXECUTE bench_explain"
+            if mode == "auto":
+                for _ in range(6):
+                    await con.fetch(execute)
             rows = await con.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {execute}")
             await con.execute("DEALLOCATE bench_explain")
             return "\n".join(r[0] for r in rows)
@@ -646,22 +652,54 @@ DIAG_INDEX = (
 )
 
 
-INDEXES = {
-    "org + newest-first (org, deleted_at, uploaded_at, id)": "idx_assets_organiz_1804fa",
-    "org + media_type + uploaded_at": "idx_assets_organiz_03ba90",
-    "tags (asset_tags organization_id, tag)": "idx_asset_tags_organiz_754362",
-    "trigram UPPER(CAST(name AS VARCHAR))": "assets_name_trgm",
-    "trigram UPPER(CAST(original_name AS VARCHAR))": "assets_original_name_trgm",
-    "asset_tags (asset_id, tag) unique": "uid_asset_tags_asset_i_eb5936",
-    "assets primary key": "assets_pkey",
-    "what-if partial index (organization_id, uploaded_at, id) WHERE deleted_at IS NULL": (
-        "bench_diag_live_newest"
-    ),
-}
+async def pg_index_defs(url: str) -> dict[str, str]:
+    """Index name -> "table (columns) [WHERE ...]" for assets and asset_tags."""
+    import asyncpg
+
+    con = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+    try:
+        rows = await con.fetch(
+            "SELECT indexname, indexdef FROM pg_indexes "
+            "WHERE tablename IN ('assets', 'asset_tags') AND schemaname = 'public'"
+        )
+    finally:
+        await con.close()
+    out = {}
+    for r in rows:
+        m = re.search(r" ON (?:public\.)?(\w+) USING (\w+) (\(.*)$", r["indexdef"])
+        out[r["indexname"]] = (
+            f"{m.group(1)} {m.group(3)}" + (f" [{m.group(2)}]" if m.group(2) != "btree" else "")
+            if m
+            else r["indexdef"]
+        )
+    out["bench_diag_live_newest"] = "what-if: assets (organization_id, uploaded_at, id) WHERE ..."
+    return out
+
+
+INDEX_DEFS: dict[str, str] = {}
+
+
+def plan_index_names(plan: str) -> list[str]:
+    names = re.findall(r"(?:Index Scan|Index Only Scan|Bitmap Index Scan)(?: Backward)? "
+                       r"(?:using|on) (\w+)", plan)  # fmt: skip
+    return list(dict.fromkeys(names))
 
 
 def plan_indexes(plan: str) -> list[str]:
-    return [label for label, name in INDEXES.items() if name in plan]
+    return [f"`{n}` {INDEX_DEFS.get(n, '')}".strip() for n in plan_index_names(plan)]
+
+
+def index_kind(name: str) -> set[str]:
+    """Which of the issue's wanted indexes `name` is: org+newest-first, tags, trigram."""
+    d = INDEX_DEFS.get(name, "")
+    kinds = set()
+    if d.startswith("assets (organization_id") and "uploaded_at" in d:
+        kinds.add("org + newest-first")
+    if d.startswith("asset_tags (organization_id, tag"):
+        kinds.add("tags")
+    if "gin_trgm_ops" in d:
+        kinds.add("trigram")
+    return kinds
 
 
 def plan_time_ms(plan: str) -> float | None:
@@ -674,6 +712,10 @@ def plan_top(plan: str) -> str:
     return re.sub(r"\s+\(cost=.*", "", first).strip()
 
 
+def is_generic(plan: str) -> bool:
+    return bool(re.search(r"\$\d+", plan))
+
+
 @dataclasses.dataclass
 class Explained:
     title: str
@@ -681,6 +723,7 @@ class Explained:
     values: list[Any]
     custom: str
     generic: str
+    auto: str  # after six executions: what a long-lived prepared statement gets
     diag: str = ""  # the page statement with DIAG_INDEX present (rolled back), when it sorts
 
 
@@ -692,6 +735,13 @@ def full_sort(plan: str) -> bool:
 def explain_all(pg: seeding.Seeded, filt: tuple[str, str, str]) -> list[Explained]:
     from pixelwand.services.assets import AssetFilter
 
+    INDEX_DEFS.clear()
+    INDEX_DEFS.update(asyncio.run(pg_index_defs(pg.database_url)))
+    has_live_newest = any(
+        d.startswith("assets (organization_id, uploaded_at") and "deleted_at IS NULL" in d
+        for n, d in INDEX_DEFS.items()
+        if n != "bench_diag_live_newest"
+    )
     out = []
     tag, q, media = filt
     for title, f in (
@@ -704,16 +754,25 @@ def explain_all(pg: seeding.Seeded, filt: tuple[str, str, str]) -> list[Explaine
         stmts = asyncio.run(capture_service_sql(pg.database_url, pg.org_id, f))
         for i, (sql, values) in enumerate(stmts):
             what = "COUNT" if "COUNT(" in sql.upper() else "page"
-            custom = asyncio.run(explain_pg(pg.database_url, sql, values, "custom"))
-            generic = asyncio.run(explain_pg(pg.database_url, sql, values, "generic"))
+            plans = {
+                mode: asyncio.run(explain_pg(pg.database_url, sql, values, mode))
+                for mode in ("custom", "generic", "auto")
+            }
             diag = ""
-            if what == "page" and (full_sort(custom) or full_sort(generic)):
+            sorts = any(full_sort(p) for p in plans.values())
+            if what == "page" and sorts and not has_live_newest and "(no filter)" in title:
                 diag = asyncio.run(
-                    explain_pg(pg.database_url, sql, values, "generic", diag_index=DIAG_INDEX)
+                    explain_pg(pg.database_url, sql, values, "auto", diag_index=DIAG_INDEX)
                 )
             out.append(
                 Explained(
-                    f"{title} — statement {i + 1} ({what})", sql, values, custom, generic, diag
+                    f"{title} — statement {i + 1} ({what})",
+                    sql,
+                    values,
+                    plans["custom"],
+                    plans["generic"],
+                    plans["auto"],
+                    diag,
                 )
             )
     return out
@@ -1257,6 +1316,7 @@ def explain_md(items: list[Explained], sqlite_plans: list[tuple[str, str]]) -> s
         out += (
             f"Generic plan (`plan_cache_mode = force_generic_plan`):\n\n```\n{e.generic}\n```\n\n"
         )
+        out += f"After six executions (plan_cache_mode auto):\n\n```\n{e.auto}\n```\n\n"
         if e.diag:
             out += f"What-if, with `{DIAG_INDEX}` (rolled back):\n\n```\n{e.diag}\n```\n\n"
     out += "</details>\n\n"
@@ -1272,15 +1332,15 @@ def explain_md(items: list[Explained], sqlite_plans: list[tuple[str, str]]) -> s
 def _plan_summary(plan: str) -> str:
     used = plan_indexes(plan)
     bits = [f"`{plan_top(plan)}`", f"{fmt(plan_time_ms(plan), '.2f')} ms"]
-    bits.append("indexes: " + (", ".join(used) if used else "none"))
-    if "Seq Scan on assets" in plan:
-        bits.append("**sequential scan of assets**")
+    bits.append("indexes: " + ("; ".join(used) if used else "none"))
+    if "Seq Scan on assets" in plan or "Seq Scan on asset_tags" in plan:
+        bits.append("**sequential scan**")
     if full_sort(plan):
         m = re.search(r"Sort Key: ([^\n]+)", plan)
         bits.append(f"**sorts every matching row** ({m.group(1) if m else '?'})")
     if "Parallel" in plan:
         bits.append("parallel workers")
-    return "; ".join(bits)
+    return ", ".join(bits)
 
 
 def explain_findings(items: list[Explained]) -> str:
@@ -1292,18 +1352,24 @@ def explain_findings(items: list[Explained]) -> str:
         lines.append(f"- **{e.title}**")
         lines.append(f"  - custom plan: {_plan_summary(e.custom)}")
         lines.append(f"  - generic plan: {_plan_summary(e.generic)}")
+        kind = "generic" if is_generic(e.auto) else "custom"
+        lines.append(
+            f"  - after six executions (what the server's prepared statement uses): the "
+            f"**{kind}** plan, {fmt(plan_time_ms(e.auto), '.2f')} ms"
+        )
+        used: set[str] = set()
+        for n in plan_index_names(e.auto):
+            used |= index_kind(n)
+        wanted = ["org + newest-first"]
         if "filtered" in e.title:
-            missing = [
-                label
-                for label, idx in (
-                    ("org + newest-first", "idx_assets_organiz_1804fa"),
-                    ("tags (organization_id, tag)", "idx_asset_tags_organiz_754362"),
-                    ("trigram on name/original_name", "_trgm"),
-                )
-                if idx not in e.custom
-            ]
-            if missing:
-                lines.append(f"  - not used by this statement: {', '.join(missing)}")
+            wanted += ["tags", "trigram"]
+        missing = [k for k in wanted if k not in used]
+        lines.append(
+            "  - wanted indexes ("
+            + ", ".join(wanted)
+            + "): "
+            + ("all used" if not missing else f"not used: {', '.join(missing)}")
+        )
         if e.diag:
             lines.append(
                 f"  - diagnosis: with `{DIAG_INDEX}` (created in a transaction, rolled back): "
