@@ -76,7 +76,7 @@ class Settings:
             plans=plans,
             max_upload_bytes=_int(env, "PIXELWAND_MAX_UPLOAD_BYTES", 5 * GIB),
             max_image_pixels=_int(env, "PIXELWAND_MAX_IMAGE_PIXELS", 100_000_000),
-            image_workers=_int(env, "PIXELWAND_IMAGE_WORKERS", os.cpu_count() or 1),
+            image_workers=_int(env, "PIXELWAND_IMAGE_WORKERS", _usable_cores()),
             cors_origins=tuple(
                 o.strip() for o in env.get("PIXELWAND_CORS_ORIGINS", "*").split(",") if o.strip()
             ),
@@ -90,6 +90,13 @@ class Settings:
     def base_url(self) -> str:
         """The base of every URL the API hands out."""
         return self.public_url or f"http://{self.host}:{self.port}"
+
+
+def _usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity: taskset, cpusets), not the machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
