@@ -6,6 +6,7 @@ the database to set up organizations and keys (what the CLI does for an operator
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import uuid
@@ -53,25 +54,32 @@ def unavailable(what: str, how: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-async def postgres_url() -> AsyncIterator[str]:
-    """A fresh PostgreSQL database for this session, dropped at its end."""
+@contextlib.asynccontextmanager
+async def fresh_database(admin_url: str, prefix: str) -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database on `admin_url`'s server, dropped afterwards."""
     import asyncpg
 
-    name = f"pixelwand_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     try:
-        admin = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+        admin = await asyncpg.connect(admin_url, timeout=5)
     except (OSError, asyncpg.PostgresError) as exc:
         unavailable(
-            f"PostgreSQL at {POSTGRES_ADMIN_URL} ({exc})",
+            f"PostgreSQL at {admin_url} ({exc})",
             "start it (pg_ctlcluster <version> main start) or set PIXELWAND_TEST_POSTGRES_URL",
         )
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for this session, dropped at its end."""
+    async with fresh_database(POSTGRES_ADMIN_URL, "pixelwand_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

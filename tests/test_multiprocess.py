@@ -35,7 +35,7 @@ import botocore.session
 import httpx
 import pytest
 
-from tests.conftest import REDIS_URL, unavailable
+from tests.conftest import fresh_database, unavailable
 from tests.helpers import make_image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,30 +72,13 @@ async def database_url(postgres_url: str) -> AsyncIterator[str]:
     key would not be printed) and deleted assets (so the sweep counts would not be ours)
     there.
     """
-    import asyncpg
-
-    name = f"pixelwand_mp_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres_url, timeout=5)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield postgres_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with fresh_database(postgres_url, "pixelwand_mp") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
-async def redis_ready() -> str:
-    import redis.asyncio as redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        await client.ping()
-    except (OSError, redis.RedisError) as exc:
-        unavailable(f"Redis at {REDIS_URL} ({exc})", "start redis-server on 127.0.0.1:6379")
-    finally:
-        await client.aclose()
-    return REDIS_URL
+def redis_ready(redis_url: str) -> str:
+    return redis_url
 
 
 class Server:
