@@ -311,6 +311,9 @@ def apq_body(query: str, variables: dict[str, Any], with_query: bool) -> dict[st
     return body
 
 
+REGISTERED: set[str] = set()  # APQ hashes this run registered
+
+
 def _apq_not_found(payload: Any) -> bool:
     if not isinstance(payload, dict):
         return False
@@ -369,8 +372,13 @@ def check_request(client: httpx.Client, req: Request) -> tuple[Any, dict[str, st
             ):
                 raise CheckFailed(f"APQ registration refused: {reg.status_code} {reg.text[:300]}")
             note = "registered with PersistedQueryNotFound → query+hash, then hash only"
+            REGISTERED.add(sha256_hex(query))
         elif r.status_code == 200 and isinstance(payload, dict) and not payload.get("errors"):
-            note = "hash already known to the server"
+            note = (
+                "hash registered earlier in this run (same document, other variables)"
+                if sha256_hex(query) in REGISTERED
+                else "hash already known to the server before this run"
+            )
         else:
             raise NotSupported(
                 f"server answered the hash-only request with {r.status_code} {r.text[:200].strip()}"
@@ -1136,12 +1144,12 @@ def verdicts(rows: list[Row], directus: dict[str, DirectusFig]) -> dict[str, Ver
                         )
                     )
             base_keys = BASELINE_OF.get(r.shape)
-            if base_keys:
-                b = by.get(base_keys[0])
+            for key, name in zip(base_keys or (), ("ORM", "raw-SQL"), strict=False):
+                b = by.get(key)
                 x = ratio(r.rps, b.rps if b else None)
                 checks.append(
                     (
-                        f"≥{T_BASELINE:g}x baseline",
+                        f"≥{T_BASELINE:g}x {name} baseline",
                         None if x is None else x >= T_BASELINE,
                         f"{r.rps:.1f} / {fmt(b.rps if b else None)} = {fmt(x, '.3f')}x",
                     )
@@ -1847,7 +1855,9 @@ def build_section(
         f"orjson, the same JSON (checked per row; whether the body bytes are identical to the "
         f"REST answer is in the Notes). `x baseline` is against it. The `raw SQL` rows run the "
         f"same two statements as SQL text through Tortoise's connection (`execute_query`: "
-        f"aiosqlite / asyncpg), no queryset building or row conversion — `x raw SQL`.\n"
+        f"aiosqlite / asyncpg), no queryset building or row conversion — `x raw SQL`. "
+        f"The 0.67x target is checked against both: the ORM one is what a hand-written "
+        f"Tortoise endpoint does, the raw-SQL one is the practical limit of this stack.\n"
         f"- Directus (c): `x Directus` compares with Directus' REST rows for REST, its GraphQL "
         f"rows for GraphQL, same page size; Directus has no get-by-id or 100k figures.\n"
         f"- REST/GraphQL (b): the REST shim's req/s over direct GraphQL's (ad-hoc and "
