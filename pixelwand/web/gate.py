@@ -12,7 +12,13 @@ import math
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pixelwand.errors import DatabaseUnavailable, PixelWandError, RateLimited, is_database_outage
+from pixelwand.errors import (
+    DatabaseUnavailable,
+    PaymentRequired,
+    PixelWandError,
+    RateLimited,
+    is_database_outage,
+)
 from pixelwand.plans import Plan
 from pixelwand.runtime import Runtime
 from pixelwand.web.responses import graphql_error, rest_error
@@ -51,7 +57,7 @@ class Gate:
                 Headers(scope=scope).get("authorization")
             )
             if principal.plan is Plan.FREE:
-                raise _PlanDisabled()
+                raise PaymentRequired("upgrade required: the Free plan has no API access")
             rps = self.runtime.limits(principal.plan).rps
             decision = await self.runtime.limiter.hit(principal.key_id, rps)
             headers = {
@@ -100,11 +106,3 @@ class Gate:
             else:
                 response = rest_error(down.status, down.message)
             await response(scope, receive, send_with_headers)
-
-
-class _PlanDisabled(PixelWandError):
-    code = "PAYMENT_REQUIRED"
-    status = 402
-
-    def __init__(self) -> None:
-        super().__init__("upgrade required: the Free plan has no API access")
