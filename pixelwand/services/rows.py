@@ -37,7 +37,7 @@ def decode_asset(row: Any) -> AssetRecord:
     values = list(row)
     values[_TAGS] = _tags(values[_TAGS])
     values[_UPLOADED_AT] = _timestamp(values[_UPLOADED_AT])
-    return AssetRecord(*values)
+    return AssetRecord._make(values)
 
 
 async def fetch_assets(query: ValuesListQuery) -> list[AssetRecord]:
