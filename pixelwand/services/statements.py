@@ -32,16 +32,17 @@ class Statement:
     def _prepared(self, dialect: str) -> tuple[str, list[int]] | None:
         if dialect not in self._cache:
             _, sql, params = self._compile(self._build(*self._sentinels))
-            positions: list[int] | None = []
+            positions: list[int] = []
             for p in params:
                 matches = [
                     i for i, s in enumerate(self._sentinels) if p == s and type(p) is type(s)
                 ]
                 if len(matches) != 1:
-                    positions = None
+                    self._cache[dialect] = None  # not cacheable: rebuilt on every call
                     break
                 positions.append(matches[0])
-            self._cache[dialect] = (sql, positions) if positions is not None else None
+            else:
+                self._cache[dialect] = (sql, positions)
         return self._cache[dialect]
 
     async def rows(self, *args: Any) -> list[Any]:
