@@ -142,10 +142,18 @@ class RenditionService:
     async def rendition(
         self, asset: AssetRecord, params: TransformParams
     ) -> tuple[Rendition, bool]:
-        """(rendition, cached): the stored rendition, rendering it first if there is none."""
+        """(rendition, cached): the stored rendition, rendering it first if there is none.
+
+        Rendition rows never change, and are removed only after their asset is deleted
+        (which the caller has just checked it is not), so a process may remember them.
+        """
         key = rendition_cache_key(params, asset.mime_type)
+        known = self._known.get((asset.id, key))
+        if known is not None:
+            return known, True
         existing = await Rendition.filter(asset_id=asset.id, params_key=key).first()
         if existing is not None:
+            self._remember(existing)
             return existing, True
         flight = (asset.id, key)
         pending = self._inflight.get(flight)
