@@ -62,7 +62,13 @@ class InlineTransform:
     preserve_aspect: Any = None
 
     def given(self) -> bool:
-        return any(v is not None for v in dataclasses.astuple(self))
+        return not (
+            self.format is None
+            and self.quality is None
+            and self.max_width is None
+            and self.max_height is None
+            and self.preserve_aspect is None
+        )
 
 
 def check_ttl(ttl: int | None) -> int:
