@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import struct
+import zlib
 from typing import Any
 
 import pyvips
@@ -92,3 +94,28 @@ async def seed_assets(org_id: str, rows: list[dict[str, Any]]) -> list[str]:
     if tags:
         await AssetTag.bulk_create(tags)
     return [a.id for a in assets]
+
+
+def bomb_png(width: int = 60_000, height: int = 60_000) -> bytes:
+    """A real 1x1 PNG whose IHDR (CRC fixed up) declares a huge canvas."""
+    png = pyvips.Image.black(1, 1).cast("uchar").pngsave_buffer()
+    assert png[12:16] == b"IHDR"
+    ihdr = bytearray(png[16:29])
+    struct.pack_into(">II", ihdr, 0, width, height)
+    crc = struct.pack(">I", zlib.crc32(b"IHDR" + bytes(ihdr)) & 0xFFFFFFFF)
+    return png[:16] + bytes(ihdr) + crc + png[33:]
+
+
+def truncated_jpeg() -> bytes:
+    """The first 60% of a real 600x400 JPEG: the header is intact, the scan is not."""
+    data = make_image(600, 400, ".jpg", Q=90)
+    return data[: int(len(data) * 0.6)]
+
+
+def decode(data: bytes) -> pyvips.Image:
+    return pyvips.Image.new_from_buffer(data, "")
+
+
+def loader(image: pyvips.Image) -> str:
+    """The libvips loader that read `image` (jpegload_buffer, webpload_buffer, ...)."""
+    return image.get("vips-loader") if image.get_typeof("vips-loader") else ""

@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
-import struct
 import time
-import zlib
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -20,7 +18,11 @@ import httpx
 import pytest
 import pyvips
 
+from tests.helpers import bomb_png as _bomb_png
+from tests.helpers import decode as _decode
+from tests.helpers import loader as _loader
 from tests.helpers import make_image, make_mp4_head, upload
+from tests.helpers import truncated_jpeg as _truncated_jpeg
 
 _ISO_MS_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 _SHAPE = {"assetId", "url", "format", "ttlSeconds", "expiresAt", "cached"}
@@ -76,31 +78,7 @@ def _oriented_jpeg(orientation: int = 6) -> bytes:
     return image.jpegsave_buffer(Q=90)
 
 
-def _bomb_png(width: int = 60_000, height: int = 60_000) -> bytes:
-    """A real 1x1 PNG whose IHDR (CRC fixed up) declares a huge canvas."""
-    png = pyvips.Image.black(1, 1).cast("uchar").pngsave_buffer()
-    assert png[12:16] == b"IHDR"
-    ihdr = bytearray(png[16:29])
-    struct.pack_into(">II", ihdr, 0, width, height)
-    crc = struct.pack(">I", zlib.crc32(b"IHDR" + bytes(ihdr)) & 0xFFFFFFFF)
-    return png[:16] + bytes(ihdr) + crc + png[33:]
-
-
-def _truncated_jpeg() -> bytes:
-    """The first 60% of a real 600x400 JPEG: the header is intact, the scan is not."""
-    data = make_image(600, 400, ".jpg", Q=90)
-    return data[: int(len(data) * 0.6)]
-
-
 # --- helpers ----------------------------------------------------------------------------
-
-
-def _decode(data: bytes) -> pyvips.Image:
-    return pyvips.Image.new_from_buffer(data, "")
-
-
-def _loader(image: pyvips.Image) -> str:
-    return image.get("vips-loader") if image.get_typeof("vips-loader") else ""
 
 
 def _pixel(image: pyvips.Image, x: int, y: int) -> tuple[int, ...]:

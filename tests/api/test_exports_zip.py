@@ -15,11 +15,9 @@ import datetime as dt
 import io
 import os
 import re
-import struct
 import sys
 import time
 import zipfile
-import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,11 @@ import httpx
 import pytest
 import pyvips
 
+from tests.helpers import bomb_png as _bomb_png
+from tests.helpers import decode as _decode
+from tests.helpers import loader as _loader
 from tests.helpers import make_image, make_mp4_head, upload
+from tests.helpers import truncated_jpeg as _truncated_jpeg
 
 BASE_URL = "http://testserver"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -137,28 +139,7 @@ async def streaming(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 # --- image makers -----------------------------------------------------------------------
 
 
-def _bomb_png(width: int = 60_000, height: int = 60_000) -> bytes:
-    png = pyvips.Image.black(1, 1).cast("uchar").pngsave_buffer()
-    ihdr = bytearray(png[16:29])
-    struct.pack_into(">II", ihdr, 0, width, height)
-    crc = struct.pack(">I", zlib.crc32(b"IHDR" + bytes(ihdr)) & 0xFFFFFFFF)
-    return png[:16] + bytes(ihdr) + crc + png[33:]
-
-
-def _truncated_jpeg() -> bytes:
-    data = make_image(600, 400, ".jpg", Q=90)
-    return data[: int(len(data) * 0.6)]
-
-
 # --- helpers ----------------------------------------------------------------------------
-
-
-def _decode(data: bytes) -> pyvips.Image:
-    return pyvips.Image.new_from_buffer(data, "")
-
-
-def _loader(image: pyvips.Image) -> str:
-    return image.get("vips-loader") if image.get_typeof("vips-loader") else ""
 
 
 def _open_zip(data: bytes) -> zipfile.ZipFile:
@@ -686,6 +667,10 @@ from pixelwand.plans import Plan
 from pixelwand.services import api_keys, organizations
 from tests.api.test_exports_zip import StreamingASGITransport, _open_zip
 from tests.helpers import make_image, make_mp4_head, upload
+from tests.helpers import bomb_png as _bomb_png
+from tests.helpers import decode as _decode
+from tests.helpers import loader as _loader
+from tests.helpers import truncated_jpeg as _truncated_jpeg
 
 EXPORTS = int(sys.argv[1])
 
