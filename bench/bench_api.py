@@ -51,7 +51,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -70,6 +69,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import seed as seeding  # noqa: E402
+from procfs import free_port, proc_status, reset_peak_rss  # noqa: E402
 
 BIN = Path(sys.executable).parent
 WORK = Path(os.environ.get("PIXELWAND_BENCH_API_DIR", "/tmp/pixelwand-bench-api"))
@@ -147,31 +147,6 @@ PINNED = NPROC >= 2 and shutil.which("taskset") is not None
 
 def pin(cpu: int) -> list[str]:
     return ["taskset", "-c", str(cpu)] if PINNED else []
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def proc_status(pid: int) -> dict[str, int]:
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM", "Threads"):
-                out[key] = int(value.split()[0])
-    return out
-
-
-def reset_peak_rss(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
 
 
 _HZ = os.sysconf("SC_CLK_TCK")

@@ -29,7 +29,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.corpus import CorpusFile, ensure_corpus, libvips_version  # noqa: E402
+from bench.procfs import free_port, proc_status, reset_peak_rss  # noqa: E402
 from pixelwand.imaging.params import TransformParams  # noqa: E402
 from pixelwand.imaging.pipeline import render  # noqa: E402
 from pixelwand.imaging.pool import available_cores  # noqa: E402
@@ -113,33 +113,6 @@ def ms(t0: float, t1: float) -> float:
 
 
 # --- the server -------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def proc_status(pid: int) -> dict[str, int]:
-    """VmRSS / VmHWM / Threads of a process, in kB (Threads: a count)."""
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM", "Threads"):
-                out[key] = int(value.split()[0])
-    return out
-
-
-def reset_peak_rss(pid: int) -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0, own processes): True when it worked."""
-    try:
-        with open(f"/proc/{pid}/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
 
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
