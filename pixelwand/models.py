@@ -107,6 +107,21 @@ class AssetTag(Model):
         indexes = (Index(fields=("organization_id", "tag")),)
 
 
+# Database triggers (migration 0004) bump an organization's generation in the same
+# transaction as any write to its `assets` or `asset_tags` rows, so a listing total cached
+# under a generation is exact for as long as that generation is current
+# (services/asset_totals.py). No foreign key: an organization's cascade delete fires the
+# triggers while its row is going away.
+class AssetGeneration(Model):
+    """Per-organization counter of writes to assets and asset tags."""
+
+    organization_id = fields.CharField(max_length=25, primary_key=True)
+    generation = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "asset_generations"
+
+
 class Upload(Model):
     """A presigned upload: the proof that a storage key was issued to this organization."""
 

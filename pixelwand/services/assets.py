@@ -10,9 +10,10 @@ from tortoise.transactions import in_transaction
 from pixelwand.errors import BadRequest, Forbidden, NotFound
 from pixelwand.ids import is_valid_id
 from pixelwand.models import Asset, AssetTag
+from pixelwand.services.asset_totals import TotalKey, count_with_generation, generation_of, totals
 from pixelwand.services.collections import get_owned_collection_id
 from pixelwand.services.records import ASSET_COLUMNS, AssetRecord, Page, utcnow_ms
-from pixelwand.services.rows import decode_asset, fetch_assets
+from pixelwand.services.rows import decode_asset, fetch_rows
 from pixelwand.services.statements import Statement
 from pixelwand.services.validation import normalize_tags, require_name
 
@@ -39,25 +40,31 @@ _BY_ID = Statement(
     lambda asset_id: Asset.filter(id=asset_id, deleted_at=None).values_list(*ASSET_COLUMNS),
     "\0asset",
 )
-_COUNT_ALL = Statement(
-    lambda org_id: Asset.filter(organization_id=org_id, deleted_at=None).count(), "\0org"
-)
-_PAGE_ALL = Statement(
-    lambda org_id, limit, offset: (
-        Asset.filter(organization_id=org_id, deleted_at=None)
-        .order_by("-uploaded_at", "-id")
-        .offset(offset)
-        .limit(limit)
-        .values_list(*ASSET_COLUMNS)
-    ),
-    "\0org",
-    987_654_321,
-    123_456_789,
-)
 
 
 def _live(org_id: str):
     return Asset.filter(organization_id=org_id, deleted_at=None)
+
+
+def _page_query(qs, org_id: str, limit: int, offset: int):
+    """A page of `qs` whose rows end with the organization's write generation (Tortoise
+    writes the annotation's subquery twice; both engines evaluate an uncorrelated scalar
+    subquery once per statement)."""
+    return (
+        qs.annotate(generation=generation_of(org_id))
+        .order_by("-uploaded_at", "-id")
+        .offset(offset)
+        .limit(limit)
+        .values_list(*ASSET_COLUMNS, "generation")
+    )
+
+
+_PAGE_ALL = Statement(
+    lambda org_id, limit, offset: _page_query(_live(org_id), org_id, limit, offset),
+    "\0org",
+    987_654_321,
+    123_456_789,
+)
 
 
 async def list_assets(org_id: str, f: AssetFilter) -> Page:
@@ -68,35 +75,33 @@ async def list_assets(org_id: str, f: AssetFilter) -> Page:
     if f.type is not None and f.type not in MEDIA_TYPES:
         raise BadRequest("type must be IMAGE or VIDEO")
     offset = (f.page - 1) * f.page_size
-    if (
-        f.type is None
-        and f.collection_id is None
-        and not f.q
-        and not any(t.strip() for t in f.tags)
-    ):
-        total = (await _COUNT_ALL.rows(org_id))[0][0]
-        rows = await _PAGE_ALL.rows(org_id, f.page_size, offset) if total > offset else []
-        return Page([decode_asset(r) for r in rows], f.page, f.page_size, total)
+    tags = tuple(normalize_tags(list(f.tags)))
     qs = _live(org_id)
-    if f.type is not None:
-        qs = qs.filter(media_type=f.type)
-    if f.collection_id is not None:
-        await get_owned_collection_id(org_id, f.collection_id, "collectionId")
-        qs = qs.filter(collection_id=f.collection_id)
-    if f.q:
-        qs = qs.filter(Q(name__icontains=f.q) | Q(original_name__icontains=f.q))
-    for tag in normalize_tags(list(f.tags)):
-        tagged = AssetTag.filter(organization_id=org_id, tag=tag).values("asset_id")
-        qs = qs.filter(id__in=Subquery(tagged))
-    total = await qs.count()
-    items: list[AssetRecord] = []
-    if total > (f.page - 1) * f.page_size:
-        items = await fetch_assets(
-            qs.order_by("-uploaded_at", "-id")
-            .offset((f.page - 1) * f.page_size)
-            .limit(f.page_size)
-            .values_list(*ASSET_COLUMNS)
-        )
+    if f.type is None and f.collection_id is None and not f.q and not tags:
+        rows = await _PAGE_ALL.rows(org_id, f.page_size, offset)
+    else:
+        if f.type is not None:
+            qs = qs.filter(media_type=f.type)
+        if f.collection_id is not None:
+            await get_owned_collection_id(org_id, f.collection_id, "collectionId")
+            qs = qs.filter(collection_id=f.collection_id)
+        if f.q:
+            qs = qs.filter(Q(name__icontains=f.q) | Q(original_name__icontains=f.q))
+        for tag in tags:
+            tagged = AssetTag.filter(organization_id=org_id, tag=tag).values("asset_id")
+            qs = qs.filter(id__in=Subquery(tagged))
+        rows = await fetch_rows(_page_query(qs, org_id, f.page_size, offset))
+    items = [decode_asset(r) for r in rows]
+    key: TotalKey = (org_id, f.q or None, f.type, f.collection_id, tags)
+    generation = rows[0][-1] if rows else None
+    if 0 < len(rows) < f.page_size or (not rows and f.page == 1):
+        total = offset + len(rows)  # the page ends the result: nothing to count
+        totals.put(key, generation, total)
+    else:
+        total = totals.get(key, generation) if generation is not None else None
+        if total is None:
+            total, counted_at = await count_with_generation(qs, org_id)
+            totals.put(key, counted_at, total)
     return Page(items=items, page=f.page, page_size=f.page_size, total=total)
 
 

@@ -33,16 +33,20 @@ def _tags(value: Any) -> list[str]:
     return orjson.loads(value) if isinstance(value, str | bytes) else list(value or ())
 
 
+_N = len(ASSET_COLUMNS)
+
+
 def decode_asset(row: Any) -> AssetRecord:
-    values = list(row)
+    """An AssetRecord from a row that starts with ASSET_COLUMNS (later columns are ignored)."""
+    values = list(row[:_N])
     values[_TAGS] = _tags(values[_TAGS])
     values[_UPLOADED_AT] = _timestamp(values[_UPLOADED_AT])
     return AssetRecord._make(values)
 
 
-async def fetch_assets(query: ValuesListQuery) -> list[AssetRecord]:
-    """Run `qs.values_list(*ASSET_COLUMNS)` and decode its rows into AssetRecords."""
+async def fetch_rows(query: ValuesListQuery) -> list[Any]:
+    """Run a `values_list` query and return the driver's rows, not converted by Tortoise."""
     query._choose_db_if_not_chosen()
     query._make_query()
     _, rows = await query._db.execute_query(*query.query.get_parameterized_sql())
-    return [decode_asset(r) for r in rows]
+    return rows

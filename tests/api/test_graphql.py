@@ -914,7 +914,10 @@ async def test_relations_are_batched(make_tenant) -> None:
     assert len(small_data["assets"]["items"]) == 5
     assert len(large_data["assets"]["items"]) == 30
     assert small_sql, "no SQL was counted: the counter is not wired to the connection"
-    assert len(large_sql) == len(small_sql), (small_sql, large_sql)
+    # Not strictly equal: the two root fields run concurrently and feed the same collection
+    # loader, so which keys share a batch depends on which root query answers first (one
+    # batch may split in two). Loading row by row would add ~25 statements here.
+    assert abs(len(large_sql) - len(small_sql)) <= 1, (small_sql, large_sql)
     # assets: count + page; collections: list; one batch each for collection/parent,
     # children and assets-of-collection (a little slack for how batches fall in ticks).
     assert len(large_sql) <= 10, large_sql
