@@ -98,8 +98,10 @@ async def list_assets(org_id: str, f: AssetFilter) -> Page:
         total = offset + len(rows)  # the page ends the result: nothing to count
         totals.put(key, generation, total)
     else:
-        total = totals.get(key, generation) if generation is not None else None
-        if total is None:
+        remembered = totals.get(key, generation) if generation is not None else None
+        if remembered is not None:
+            total = remembered
+        else:
             total, counted_at = await count_with_generation(qs, org_id)
             totals.put(key, counted_at, total)
     return Page(items=items, page=f.page, page_size=f.page_size, total=total)

@@ -49,4 +49,4 @@ async def fetch_rows(query: ValuesListQuery) -> list[Any]:
     query._choose_db_if_not_chosen()
     query._make_query()
     _, rows = await query._db.execute_query(*query.query.get_parameterized_sql())
-    return rows
+    return list(rows)
