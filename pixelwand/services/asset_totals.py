@@ -16,22 +16,11 @@ result, so `total` is its offset plus its length (same statement, same snapshot)
 from __future__ import annotations
 
 import collections
-from typing import Any
-
-from tortoise.expressions import Subquery
-
-from pixelwand.models import AssetGeneration
 
 # (organization id, q, type, collectionId, tags) → (generation, total)
 TotalKey = tuple[str, str | None, str | None, str | None, tuple[str, ...]]
 
 _MAX_ENTRIES = 8192
-
-
-def generation_of(org_id: str) -> Subquery:
-    """The organization's write generation as a column of another query (NULL before its
-    first asset: nothing to count)."""
-    return Subquery(AssetGeneration.filter(organization_id=org_id).values("generation"))
 
 
 class AssetTotals:
@@ -60,24 +49,6 @@ class AssetTotals:
 
     def clear(self) -> None:
         self._entries.clear()
-
-
-async def count_with_generation(queryset: Any, org_id: str) -> tuple[int, int | None]:
-    """`queryset.count()` and the organization's generation, read by one statement (so the
-    total belongs to exactly that generation)."""
-    query = queryset.count()
-    query._choose_db_if_not_chosen()
-    query._make_query()
-    sql, params = query.query.get_parameterized_sql()
-    db = query._db
-    placeholder = "?" if db.capabilities.dialect == "sqlite" else f"${len(params) + 1}"
-    wrapped = (
-        f"SELECT ({sql}), (SELECT generation FROM asset_generations "
-        f"WHERE organization_id = {placeholder})"
-    )
-    _, rows = await db.execute_query(wrapped, [*params, org_id])
-    total, generation = rows[0][0], rows[0][1]
-    return int(total), None if generation is None else int(generation)
 
 
 totals = AssetTotals()

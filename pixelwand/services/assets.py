@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 
-from tortoise.expressions import Q, Subquery
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from pixelwand.errors import BadRequest, Forbidden, NotFound
 from pixelwand.ids import is_valid_id
 from pixelwand.models import Asset, AssetTag
-from pixelwand.services.asset_totals import TotalKey, count_with_generation, generation_of, totals
+from pixelwand.services.asset_totals import TotalKey, totals
 from pixelwand.services.collections import get_owned_collection_id
+from pixelwand.services.listing_sql import count_sql, page_sql
 from pixelwand.services.records import ASSET_COLUMNS, AssetRecord, Page, utcnow_ms
-from pixelwand.services.rows import decode_asset, fetch_rows
+from pixelwand.services.rows import decode_asset
 from pixelwand.services.statements import Statement
 from pixelwand.services.validation import normalize_tags, require_name
 
@@ -46,27 +47,6 @@ def _live(org_id: str):
     return Asset.filter(organization_id=org_id, deleted_at=None)
 
 
-def _page_query(qs, org_id: str, limit: int, offset: int):
-    """A page of `qs` whose rows end with the organization's write generation (Tortoise
-    writes the annotation's subquery twice; both engines evaluate an uncorrelated scalar
-    subquery once per statement)."""
-    return (
-        qs.annotate(generation=generation_of(org_id))
-        .order_by("-uploaded_at", "-id")
-        .offset(offset)
-        .limit(limit)
-        .values_list(*ASSET_COLUMNS, "generation")
-    )
-
-
-_PAGE_ALL = Statement(
-    lambda org_id, limit, offset: _page_query(_live(org_id), org_id, limit, offset),
-    "\0org",
-    987_654_321,
-    123_456_789,
-)
-
-
 async def list_assets(org_id: str, f: AssetFilter) -> Page:
     if f.page < 1:
         raise BadRequest("page must be 1 or more")
@@ -74,23 +54,16 @@ async def list_assets(org_id: str, f: AssetFilter) -> Page:
         raise BadRequest(f"pageSize must be between 1 and {MAX_PAGE_SIZE}")
     if f.type is not None and f.type not in MEDIA_TYPES:
         raise BadRequest("type must be IMAGE or VIDEO")
+    if f.collection_id is not None:
+        await get_owned_collection_id(org_id, f.collection_id, "collectionId")
     offset = (f.page - 1) * f.page_size
     tags = tuple(normalize_tags(list(f.tags)))
-    qs = _live(org_id)
-    if f.type is None and f.collection_id is None and not f.q and not tags:
-        rows = await _PAGE_ALL.rows(org_id, f.page_size, offset)
-    else:
-        if f.type is not None:
-            qs = qs.filter(media_type=f.type)
-        if f.collection_id is not None:
-            await get_owned_collection_id(org_id, f.collection_id, "collectionId")
-            qs = qs.filter(collection_id=f.collection_id)
-        if f.q:
-            qs = qs.filter(Q(name__icontains=f.q) | Q(original_name__icontains=f.q))
-        for tag in tags:
-            tagged = AssetTag.filter(organization_id=org_id, tag=tag).values("asset_id")
-            qs = qs.filter(id__in=Subquery(tagged))
-        rows = await fetch_rows(_page_query(qs, org_id, f.page_size, offset))
+    where = {"media_type": f.type, "collection_id": f.collection_id, "q": f.q or None, "tags": tags}
+    db = connections.get("default")
+    dialect = db.capabilities.dialect
+    _, rows = await db.execute_query(
+        *page_sql(dialect, org_id, limit=f.page_size, offset=offset, **where)
+    )
     items = [decode_asset(r) for r in rows]
     key: TotalKey = (org_id, f.q or None, f.type, f.collection_id, tags)
     generation = rows[0][-1] if rows else None
@@ -102,8 +75,9 @@ async def list_assets(org_id: str, f: AssetFilter) -> Page:
         if remembered is not None:
             total = remembered
         else:
-            total, counted_at = await count_with_generation(qs, org_id)
-            totals.put(key, counted_at, total)
+            _, counted = await db.execute_query(*count_sql(dialect, org_id, **where))
+            total = int(counted[0][0])
+            totals.put(key, counted[0][1], total)
     return Page(items=items, page=f.page, page_size=f.page_size, total=total)
 
 

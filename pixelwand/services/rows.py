@@ -13,7 +13,6 @@ import datetime as dt
 from typing import Any
 
 import orjson
-from tortoise.queryset import ValuesListQuery
 
 from pixelwand.services.records import ASSET_COLUMNS, AssetRecord
 
@@ -42,11 +41,3 @@ def decode_asset(row: Any) -> AssetRecord:
     values[_TAGS] = _tags(values[_TAGS])
     values[_UPLOADED_AT] = _timestamp(values[_UPLOADED_AT])
     return AssetRecord._make(values)
-
-
-async def fetch_rows(query: ValuesListQuery) -> list[Any]:
-    """Run a `values_list` query and return the driver's rows, not converted by Tortoise."""
-    query._choose_db_if_not_chosen()
-    query._make_query()
-    _, rows = await query._db.execute_query(*query.query.get_parameterized_sql())
-    return list(rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import quote
 
 import pytest
 
@@ -102,6 +103,29 @@ async def test_filters(tenant):
     assert await names(f"&collectionId={col['id']}") == {3, 4}
     assert await names(f"&collectionId={col['id']}&q=plain") == {4}
     assert await names("&type=IMAGE&tags=hero&q=banner") == {0}
+
+
+async def test_filters_with_characters_that_need_escaping(tenant):
+    """Tags travel as JSON on PostgreSQL and `q` as a LIKE pattern: neither may leak syntax."""
+    rows = [
+        {"name": 'say "hi".jpg', "tags": ['a"b', "back\\slash", "ünï", "[1]"]},
+        {"name": "back\\slash.jpg", "tags": ["a", "b"]},
+        {"name": "other.jpg", "tags": ["ab", "1"]},
+    ]
+    ids = await seed_assets(tenant.org_id, rows)
+
+    async def names(query: str) -> set[int]:
+        return {ids.index(i) for i in await _all_ids(tenant, query)}
+
+    assert await names("&tags=" + quote('a"b')) == {0}
+    assert await names("&tags=" + quote("back\\slash,ünï")) == {0}
+    assert await names("&tags=" + quote("[1]")) == {0}
+    assert await names("&tags=1") == {2}
+    assert await names("&tags=" + quote('"a"')) == set()
+    assert await names("&tags=a,b") == {1}
+    assert await names("&q=" + quote('"HI"')) == {0}
+    assert await names("&q=" + quote("k\\s")) == {1}
+    assert await names("&q=" + quote("\\")) == {1}
 
 
 async def test_collection_filter_checks_ownership(make_tenant):
