@@ -12,7 +12,7 @@ from pixelwand.ids import is_valid_id
 from pixelwand.models import Asset, AssetTag
 from pixelwand.services.asset_totals import TotalKey, totals
 from pixelwand.services.collections import get_owned_collection_id
-from pixelwand.services.listing_sql import count_sql, page_sql
+from pixelwand.services.listing_sql import Where, count_sql, page_sql
 from pixelwand.services.records import ASSET_COLUMNS, AssetRecord, Page, utcnow_ms
 from pixelwand.services.rows import decode_asset
 from pixelwand.services.statements import Statement
@@ -58,12 +58,10 @@ async def list_assets(org_id: str, f: AssetFilter) -> Page:
         await get_owned_collection_id(org_id, f.collection_id, "collectionId")
     offset = (f.page - 1) * f.page_size
     tags = tuple(normalize_tags(list(f.tags)))
-    where = {"media_type": f.type, "collection_id": f.collection_id, "q": f.q or None, "tags": tags}
+    where = Where(f.type, f.collection_id, f.q or None, tags)
     db = connections.get("default")
     dialect = db.capabilities.dialect
-    _, rows = await db.execute_query(
-        *page_sql(dialect, org_id, limit=f.page_size, offset=offset, **where)
-    )
+    _, rows = await db.execute_query(*page_sql(dialect, org_id, where, f.page_size, offset))
     items = [decode_asset(r) for r in rows]
     key: TotalKey = (org_id, f.q or None, f.type, f.collection_id, tags)
     generation = rows[0][-1] if rows else None
@@ -75,7 +73,7 @@ async def list_assets(org_id: str, f: AssetFilter) -> Page:
         if remembered is not None:
             total = remembered
         else:
-            _, counted = await db.execute_query(*count_sql(dialect, org_id, **where))
+            _, counted = await db.execute_query(*count_sql(dialect, org_id, where))
             total = int(counted[0][0])
             totals.put(key, counted[0][1], total)
     return Page(items=items, page=f.page, page_size=f.page_size, total=total)

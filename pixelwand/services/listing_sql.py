@@ -18,12 +18,23 @@ transaction (services/assets.py, services/uploads.py), so the two forms agree.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import orjson
 from tortoise.filters import escape_like
 
 from pixelwand.services.records import ASSET_COLUMNS
 
 _COLUMNS = ", ".join(ASSET_COLUMNS)
+
+
+class Where(NamedTuple):
+    """What a listing filters on (validated and normalized by services/assets.py)."""
+
+    media_type: str | None
+    collection_id: str | None
+    q: str | None
+    tags: tuple[str, ...]
 
 
 class _Params:
@@ -39,30 +50,23 @@ class _Params:
         return f"{self.mark}{len(self.values)}"
 
 
-def _where(
-    p: _Params,
-    org_id: str,
-    media_type: str | None,
-    collection_id: str | None,
-    q: str | None,
-    tags: tuple[str, ...],
-) -> str:
+def _where(p: _Params, org_id: str, w: Where) -> str:
     org = p(org_id)
     clauses = [f"organization_id = {org}", "deleted_at IS NULL"]
-    if media_type is not None:
-        clauses.append(f"media_type = {p(media_type)}")
-    if collection_id is not None:
-        clauses.append(f"collection_id = {p(collection_id)}")
-    if q:
-        pattern = p(f"%{escape_like(q)}%")
+    if w.media_type is not None:
+        clauses.append(f"media_type = {p(w.media_type)}")
+    if w.collection_id is not None:
+        clauses.append(f"collection_id = {p(w.collection_id)}")
+    if w.q:
+        pattern = p(f"%{escape_like(w.q)}%")
         clauses.append(
             f"(UPPER(CAST(name AS VARCHAR)) LIKE UPPER({pattern}) ESCAPE '\\'"
             f" OR UPPER(CAST(original_name AS VARCHAR)) LIKE UPPER({pattern}) ESCAPE '\\')"
         )
-    if tags and p.mark == "$":
-        clauses.append(f"tags @> {p(orjson.dumps(list(tags)).decode())}::jsonb")
+    if w.tags and p.mark == "$":
+        clauses.append(f"tags @> {p(orjson.dumps(list(w.tags)).decode())}::jsonb")
     else:
-        for tag in tags:
+        for tag in w.tags:
             clauses.append(
                 "id IN (SELECT asset_id FROM asset_tags"
                 f" WHERE organization_id = {org} AND tag = {p(tag)})"
@@ -75,39 +79,23 @@ def _generation(org: str) -> str:
 
 
 def page_sql(
-    dialect: str,
-    org_id: str,
-    *,
-    media_type: str | None,
-    collection_id: str | None,
-    q: str | None,
-    tags: tuple[str, ...],
-    limit: int,
-    offset: int,
+    dialect: str, org_id: str, where: Where, limit: int, offset: int
 ) -> tuple[str, list[object]]:
     """A page of live assets, newest first; each row is ASSET_COLUMNS then the
     organization's write generation, read by the same statement."""
     p = _Params(dialect)
-    where = _where(p, org_id, media_type, collection_id, q, tags)
+    clause = _where(p, org_id, where)
     sql = (
         f"SELECT {_COLUMNS}, {_generation(p.first)} FROM assets"
-        f" WHERE {where} ORDER BY uploaded_at DESC, id DESC"
+        f" WHERE {clause} ORDER BY uploaded_at DESC, id DESC"
         f" LIMIT {p(limit)} OFFSET {p(offset)}"
     )
     return sql, p.values
 
 
-def count_sql(
-    dialect: str,
-    org_id: str,
-    *,
-    media_type: str | None,
-    collection_id: str | None,
-    q: str | None,
-    tags: tuple[str, ...],
-) -> tuple[str, list[object]]:
+def count_sql(dialect: str, org_id: str, where: Where) -> tuple[str, list[object]]:
     """One row: the number of matching live assets and the generation it was counted at."""
     p = _Params(dialect)
-    where = _where(p, org_id, media_type, collection_id, q, tags)
-    sql = f"SELECT (SELECT COUNT(*) FROM assets WHERE {where}), {_generation(p.first)}"
+    clause = _where(p, org_id, where)
+    sql = f"SELECT (SELECT COUNT(*) FROM assets WHERE {clause}), {_generation(p.first)}"
     return sql, p.values

@@ -26,9 +26,9 @@ def counts(monkeypatch) -> list[str]:
     seen: list[str] = []
     real = asset_service.count_sql
 
-    def spy(dialect, org_id, **where):
+    def spy(dialect, org_id, where):
         seen.append(org_id)
-        return real(dialect, org_id, **where)
+        return real(dialect, org_id, where)
 
     monkeypatch.setattr(asset_service, "count_sql", spy)
     return seen
