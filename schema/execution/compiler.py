@@ -91,7 +91,12 @@ class _Generator:
     def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode]):
         self.schema = schema
         self.fragments = fragments
-        self.namespace: dict[str, Any] = {"_null": _null, "_isfinite": math.isfinite}
+        self.namespace: dict[str, Any] = {
+            "_null": _null,
+            "_isfinite": math.isfinite,
+            "_all": all,
+            "_isstr": str.__instancecheck__,
+        }
         self.lines: list[str] = []
         self.counter = 0
 
@@ -145,6 +150,17 @@ class _Generator:
         if isinstance(inner, GraphQLList):
             item = self._name("x")
             value = f"[{self.expr(inner.of_type, nodes, item)} for {item} in {var}]"
+            of = inner.of_type
+            if (
+                isinstance(of, GraphQLNonNull)
+                and isinstance(of.of_type, GraphQLScalarType)
+                and of.of_type.name in ("String", "ID")
+            ):
+                # A list of strings (tags) is its own serialization: checked in C, not
+                # copied item by item (String/ID serialize return any str unchanged).
+                value = (
+                    f"({var} if {var}.__class__ is list and _all(map(_isstr, {var})) else {value})"
+                )
         elif isinstance(inner, GraphQLEnumType):
             leaf, names = self._name("leaf"), self._name("names")
             self.namespace[leaf] = inner.serialize
