@@ -103,6 +103,9 @@ async def test_filters(tenant):
     assert await names(f"&collectionId={col['id']}") == {3, 4}
     assert await names(f"&collectionId={col['id']}&q=plain") == {4}
     assert await names("&type=IMAGE&tags=hero&q=banner") == {0}
+    # Filtered pages one row at a time walk the same order as one big page.
+    for query in ("&q=hero", "&tags=2024", "&q=.&tags=hero"):
+        assert await _all_ids(tenant, query, page_size=1) == await _all_ids(tenant, query)
 
 
 async def test_filters_with_characters_that_need_escaping(tenant):
