@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
@@ -37,7 +36,7 @@ from pixelwand.web.files import get_file, put_file
 from pixelwand.web.gate import Gate
 from pixelwand.web.graphql_endpoint import graphql_endpoint
 from pixelwand.web.health import healthz, readyz
-from pixelwand.web.middleware import RequestId
+from pixelwand.web.middleware import Edge
 from pixelwand.web.responses import rest_error
 
 log = logging.getLogger("pixelwand")
@@ -127,7 +126,7 @@ def create_app(settings: Settings | None = None, *, run_sweeper: bool = True) ->
         ],
         middleware=[
             Middleware(
-                CORSMiddleware,
+                Edge,
                 allow_origins=list(settings.cors_origins),
                 allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
                 allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
@@ -141,7 +140,6 @@ def create_app(settings: Settings | None = None, *, run_sweeper: bool = True) ->
                 ],
                 max_age=600,
             ),
-            Middleware(RequestId),
             Middleware(Gate, runtime=runtime),
         ],
         exception_handlers={HTTPException: _not_found, Exception: _internal_error},
