@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import random
-from typing import Any
+from collections.abc import Sequence
 
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -42,9 +42,25 @@ def _with_vary_origin(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, b
 
 
 class Edge:
-    def __init__(self, app: ASGIApp, **cors: Any) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        allow_origins: Sequence[str],
+        allow_methods: Sequence[str],
+        allow_headers: Sequence[str],
+        expose_headers: Sequence[str],
+        max_age: int,
+    ) -> None:
         self.app = app
-        self.cors_app = CORSMiddleware(app, **cors)
+        self.cors_app = CORSMiddleware(
+            app,
+            allow_origins=allow_origins,
+            allow_methods=allow_methods,
+            allow_headers=allow_headers,
+            expose_headers=expose_headers,
+            max_age=max_age,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
