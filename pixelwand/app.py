@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from compat_rest.operations import stored_operations
 from compat_rest.routes import routes as rest_routes
@@ -117,7 +117,7 @@ def create_app(settings: Settings | None = None, *, run_sweeper: bool = True) ->
     app = Starlette(
         routes=[
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
-            Mount("/api/v1", routes=rest_routes),
+            *rest_routes,
             Route("/files/{key:path}", put_file, methods=["PUT"]),
             Route("/files/{key:path}", get_file, methods=["GET", "HEAD"]),
             Route("/exports/{id}", download_export, methods=["GET"]),

@@ -8,11 +8,18 @@ from typing import Any, NewType
 import strawberry
 from graphql import IntValueNode, StringValueNode, ValueNode
 
+from pixelwand.services.records import StoredInstant
+
 _UTC = dt.UTC
 
 
 def format_datetime(value: dt.datetime) -> str:
     """ISO-8601 UTC with milliseconds and Z: 2026-04-22T21:00:00.000Z."""
+    if value.__class__ is StoredInstant:
+        try:
+            return value.api_text
+        except AttributeError:  # made by arithmetic or replace(): format it
+            pass
     if value.tzinfo is not _UTC and value.tzinfo is not None and value.utcoffset():
         value = value.astimezone(_UTC)
     # Every listed asset pays this: %-formatting is 0.77 µs against 1.38 µs for

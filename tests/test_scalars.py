@@ -37,3 +37,20 @@ def test_examples() -> None:
     paris = dt.timezone(dt.timedelta(hours=2))
     when = dt.datetime(2026, 4, 22, 23, 0, 0, 999_999, tzinfo=paris)
     assert format_datetime(when) == "2026-04-22T21:00:00.999Z"
+
+
+@given(st.datetimes(min_value=dt.datetime(1000, 1, 1), max_value=dt.datetime(9998, 12, 30)))
+def test_sqlite_text_keeps_its_rendering(value: dt.datetime) -> None:
+    """Rows read from SQLite (Tortoise stores str(aware datetime)) render like any datetime,
+    and so does anything computed from them."""
+    from pixelwand.services.rows import _timestamp
+
+    value = value.replace(tzinfo=dt.UTC)
+    stored = _timestamp(str(value))
+    assert stored == value
+    assert format_datetime(stored) == _reference(value)
+    later = stored + dt.timedelta(microseconds=1500)
+    assert format_datetime(later) == _reference(value + dt.timedelta(microseconds=1500))
+    assert format_datetime(stored.replace(microsecond=0)) == _reference(
+        value.replace(microsecond=0)
+    )

@@ -14,12 +14,22 @@ from typing import Any
 
 import orjson
 
-from pixelwand.services.records import ASSET_COLUMNS, AssetRecord
+from pixelwand.services.records import ASSET_COLUMNS, AssetRecord, StoredInstant
 
 _new = tuple.__new__
 _loads = orjson.loads
 _fromisoformat = dt.datetime.fromisoformat
+_instant = StoredInstant.fromisoformat
 _UTC = dt.UTC
+
+
+def _timestamp(text: str) -> dt.datetime:
+    """SQLite's stored text; the canonical UTC form keeps its API rendering (StoredInstant)."""
+    if len(text) == 32 and text[26:] == "+00:00" and text[10] == " ":
+        value = _instant(text)
+        value.api_text = f"{text[:10]}T{text[11:23]}Z"
+        return value
+    return _fromisoformat(text)
 
 
 def decode_asset(r: Any) -> AssetRecord:
@@ -30,7 +40,7 @@ def decode_asset(r: Any) -> AssetRecord:
     tags = r[8]
     uploaded_at = r[14]
     if uploaded_at.__class__ is str:
-        uploaded_at = _fromisoformat(uploaded_at)
+        uploaded_at = _timestamp(uploaded_at)
     if uploaded_at.tzinfo is None:  # SQLite rows written without an offset are UTC
         uploaded_at = uploaded_at.replace(tzinfo=_UTC)
     return _new(
