@@ -1630,6 +1630,8 @@ def main() -> int:
                 servers += [product, baseline]
                 product.start()
                 baseline.start()
+                # seeding and migrating wake autovacuum: let it finish before measuring
+                wait_quiet(args.wait_quiet)
                 with httpx.Client(
                     base_url=product.base,
                     headers={"Authorization": f"Bearer {pg.key}"},
