@@ -1473,12 +1473,14 @@ def run_group(
         for name, s in servers.items()
     }
     try:
-        # Group warm-up: every request once under load (1 s), so the first rows do not pay
-        # for cold caches (PostgreSQL buffers and plans, the server's first requests).
+        # Group warm-up: every request under load (3 s each), so the first rows do not pay
+        # for cold caches (PostgreSQL buffers and plans, the server's first requests, the
+        # heap growing to its working size). With 1 s, the first row of each page size ran
+        # 10-25% below the same data's later rows.
         for r in rows:
             with contextlib.suppress(CheckFailed, NotSupported, httpx.HTTPError):
                 check_request(clients[r.server], r.request)
-            run_wrk(wrk, servers[r.server].base, r.request, token, 1, args.connections)
+            run_wrk(wrk, servers[r.server].base, r.request, token, 3, args.connections)
         reference: dict[str, Row] = {}
         for r in rows:
             ref = reference.get(r.shape) if r.kind != "rest" else None
@@ -1829,7 +1831,7 @@ def build_section(
         f"on every request (checked: `RateLimit-Limit: "
         f"{next((r.ratelimit for r in rows if r.ratelimit), '?')}` on the product's answers) "
         f"but refuses none.\n"
-        f"- Load: wrk -t1 -c{args.connections}, pinned to CPU 1; per server group first 1 s of "
+        f"- Load: wrk -t1 -c{args.connections}, pinned to CPU 1; per server group first 3 s of "
         f"wrk on every row's request (cold caches), then per row {args.warmup} s warm-up and "
         f"{args.duration} s measured, `bench/wrk/json.lua` (percentiles from wrk's "
         f'histogram; non-2xx and `{{"errors":…}}` GraphQL answers counted). A row with any '
