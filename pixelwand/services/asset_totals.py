@@ -47,8 +47,5 @@ class AssetTotals:
         if len(self._entries) > self._maxsize:
             self._entries.popitem(last=False)
 
-    def clear(self) -> None:
-        self._entries.clear()
-
 
 totals = AssetTotals()
