@@ -45,6 +45,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pixelwand.ids import id_at  # noqa: E402
 from pixelwand.storage.keys import sanitize_filename  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -57,7 +58,6 @@ PG_OTHER_ORGS = 4
 PG_OTHER_ASSETS = 20_000
 COLLECTIONS_PER_ORG = 24
 
-_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 SUBJECTS = [
     "beach", "sunset", "sunrise", "mountain", "skyline", "portrait", "headshot", "product",
@@ -112,18 +112,9 @@ class Seeded:
 # --- rows -------------------------------------------------------------------------------
 
 
-def _base36(n: int, width: int) -> str:
-    out = []
-    for _ in range(width):
-        n, r = divmod(n, 36)
-        out.append(_ALPHABET[r])
-    return "".join(reversed(out))
-
-
 def _asset_id(rng: random.Random, when: dt.datetime) -> str:
     """Like pixelwand.ids.new_id: time-ordered prefix (here: the upload time) + random tail."""
-    millis = int(when.timestamp() * 1000)
-    return "c" + _base36(millis, 9) + "".join(rng.choice(_ALPHABET) for _ in range(15))
+    return id_at(int(when.timestamp() * 1000), rng.choice)
 
 
 def _pick(rng: random.Random, weighted: list[tuple[str, float]]) -> str:
