@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from graphql import execute
+from graphql.execution.values import get_variable_values
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -126,8 +127,13 @@ def _context(result: Any) -> Context:
     return Context(runtime=_Runtime(_Renditions(result)), principal=principal)  # type: ignore[arg-type]
 
 
+# What the patched services were called with, in order: both paths must pass the same.
+_calls: list[tuple[str, tuple, dict]] = []
+
+
 def _patch(monkeypatch: pytest.MonkeyPatch, target: Any, name: str, result: Any) -> None:
     async def fake(*args: Any, **kwargs: Any) -> Any:
+        _calls.append((name, args, kwargs))
         if isinstance(result, Exception):
             raise result
         return result
@@ -143,14 +149,21 @@ def _body(result: Any) -> dict[str, Any]:
 
 
 async def _both(prepared: Any, variables: dict[str, Any], context: Any) -> tuple[dict, dict]:
+    """Both paths' answers; also checks that they called the services alike."""
     plan = prepared.plan(schema._schema, None)
     assert plan is not None, "this document must compile"
+    _calls.clear()
     compiled = await execute_prepared(schema._schema, prepared, variables, context)
+    compiled_calls = list(_calls)
+    _calls.clear()
     reference = execute(
         schema._schema, prepared.document, context_value=context, variable_values=variables
     )
     if isawaitable(reference):
         reference = await reference
+    # A compiled answer that falls back (a null where the schema says non-null) calls the
+    # service again through graphql-core: twice, each time alike.
+    assert compiled_calls in (_calls, _calls * 2), "the services got other arguments"
     return _body(compiled), _body(reference)
 
 
@@ -161,18 +174,53 @@ SETTINGS = settings(
 )
 
 
+# Variable values as clients send them: mostly valid, sometimes of another type, out of
+# range, null or left out (a key missing from the dict), so that both the fast coercion
+# (variables.py) and graphql-core's, with its errors, are compared.
+def _maybe(values: Any, odd: Any = None) -> Any:
+    """Mostly `values`; sometimes `odd`, null or left out."""
+    rare = [st.none(), st.just(_LEFT_OUT)] + ([odd] if odd is not None else [])
+    return st.one_of(values, values, values, *rare)
+
+
+_LEFT_OUT = object()
+odd_values = st.one_of(
+    st.integers(min_value=-(2**40), max_value=2**40),
+    st.floats(),
+    st.booleans(),
+    text,
+    st.lists(st.one_of(text, st.integers()), max_size=3),
+)
+list_variables = st.fixed_dictionaries(
+    {
+        "q": _maybe(text, odd_values),
+        "type": st.one_of(st.none(), st.just(_LEFT_OUT), st.sampled_from(["IMAGE", "image"])),
+        "collectionId": _maybe(ids, st.integers()),
+        "tags": _maybe(st.lists(text, max_size=3), st.one_of(text, odd_values)),
+        "page": _maybe(st.integers(1, 5), odd_values),
+        "pageSize": _maybe(st.integers(1, 200), odd_values),
+    }
+).map(lambda v: {k: x for k, x in v.items() if x is not _LEFT_OUT})
+
+
 @SETTINGS
-@given(result=outcome(st.lists(asset_records(), max_size=6)), total=st.integers(0, 10_000))
-async def test_list_assets(monkeypatch: pytest.MonkeyPatch, result: Any, total: int) -> None:
+@given(
+    result=outcome(st.lists(asset_records(), max_size=6)),
+    total=st.integers(0, 10_000),
+    variables=list_variables,
+)
+async def test_list_assets(
+    monkeypatch: pytest.MonkeyPatch, result: Any, total: int, variables: dict[str, Any]
+) -> None:
     page = result if isinstance(result, Exception) else Page(result, 1, 50, max(total, len(result)))
     _patch(monkeypatch, assets, "list_assets", page)
     op = stored_operations()["list_assets"]
-    compiled, reference = await _both(op.prepared, {"page": 1, "pageSize": 50}, _context(None))
+    compiled, reference = await _both(op.prepared, variables, _context(None))
     assert compiled == reference
 
 
 @SETTINGS
-@given(result=outcome(asset_records()), asset_id=st.one_of(ids, text))
+@given(result=outcome(asset_records()), asset_id=st.one_of(ids, text, odd_values, st.none()))
 async def test_get_asset(monkeypatch: pytest.MonkeyPatch, result: Any, asset_id: str) -> None:
     _patch(monkeypatch, assets, "get_asset", result)
     op = stored_operations()["get_asset"]
@@ -260,9 +308,64 @@ def test_what_does_not_compile_falls_back(source: str) -> None:
 
 
 def test_every_stored_query_compiles() -> None:
+    """And calls its resolver directly, with a fast path for its variables."""
     for op in stored_operations().values():
         if op.scope == "read":
-            assert op.prepared.plan(schema._schema, None) is not None, op.name
+            plan = op.prepared.plan(schema._schema, None)
+            assert plan is not None, op.name
+            assert all(field.direct for field in plan.fields), op.name
+            assert plan.coerce_variables is not None, op.name
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    variables=list_variables,
+    export=st.fixed_dictionaries(
+        {},
+        optional={
+            "assetId": st.one_of(ids, odd_values, st.none()),
+            "quality": st.one_of(st.integers(1, 100), odd_values, st.none()),
+            "preserveAspect": st.one_of(st.booleans(), odd_values, st.none()),
+            "format": st.one_of(text, odd_values, st.none()),
+        },
+    ),
+)
+def test_fast_variable_coercion_equals_graphql_core(
+    variables: dict[str, Any], export: dict[str, Any]
+) -> None:
+    """Where the fast path answers, graphql-core answers the same; it answers for valid input."""
+    for name, inputs in (("list_assets", variables), ("export_url", export)):
+        plan = stored_operations()[name].prepared.plan(schema._schema, None)
+        assert plan is not None and plan.coerce_variables is not None
+        fast = plan.coerce_variables(inputs)
+        reference = get_variable_values(
+            schema._schema, plan.operation.variable_definitions or (), inputs
+        )
+        if fast is not None:
+            assert not isinstance(reference, list), reference
+            assert fast.coerced == reference.coerced
+            assert _sources(fast) == _sources(reference)
+
+
+def _sources(values: Any) -> dict[str, tuple]:
+    # Signatures hold type wrappers (NonNull, List) that graphql-core builds anew each time
+    # and compares by identity: compare what they say.
+    return {
+        name: (s.signature.name, str(s.signature.type), s.signature.default, s.value)
+        for name, s in values.sources.items()
+    }
+
+
+def test_fast_variable_coercion_takes_what_rest_sends() -> None:
+    plan = stored_operations()["list_assets"].prepared.plan(schema._schema, None)
+    assert plan is not None and plan.coerce_variables is not None
+    rest = {"q": "cat", "type": None, "collectionId": None, "tags": ["a", "b"], "page": 1,
+            "pageSize": 50}  # fmt: skip
+    fast = plan.coerce_variables(rest)
+    assert fast is not None and fast.coerced == rest
+    assert fast.coerced["tags"] is not rest["tags"]  # a copy, as graphql-core makes
+    assert plan.coerce_variables({**rest, "type": "IMAGE"}) is None  # enums: graphql-core
+    assert plan.coerce_variables({**rest, "page": 2**31}) is None  # out of Int's range
 
 
 async def test_compiled_path_is_really_used(monkeypatch: pytest.MonkeyPatch) -> None:

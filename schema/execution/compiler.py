@@ -39,6 +39,10 @@ from graphql import (
     OperationType,
     SelectionSetNode,
 )
+from graphql.execution.values import VariableValues
+
+from schema.execution.resolvers import RootCaller, direct_caller, generic_caller
+from schema.execution.variables import fast_coercer
 
 
 class Fallback(Exception):
@@ -52,6 +56,8 @@ class CompiledRootField:
     field_def: GraphQLField
     field_node: FieldNode
     serialize: Callable[[Any], Any]
+    call: RootCaller  # the resolver: called directly where resolvers.py can, else wrapped
+    direct: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +66,8 @@ class CompiledOperation:
     fragments: dict[str, FragmentDefinitionNode]
     root_type: GraphQLObjectType
     fields: tuple[CompiledRootField, ...]
+    # Variables that are already valid, coerced without graphql-core (None: no fast path).
+    coerce_variables: Callable[[dict[str, Any]], VariableValues | None] | None
 
 
 class _NotCompilable(Exception):
@@ -260,12 +268,15 @@ def compile_operation(
         namespace = gen.build()
     except _NotCompilable:
         return None
+    fields = []
+    for key, name, field, node, fn in roots:
+        direct = direct_caller(schema, field)
+        call = direct or generic_caller(field)
+        fields.append(CompiledRootField(key, name, field, node, namespace[fn], call, bool(direct)))
     return CompiledOperation(
         operation=operation,
         fragments=fragments,
         root_type=root_type,
-        fields=tuple(
-            CompiledRootField(key, name, field, node, namespace[fn])
-            for key, name, field, node, fn in roots
-        ),
+        fields=tuple(fields),
+        coerce_variables=fast_coercer(schema, operation.variable_definitions or ()),
     )

@@ -74,11 +74,14 @@ async def execute_prepared(
 async def run_compiled(
     schema: GraphQLSchema, plan: CompiledOperation, variables: dict[str, Any] | None, context: Any
 ) -> ExecutionResult:
-    coerced = get_variable_values(
-        schema, plan.operation.variable_definitions or (), variables or {}
-    )
-    if isinstance(coerced, list):  # variable errors: graphql-core words them
-        raise Fallback("variables")
+    inputs = variables or {}
+    fast = plan.coerce_variables
+    coerced = fast(inputs) if fast is not None else None
+    if coerced is None:
+        full = get_variable_values(schema, plan.operation.variable_definitions or (), inputs)
+        if isinstance(full, list):  # variable errors: graphql-core words them
+            raise Fallback("variables")
+        coerced = full
     data: dict[str, Any] | None = {}
     errors = []
     for field in plan.fields:
@@ -101,8 +104,7 @@ async def run_compiled(
                 None,  # abort_signal
                 _HELPERS,
             )
-            assert field.field_def.resolve is not None  # Strawberry gives every field one
-            result = field.field_def.resolve(None, info, **args)
+            result = field.call(None, info, args)
             if isawaitable(result):
                 result = await result
         except Exception as exc:
