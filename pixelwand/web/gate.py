@@ -10,7 +10,7 @@ import logging
 import math
 
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pixelwand.errors import (
     DatabaseUnavailable,
@@ -21,6 +21,7 @@ from pixelwand.errors import (
 )
 from pixelwand.plans import Plan
 from pixelwand.runtime import Runtime
+from pixelwand.web.middleware import EXTRAS, ResponseExtras, sending_extras
 from pixelwand.web.responses import graphql_error, rest_error
 
 GATED_PREFIXES = ("/graphql", "/api/v1")
@@ -52,21 +53,25 @@ class Gate:
         if not path.startswith(GATED_PREFIXES) or (_is_graphql(path) and wants_graphiql(scope)):
             await self.app(scope, receive, send)
             return
+        authorization = None
+        for name, value in scope["headers"]:  # ASGI header names are lower case
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+                break
         try:
-            principal = await self.runtime.authenticator.authenticate(
-                Headers(scope=scope).get("authorization")
-            )
+            principal = await self.runtime.authenticator.authenticate(authorization)
             if principal.plan is Plan.FREE:
                 raise PaymentRequired("upgrade required: the Free plan has no API access")
             rps = self.runtime.limits(principal.plan).rps
             decision = await self.runtime.limiter.hit(principal.key_id, rps)
-            headers = {
-                "RateLimit-Limit": str(decision.limit),
-                "RateLimit-Remaining": str(decision.remaining),
-                "RateLimit-Reset": str(max(0, math.ceil(decision.reset_seconds))),
-            }
+            reset = max(0, math.ceil(decision.reset_seconds))
             if not decision.allowed:
-                headers["Retry-After"] = str(max(1, math.ceil(decision.retry_after)))
+                headers = {
+                    "RateLimit-Limit": str(decision.limit),
+                    "RateLimit-Remaining": str(decision.remaining),
+                    "RateLimit-Reset": str(reset),
+                    "Retry-After": str(max(1, math.ceil(decision.retry_after))),
+                }
                 raise RateLimited(
                     f"rate limit exceeded: {rps:g} requests/second on the "
                     f"{principal.plan.value} plan",
@@ -82,22 +87,21 @@ class Gate:
             return
 
         scope.setdefault("state", {})["principal"] = principal
-        raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-        started = False
-
-        async def send_with_headers(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                message["headers"] = list(message.get("headers", [])) + raw
-            await send(message)
-
+        extras: ResponseExtras | None = scope.get(EXTRAS)
+        if extras is None:  # not behind Edge: send the headers ourselves
+            extras = ResponseExtras([])
+            send = sending_extras(send, extras)
+        extras.headers += [
+            (b"ratelimit-limit", b"%d" % decision.limit),
+            (b"ratelimit-remaining", b"%d" % decision.remaining),
+            (b"ratelimit-reset", b"%d" % reset),
+        ]
         try:
-            await self.app(scope, receive, send_with_headers)
+            await self.app(scope, receive, send)
         except Exception as exc:
             # A database outage met outside GraphQL execution (which maps its own errors),
             # e.g. by a route reading a row directly: 503, like everywhere else, not a 500.
-            if started or isinstance(exc, PixelWandError) or not is_database_outage(exc):
+            if extras.started or isinstance(exc, PixelWandError) or not is_database_outage(exc):
                 raise
             log.warning("database unavailable on %s: %r", path, exc)
             down = DatabaseUnavailable()
@@ -105,4 +109,4 @@ class Gate:
                 response = graphql_error(down.status, down.message, down.code)
             else:
                 response = rest_error(down.status, down.message)
-            await response(scope, receive, send_with_headers)
+            await response(scope, receive, send)

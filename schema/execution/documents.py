@@ -34,8 +34,17 @@ class PreparedDocument:
     errors: list[GraphQLError]
     # Compiled plans by operation name (None: the document's only operation).
     _plans: dict[str | None, CompiledOperation | None] = dataclasses.field(default_factory=dict)
+    _types: dict[str | None, OperationType] = dataclasses.field(default_factory=dict)
 
     def operation_type(self, operation_name: str | None) -> OperationType | None:
+        found = self._types.get(operation_name)
+        if found is None:
+            found = self._operation_type(operation_name)
+            if found is not None:  # only names the document has: clients choose the names
+                self._types[operation_name] = found
+        return found
+
+    def _operation_type(self, operation_name: str | None) -> OperationType | None:
         if self.document is None:
             return None
         ops = [d for d in self.document.definitions if isinstance(d, OperationDefinitionNode)]
