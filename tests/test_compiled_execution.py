@@ -375,3 +375,32 @@ async def test_compiled_path_is_really_used(monkeypatch: pytest.MonkeyPatch) -> 
     plan = op.prepared.plan(schema._schema, None)
     result = await run_compiled(schema._schema, plan, {}, _context(None))
     assert result.data == {"exportPresets": []}
+
+
+def test_fields_with_extensions_keep_strawberrys_wrapper() -> None:
+    """Permission classes (an extension) must run: such a field is not called directly."""
+    import strawberry
+    from strawberry.permission import BasePermission
+
+    from schema.execution.resolvers import direct_caller
+
+    class Never(BasePermission):
+        message = "no"
+
+        def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
+            return False
+
+    @strawberry.type
+    class Query:
+        @strawberry.field(permission_classes=[Never])
+        def guarded(self) -> int:
+            return 1
+
+        @strawberry.field
+        def plain(self, x: int) -> int:
+            return x
+
+    tiny = strawberry.Schema(Query)._schema
+    fields = tiny.query_type.fields  # type: ignore[union-attr]
+    assert direct_caller(tiny, fields["guarded"]) is None
+    assert direct_caller(tiny, fields["plain"]) is not None
