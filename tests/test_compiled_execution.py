@@ -13,8 +13,8 @@ from inspect import isawaitable
 from typing import Any
 
 import pytest
-from graphql import execute
-from graphql.execution.values import get_variable_values
+from graphql import GraphQLError, execute
+from graphql.execution.values import get_argument_values, get_variable_values
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -345,6 +345,19 @@ def test_fast_variable_coercion_equals_graphql_core(
             assert not isinstance(reference, list), reference
             assert fast.coerced == reference.coerced
             assert _sources(fast) == _sources(reference)
+        if isinstance(reference, list):
+            continue
+        # The root field's arguments: where the fast path answers, as graphql-core does.
+        for field in plan.fields:
+            assert field.arguments is not None
+            fast_args = field.arguments(reference)
+            try:
+                expected = get_argument_values(field.field_def, field.field_node, reference)
+            except GraphQLError:
+                assert fast_args is None
+                continue
+            if fast_args is not None:
+                assert fast_args == expected
 
 
 def _sources(values: Any) -> dict[str, tuple]:
@@ -366,6 +379,11 @@ def test_fast_variable_coercion_takes_what_rest_sends() -> None:
     assert fast.coerced["tags"] is not rest["tags"]  # a copy, as graphql-core makes
     assert plan.coerce_variables({**rest, "type": "IMAGE"}) is None  # enums: graphql-core
     assert plan.coerce_variables({**rest, "page": 2**31}) is None  # out of Int's range
+    arguments = plan.fields[0].arguments
+    assert arguments is not None
+    assert arguments(fast) == {**rest, "pageSize": 50}  # the same, by argument name
+    without_page = plan.coerce_variables({k: v for k, v in rest.items() if k != "page"})
+    assert without_page is None  # $page is Int!: graphql-core words the error
 
 
 async def test_compiled_path_is_really_used(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -42,7 +42,7 @@ from graphql import (
 from graphql.execution.values import VariableValues
 
 from schema.execution.resolvers import RootCaller, direct_caller, generic_caller
-from schema.execution.variables import fast_coercer
+from schema.execution.variables import fast_arguments, fast_coercer
 
 
 class Fallback(Exception):
@@ -58,6 +58,8 @@ class CompiledRootField:
     serialize: Callable[[Any], Any]
     call: RootCaller  # the resolver: called directly where resolvers.py can, else wrapped
     direct: bool
+    # Its arguments from coerced variables without graphql-core (None: no fast path).
+    arguments: Callable[[VariableValues], dict[str, Any] | None] | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -272,7 +274,18 @@ def compile_operation(
     for key, name, field, node, fn in roots:
         direct = direct_caller(schema, field)
         call = direct or generic_caller(field)
-        fields.append(CompiledRootField(key, name, field, node, namespace[fn], call, bool(direct)))
+        fields.append(
+            CompiledRootField(
+                key,
+                name,
+                field,
+                node,
+                namespace[fn],
+                call,
+                bool(direct),
+                fast_arguments(field, node),
+            )
+        )
     return CompiledOperation(
         operation=operation,
         fragments=fragments,

@@ -87,7 +87,10 @@ async def run_compiled(
     for field in plan.fields:
         path = Path(None, field.response_key, plan.root_type.name)
         try:
-            args = get_argument_values(field.field_def, field.field_node, coerced)
+            fast_args = field.arguments
+            args = fast_args(coerced) if fast_args is not None else None
+            if args is None:
+                args = get_argument_values(field.field_def, field.field_node, coerced)
             info = GraphQLResolveInfo(
                 field.field_name,
                 [field.field_node],
