@@ -19,6 +19,7 @@ from compat_rest.operations import StoredOperation, stored_operations
 from pixelwand.errors import BadRequest, Forbidden, PixelWandError
 from pixelwand.models import ExportJob
 from pixelwand.web.exports import stream_job
+from pixelwand.web.requests import read_body
 from pixelwand.web.responses import JSONResponse, rest_error
 from schema.context import Context
 
@@ -32,7 +33,7 @@ _FALSE = {"false", "0"}
 
 
 async def _json_body(request: Request, allowed: set[str]) -> dict[str, Any]:
-    raw = await request.body()
+    raw = await read_body(request)
     if not raw.strip():
         raise BadRequest("request body must be a JSON object")
     try:

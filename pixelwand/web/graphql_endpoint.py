@@ -17,6 +17,7 @@ from strawberry.http.ides import get_graphql_ide_html
 
 from pixelwand.runtime import Runtime
 from pixelwand.web.gate import wants_graphiql
+from pixelwand.web.requests import read_body
 from pixelwand.web.responses import JSONResponse, graphql_error
 from schema import documents, schema
 from schema.context import Context
@@ -55,7 +56,7 @@ async def graphql_endpoint(request: Request) -> Response:
         allowed: tuple[OperationType, ...] = _QUERY_ONLY
     else:
         try:
-            params = orjson.loads(await request.body())
+            params = orjson.loads(await read_body(request))
         except orjson.JSONDecodeError:
             return _bad("request body is not valid JSON")
         allowed = _ANY
@@ -93,7 +94,7 @@ async def graphql_endpoint(request: Request) -> Response:
             return JSONResponse(not_found)
         except PersistedQueryMismatch:
             return _bad("provided sha256Hash does not match the query")
-    elif not query or not query.strip():
+    elif not query or query.isspace():
         return _bad("no GraphQL query given")
     else:
         prepared = documents.prepare(query)
