@@ -16,10 +16,12 @@ Directus ones, whose source is stated):
    to 1,000,000 through `PIXELWAND_PLAN_ENTERPRISE_RPS`, so the limiter runs on every request
    but refuses none.
 3. Per row: one checked request first (status, shape, and the same data as the REST answer),
-   then wrk pinned to CPU 1 (`-t1 -c8`): 2 s warm-up, 10 s measured, through
-   `bench/wrk/json.lua` (latency percentiles, non-2xx and GraphQL-error counts). A row with
-   any non-2xx answer, GraphQL error or socket error is INVALID. Server peak RSS: VmHWM of the
-   server process, reset (/proc/PID/clear_refs) before the warm-up and read after the run.
+   then 3 rounds (`--rounds`), each running every row in turn: wrk pinned to CPU 1
+   (`-t1 -c8`), 2 s warm-up, 10 s measured, through `bench/wrk/json.lua` (latency
+   percentiles, non-2xx and GraphQL-error counts). A row's figures are its median round by
+   req/s. A row with any non-2xx answer, GraphQL error or socket error in any round is
+   INVALID. Server peak RSS: VmHWM of the server process, reset (/proc/PID/clear_refs) before
+   each warm-up and read after the run; the peak over rounds is reported.
 4. Persisted GraphQL rows use Apollo APQ: hash-only POST; on PersistedQueryNotFound the query
    is sent once with its hash to register it (during the checked request), then wrk sends the
    hash only. A server without APQ makes those rows "n/a" (stated, not hidden).
@@ -31,8 +33,8 @@ Directus ones, whose source is stated):
 7. Prints the table and writes it, with the machine and versions, into docs/benchmarks.md
    under "## API request path" (other sections of that file are kept).
 
-Bounded: fixed 2 + 10 s wrk runs per row, 60 s server start timeouts; every server is stopped
-by its PID in a `finally`.
+Bounded: fixed 2 + 10 s wrk runs per row and round (about 25 minutes in all with the default
+3 rounds), 60 s server start timeouts; every server is stopped by its PID in a `finally`.
 """
 
 from __future__ import annotations
@@ -420,6 +422,11 @@ class Row:
     bytes_per_response: int = 0
     body: bytes = b""
     cpu: dict[str, float] = dataclasses.field(default_factory=dict)
+    # every round's measured run: (wrk result, CPU use, peak RSS kB); `wrk`/`cpu` above
+    # hold the median round's (by req/s)
+    rounds: list[tuple[dict[str, Any], dict[str, float], int]] = dataclasses.field(
+        default_factory=list
+    )
 
     @property
     def ok(self) -> bool:
@@ -437,25 +444,18 @@ class Row:
         return self.rss_kb / 1024.0 if self.rss_kb else None
 
 
-def measure(
-    row: Row,
-    server: Server,
-    client: httpx.Client,
-    token: str,
-    wrk: str,
-    args: argparse.Namespace,
-    reference: Row | None = None,
-) -> None:
+def check_row(row: Row, client: httpx.Client, reference: Row | None = None) -> bool:
+    """The row's one checked request; False (and the row's status says why) if it fails."""
     try:
         answer, headers, note, body = check_request(client, row.request)
     except NotSupported as exc:
         row.status = f"n/a: {exc}"
         log(f"{row.key}: {row.status}")
-        return
+        return False
     except (CheckFailed, httpx.HTTPError) as exc:
         row.status = f"INVALID: check request failed: {exc}"
         log(f"{row.key}: {row.status}")
-        return
+        return False
     row.note = note
     row.answer = answer
     row.body = body
@@ -465,12 +465,12 @@ def measure(
             f"INVALID: expected {row.expect_items} items, got {len(answer.get('items', []))}"
         )
         log(f"{row.key}: {row.status}")
-        return
+        return False
     if reference is not None:
         if answer != reference.answer:
             row.status = "INVALID: the answer differs from the REST answer for the same data"
             log(f"{row.key}: {row.status}")
-            return
+            return False
         if row.server == "baseline":
             same = body == reference.body
             row.note = (
@@ -479,14 +479,19 @@ def measure(
                 else f"same JSON data as the REST answer, bytes differ ({len(body)} vs "
                 f"{len(reference.body)})"
             )
+    row.status = "checked"
+    return True
+
+
+def run_round(row: Row, server: Server, token: str, wrk: str, args: argparse.Namespace) -> None:
+    """One round of a checked row: warm-up, then the measured wrk run."""
     reset_peak_rss(server.pid)
     run_wrk(wrk, server.base, row.request, token, args.warmup, args.connections)
     before = cpu_snapshot(server.pid)
     res = run_wrk(wrk, server.base, row.request, token, args.duration, args.connections)
-    row.cpu = cpu_delta(before, cpu_snapshot(server.pid))
-    row.rss_kb = proc_status(server.pid)["VmHWM"]
-    row.wrk = res
-    row.bytes_per_response = int(res["bytes"] / max(1, res["requests"]))
+    cpu = cpu_delta(before, cpu_snapshot(server.pid))
+    rss_kb = proc_status(server.pid)["VmHWM"]
+    row.rounds.append((res, cpu, rss_kb))
     errors = {
         k: res[k]
         for k in (
@@ -501,13 +506,29 @@ def measure(
     }
     if errors:
         row.status = f"INVALID: {errors}; first: {res.get('first_bad', '')[:200]}"
-    else:
+    log(
+        f"{row.key} (round {len(row.rounds)}): {res['rps']:.1f} req/s "
+        f"p50 {res['p50_us'] / 1000:.2f} ms p99 {res['p99_us'] / 1000:.2f} ms "
+        f"RSS {rss_kb / 1024:.1f} MB {int(res['bytes'] / max(1, res['requests']))} B; "
+        f"CPU % of one core: server {cpu['server']:.0f}, wrk {cpu['wrk']:.0f}, "
+        f"everything else {cpu['other']:.0f}" + ("" if not errors else f" [{row.status}]")
+    )
+
+
+def settle(row: Row) -> None:
+    """The row's figures: the median round by req/s (its percentiles and CPU), peak RSS."""
+    if not row.rounds:
+        return
+    ordered = sorted(row.rounds, key=lambda r: r[0]["rps"])
+    res, cpu, _ = ordered[(len(ordered) - 1) // 2]
+    row.wrk, row.cpu = res, cpu
+    row.rss_kb = max(r[2] for r in row.rounds)
+    row.bytes_per_response = int(res["bytes"] / max(1, res["requests"]))
+    if row.status == "checked":
         row.status = "ok"
     log(
-        f"{row.key}: {res['rps']:.1f} req/s p50 {res['p50_us'] / 1000:.2f} ms "
-        f"p99 {res['p99_us'] / 1000:.2f} ms RSS {row.rss_kb / 1024:.1f} MB "
-        f"{row.bytes_per_response} B; CPU % of one core: server {row.cpu['server']:.0f}, "
-        f"wrk {row.cpu['wrk']:.0f}, everything else {row.cpu['other']:.0f} [{row.status}]"
+        f"{row.key}: median of {len(row.rounds)} rounds {res['rps']:.1f} req/s "
+        f"(rounds: {rounds_cell(row)}) [{row.status}]"
     )
 
 
@@ -1192,16 +1213,16 @@ def rest_gql_cell(r: Row, rows: list[Row]) -> str:
 def table(rows: list[Row], directus: dict[str, DirectusFig], v: dict[str, Verdict]) -> str:
     by = {r.key: r for r in rows}
     head = (
-        "| row | req/s | p50 ms | p99 ms | server RSS MB | x baseline | x raw SQL "
-        "| x Directus | REST/GraphQL | CPU % server / other | targets |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|\n"
+        "| row | req/s | rounds req/s | p50 ms | p99 ms | server RSS MB | x baseline "
+        "| x raw SQL | x Directus | REST/GraphQL | CPU % server / other | targets |\n"
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---|\n"
     )
     lines = []
     group = None
     for r in rows:
         if r.group != group:
             group = r.group
-            lines.append(f"| **{group}** | | | | | | | | | | |")
+            lines.append(f"| **{group}** | | | | | | | | | | | |")
         base = raw = dx = None
         if r.server == "product" and r.shape in BASELINE_OF:
             b, w = (by.get(k) for k in BASELINE_OF[r.shape])
@@ -1212,12 +1233,16 @@ def table(rows: list[Row], directus: dict[str, DirectusFig], v: dict[str, Verdic
             dx = ratio(r.rps, directus[d].rps)
         label = r.label if r.ok else f"{r.label} — {r.status}"
         lines.append(
-            f"| {label} | {fmt(r.rps)} | {fmt(r.ms('p50_us'), '.2f')} | "
+            f"| {label} | {fmt(r.rps)} | {rounds_cell(r)} | {fmt(r.ms('p50_us'), '.2f')} | "
             f"{fmt(r.ms('p99_us'), '.2f')} | {fmt(r.rss_mb)} | {fmt(base, '.2f')} | "
             f"{fmt(raw, '.2f')} | {fmt(dx, '.2f')} | {rest_gql_cell(r, rows)} | "
             f"{cpu_cell(r)} | {v[r.key].cell()} |"
         )
     return head + "\n".join(lines) + "\n"
+
+
+def rounds_cell(r: Row) -> str:
+    return " / ".join(f"{res['rps']:.0f}" for res, _, _ in r.rounds)
 
 
 def cpu_cell(r: Row) -> str:
@@ -1484,9 +1509,18 @@ def run_group(
         reference: dict[str, Row] = {}
         for r in rows:
             ref = reference.get(r.shape) if r.kind != "rest" else None
-            measure(r, servers[r.server], clients[r.server], token, wrk, args, ref)
+            check_row(r, clients[r.server], ref)
             if r.kind == "rest" and r.answer is not None:
                 reference[r.shape] = r
+        # Rounds: every checked row once per round, rows interleaved, so that a slow minute
+        # of the machine (a shared host: the same request ran ±10% from one minute to the
+        # next) lands on one round of several rows instead of on one row's only figure.
+        for _ in range(args.rounds):
+            for r in rows:
+                if r.status == "checked":
+                    run_round(r, servers[r.server], token, wrk, args)
+        for r in rows:
+            settle(r)
     finally:
         for c in clients.values():
             c.close()
@@ -1507,6 +1541,9 @@ def main() -> int:
     ap.add_argument("--skip-postgres", action="store_true")
     ap.add_argument("--duration", type=int, default=10, help="measured wrk seconds per row")
     ap.add_argument("--warmup", type=int, default=2, help="wrk warm-up seconds per row")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="measured runs per row (the median is reported)"
+    )
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument(
@@ -1715,6 +1752,7 @@ def main() -> int:
                         "group": r.group,
                         "status": r.status,
                         "wrk": r.wrk,
+                        "rounds": [res for res, _, _ in r.rounds],
                         "rss_kb": r.rss_kb,
                         "note": r.note,
                         "bytes_per_response": r.bytes_per_response,
@@ -1832,8 +1870,11 @@ def build_section(
         f"{next((r.ratelimit for r in rows if r.ratelimit), '?')}` on the product's answers) "
         f"but refuses none.\n"
         f"- Load: wrk -t1 -c{args.connections}, pinned to CPU 1; per server group first 3 s of "
-        f"wrk on every row's request (cold caches), then per row {args.warmup} s warm-up and "
-        f"{args.duration} s measured, `bench/wrk/json.lua` (percentiles from wrk's "
+        f"wrk on every row's request (cold caches), then {args.rounds} rounds: in each round "
+        f"every row in turn, {args.warmup} s warm-up and {args.duration} s measured. A row's "
+        f"figures are its median round by req/s (that round's percentiles and CPU; the "
+        f"`rounds req/s` column lists every round, in order), its RSS the peak over rounds. "
+        f"`bench/wrk/json.lua` (percentiles from wrk's "
         f'histogram; non-2xx and `{{"errors":…}}` GraphQL answers counted). A row with any '
         f"non-2xx, GraphQL error or socket error is INVALID. Before each row one request is "
         f"checked: status, item count, and for GraphQL and baseline rows that the data equals "
