@@ -53,7 +53,18 @@ def _passes_unchanged(type_: Any, registry: Any) -> bool:
 
 
 def direct_caller(schema: GraphQLSchema, field: GraphQLField) -> RootCaller | None:
-    """A caller doing what Strawberry's wrapper does for this field, or None if it can't."""
+    """A caller doing what Strawberry's wrapper does for this field, or None if it can't.
+
+    It reads Strawberry's field, resolver and converter attributes; where one is missing (a
+    release that changed them) the answer is None and Strawberry's own wrapper runs. Same
+    names with other meanings would be caught by the tests that compare both paths."""
+    try:
+        return _direct_caller(schema, field)
+    except (AttributeError, TypeError):
+        return None
+
+
+def _direct_caller(schema: GraphQLSchema, field: GraphQLField) -> RootCaller | None:
     strawberry_schema = getattr(schema, "_strawberry_schema", None)
     definition = (field.extensions or {}).get("strawberry-definition")
     if strawberry_schema is None or definition is None:
