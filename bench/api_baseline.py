@@ -243,12 +243,19 @@ async def get_asset(request: Request) -> Response:
 _SELECT = ",".join(f'"{c}"' for c in COLUMNS)
 
 
-def _where(q: str | None, media: str | None, tags: list[str]) -> str:
-    """The service's filters as Tortoise renders them, with `?` placeholders."""
+def _where(q: str | None, media: str | None, tags: list[str], dialect: str) -> str:
+    """The service's filters as Tortoise renders them, with `?` placeholders. On
+    PostgreSQL `q` tests the stored upper-case columns (migration 0006), where the trigram
+    indexes are, as the service's own SQL does."""
     where = ['"organization_id"=?', '"deleted_at" IS NULL']
     if media is not None:
         where.append('"media_type"=?')
-    if q:
+    if q and dialect == "postgres":
+        where.append(
+            "(\"name_upper\" LIKE UPPER(?) ESCAPE '\\' OR "
+            "\"original_name_upper\" LIKE UPPER(?) ESCAPE '\\')"
+        )
+    elif q:
         where.append(
             "(UPPER(CAST(\"name\" AS VARCHAR)) LIKE UPPER(?) ESCAPE '\\' OR "
             "UPPER(CAST(\"original_name\" AS VARCHAR)) LIKE UPPER(?) ESCAPE '\\')"
@@ -282,7 +289,7 @@ async def raw_list_assets(request: Request) -> Response:
         return _error(400, str(exc))
     conn = connections.get("default")
     dialect = conn.capabilities.dialect
-    where = _where(q, media, tags)
+    where = _where(q, media, tags, dialect)
     values: list[Any] = [org]
     if media is not None:
         values.append(media)

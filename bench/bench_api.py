@@ -703,8 +703,8 @@ def index_kind(name: str) -> set[str]:
         kinds.add("tags")
     if "gin_trgm_ops" in d:
         kinds.add("trigram")
-    if "INCLUDE" in d and "tags" in d and "original_name" in d:
-        kinds.add("covering")
+    if "INCLUDE" in d and "tag_bits" in d and "original_name_upper" in d:
+        kinds.add("covering")  # what q, tags and type test (migration 0006)
     return kinds
 
 
@@ -1378,7 +1378,7 @@ def explain_findings(items: list[Explained]) -> str:
             used |= index_kind(n)
         wanted = ["org + newest-first"]
         if "filtered" in e.title:
-            # the page: newest first on the index that covers q/tags/type (migration 0005);
+            # the page: newest first on the index that covers q/tags/type (migration 0006);
             # its COUNT: the trigram indexes for q
             wanted = ["org + newest-first", "covering"] if "(page)" in e.title else ["trigram"]
         missing = [k for k in wanted if k not in used]
