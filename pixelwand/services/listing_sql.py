@@ -103,13 +103,15 @@ def _tags_contain(p: _Params, tags: tuple[str, ...], alias: str = "") -> str:
 
 def tag_bits(tags: tuple[str, ...]) -> int:
     """The tags' 62-bit signature, as `pixelwand_tag_bits` (migration 0006) stores it: for
-    each tag, bit `md5(tag as UTF-8)[0] % 62`. Computed here rather than by calling the SQL
-    function in the statement: PostgreSQL evaluates a SQL function anew (parse and plan of
-    its body) every time it plans, and listings are planned per execution."""
+    each tag, bits `md5(tag as UTF-8)[0] % 62` and `[1] % 62`. Computed here rather than by
+    calling the SQL function in the statement: PostgreSQL evaluates a SQL function anew
+    (parse and plan of its body) every time it plans, and listings are planned per
+    execution."""
     bits = 0
     for tag in tags:
         digest = hashlib.md5(tag.encode("utf-8", "surrogatepass"), usedforsecurity=False)
-        bits |= 1 << (digest.digest()[0] % 62)
+        first, second = digest.digest()[:2]
+        bits |= (1 << (first % 62)) | (1 << (second % 62))
     return bits
 
 
