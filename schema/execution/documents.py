@@ -80,7 +80,7 @@ class DocumentCache:
         maxsize: int = 1024,
     ) -> None:
         self.schema = schema
-        self.rules = (*specified_rules, *validation_rules)
+        self.limits = tuple(validation_rules)
         self.max_tokens = max_tokens
         self.maxsize = maxsize
         self._by_source: collections.OrderedDict[str, PreparedDocument] = collections.OrderedDict()
@@ -105,7 +105,13 @@ class DocumentCache:
             document = parse(source, max_tokens=self.max_tokens)
         except GraphQLError as error:
             return PreparedDocument(source, None, [error])
-        errors = validate(self.schema, document, self.rules)
+        # The limits only on a document that is valid GraphQL: Strawberry's depth rule looks
+        # fragments up by name and raised KeyError on a spread of an undefined one (a 500
+        # "internal error" for `{ assets { ...Nope } }`), which graphql-core's own rules
+        # report as "Unknown fragment 'Nope'." (the same bug: graphene#1538).
+        errors = validate(self.schema, document, specified_rules)
+        if not errors:
+            errors = validate(self.schema, document, self.limits)
         return PreparedDocument(source, None if errors else document, list(errors))
 
     def persisted(self, sha256_hash: str, source: str | None) -> PreparedDocument:

@@ -761,6 +761,24 @@ async def test_unknown_field_is_a_validation_error(tenant: Tenant) -> None:
     assert "secretSauce" in body["errors"][0]["message"]
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ assets { items { ...Nope } } }",
+        "{ ...Nope }",
+        "query Q { viewer { plan } } query R { assets { items { ...Nope } } }",
+    ],
+)
+async def test_unknown_fragment_is_a_validation_error(tenant: Tenant, query: str) -> None:
+    """Strawberry's depth limiter raised KeyError on these (a 500); they are invalid GraphQL."""
+    r = await tenant.post("/graphql", json={"query": query, "operationName": None})
+    assert r.status_code in (200, 400), r.text
+    body = r.json()
+    _assert_error(body, "BAD_REQUEST")
+    assert body.get("data") is None
+    assert "Unknown fragment 'Nope'" in " ".join(e["message"] for e in body["errors"])
+
+
 async def test_validation_errors_come_before_permissions(tenant: Tenant) -> None:
     writer = await tenant.add_key("write")
     body = await writer.gql("{ viewer { nope } }")
@@ -954,6 +972,12 @@ async def _refused_document(tenant: Tenant, query: str, wording: str) -> None:
 async def test_query_deeper_than_the_limit_is_refused(tenant: Tenant) -> None:
     await _refused_document(tenant, _nested_children(MAX_DEPTH), "depth")
     await _refused_document(tenant, _nested_children(MAX_DEPTH + 5), "depth")
+
+
+async def test_depth_through_fragments_is_counted(tenant: Tenant) -> None:
+    nested = "children { " * MAX_DEPTH + "id" + " }" * MAX_DEPTH
+    fragment = "fragment Deep on Collection { " + nested + " }"
+    await _refused_document(tenant, "{ collections { ...Deep } } " + fragment, "depth")
 
 
 async def test_query_at_the_depth_limit_runs(tenant: Tenant) -> None:
