@@ -1,22 +1,19 @@
-"""PostgreSQL only: the newest-first listing index covers what filters test.
+"""PostgreSQL only: make way for the newest-first listing index of migration 0006.
 
-A filtered page (`q`, `tags`, `type`) walks live assets newest first and tests each one
-until the page is full: ~2,000 rows for a 50-row page matching 2% of 100,000 assets. With
-`media_type`, `name`, `original_name` and `tags` included in the index, those tests run on
-index entries (an index-only scan, no heap visit per rejected row) and only the page's own
-rows are read from the table (services/listing_sql.py, the deferred join). It replaces
-`assets_live_newest` (same key, same predicate) rather than adding a second index to
-maintain on every write. SQLite (no INCLUDE) keeps its index from 0003.
+This migration used to build `assets_live_newest_covering` (org, newest first, INCLUDE
+media_type, name, original_name, tags) in place of 0003's `assets_live_newest`. A B-tree
+entry must fit in 2,704 bytes, and an asset the contract allows (50 tags of 64 four-byte
+characters) does not: such a row could not be written, and a database that already held
+one could not pass this migration at all ("index row requires 15112 bytes"). Migration
+0006 replaces the index with one whose entries are bounded, so this one now only drops
+`assets_live_newest`; a database that ran the earlier version keeps its covering index
+until 0006 drops it. SQLite (no INCLUDE) keeps its index from 0003.
 """
 
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 
 _FORWARD = """
-CREATE INDEX IF NOT EXISTS assets_live_newest_covering ON assets
-    (organization_id, uploaded_at DESC, id DESC)
-    INCLUDE (media_type, name, original_name, tags)
-    WHERE deleted_at IS NULL;
 DROP INDEX IF EXISTS assets_live_newest;
 """
 

@@ -17,9 +17,11 @@ computed `UPPER(name)` and `UPPER(original_name)` again for every entry it teste
   bit: 1 in 20), so a rare tag's page reads few rows that do not match. `convert_to` is only STABLE (conversions
   can be redefined); to UTF-8 it does not change, so the function is declared IMMUTABLE,
   which a generated column requires.
-* `assets_live_newest_search` replaces `assets_live_newest_covering`: the same key and
-  predicate, covering `tag_bits`, `media_type` and the two upper-case names. Its largest
-  entry is ~2.2 KB (two 255-character names of four-byte characters), under the limit.
+* `assets_live_newest_search` replaces `assets_live_newest_covering` (which 0005 now no
+  longer builds; a database that has it loses it here): the same key and predicate,
+  covering `tag_bits`, `media_type` and the two upper-case names. Its largest entry is
+  ~2.2 KB (two 255-character names of four-byte characters), under the limit. Going
+  back leaves the plain newest-first index of 0003, never the covering one.
 
 Measured with pgbench (8 clients, prepared statements, the filtered benchmark page over
 100,000 assets): 1.7x the transactions per second of 0005's form, alternating runs.
@@ -67,10 +69,8 @@ CREATE INDEX IF NOT EXISTS assets_name_trgm
     ON assets USING gin ((UPPER(CAST(name AS VARCHAR))) gin_trgm_ops);
 CREATE INDEX IF NOT EXISTS assets_original_name_trgm
     ON assets USING gin ((UPPER(CAST(original_name AS VARCHAR))) gin_trgm_ops);
-CREATE INDEX IF NOT EXISTS assets_live_newest_covering ON assets
-    (organization_id, uploaded_at DESC, id DESC)
-    INCLUDE (media_type, name, original_name, tags)
-    WHERE deleted_at IS NULL;
+CREATE INDEX IF NOT EXISTS assets_live_newest ON assets
+    (organization_id, uploaded_at DESC, id DESC) WHERE deleted_at IS NULL;
 DROP INDEX IF EXISTS assets_live_newest_search;
 DROP INDEX IF EXISTS assets_name_upper_trgm;
 DROP INDEX IF EXISTS assets_original_name_upper_trgm;
