@@ -718,8 +718,12 @@ def plan_top(plan: str) -> str:
     return re.sub(r"\s+\(cost=.*", "", first).strip()
 
 
-def is_generic(plan: str) -> bool:
-    return bool(re.search(r"\$\d+", plan))
+def is_generic(plan: str, values: list[Any]) -> bool:
+    """Whether the plan was made without the parameter values. Every statement's first
+    value is the organization id: a custom plan compares the column with that literal, a
+    generic one with `$1`. (Looking for any `$n` misread custom plans: an InitPlan's result
+    is shown as `$0` too.)"""
+    return f"'{values[0]}'" not in plan
 
 
 @dataclasses.dataclass
@@ -1368,7 +1372,7 @@ def explain_findings(items: list[Explained]) -> str:
         lines.append(f"- **{e.title}**")
         lines.append(f"  - custom plan: {_plan_summary(e.custom)}")
         lines.append(f"  - generic plan: {_plan_summary(e.generic)}")
-        kind = "generic" if is_generic(e.auto) else "custom"
+        kind = "generic" if is_generic(e.auto, e.values) else "custom"
         lines.append(
             f"  - after six executions (what the server's prepared statement uses): the "
             f"**{kind}** plan, {fmt(plan_time_ms(e.auto), '.2f')} ms"
