@@ -1,4 +1,4 @@
-"""The database layer's own promises on PostgreSQL: the tag signature and pooled sessions."""
+"""The database layer's own promises on PostgreSQL: the tag signature, pooled sessions, upgrades."""
 
 from __future__ import annotations
 
