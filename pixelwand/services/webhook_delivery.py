@@ -36,7 +36,7 @@ from pixelwand.services.webhook_urls import check_destination
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 14  # with a 30 s base: retries over ~26 h (docs/webhooks.md has the table)
-BACKOFF_CAP_FACTOR = 720  # the longest wait: 720 × base (6 h with a 30 s base)
+BACKOFF_CAP_FACTOR = 720  # the longest wait: 720 x base (6 h with a 30 s base)
 LEASE_SECONDS = 120  # longer than any attempt (the timeout plus the DNS check)
 CONCURRENCY = 8
 RESPONSE_READ_LIMIT = 4096
@@ -49,10 +49,10 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac}"
 
 
-def backoff_seconds(attempts: int, base: float, rng: random.Random = random._inst) -> float:  # type: ignore[attr-defined]
+def backoff_seconds(attempts: int, base: float, rng: random.Random | None = None) -> float:
     """The wait after the `attempts`-th failed attempt: doubling, capped, ±20% jitter."""
     wait = min(base * 2 ** (attempts - 1), base * BACKOFF_CAP_FACTOR)
-    return wait * rng.uniform(0.8, 1.2)
+    return wait * (rng or random).uniform(0.8, 1.2)
 
 
 def _now() -> dt.datetime:
@@ -139,8 +139,10 @@ class DeliveryWorker:
     async def _deliver(self, delivery_id: str) -> None:
         try:
             row = await WebhookDelivery.get_or_none(id=delivery_id, lease_owner=self.owner)
-            endpoint = row and await WebhookEndpoint.get_or_none(id=row.endpoint_id)
-            if row is None or endpoint is None:
+            if row is None:
+                return
+            endpoint = await WebhookEndpoint.get_or_none(id=row.endpoint_id)
+            if endpoint is None:
                 return
             if not endpoint.enabled and row.event_type != webhooks.TEST_EVENT:
                 await self._settle(row, "skipped", error="endpoint disabled")

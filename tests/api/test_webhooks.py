@@ -310,7 +310,7 @@ async def test_test_event(tenant, receiver):
 async def test_a_hanging_endpoint_never_holds_up_the_api(tenant, receiver):
     """The receiver holds every answer until released: the API's requests complete while
     deliveries to it are still hanging."""
-    hook, path = await _register(tenant, receiver, events=["collection.created"])
+    _, path = await _register(tenant, receiver, events=["collection.created"])
     receiver.release.clear()
     receiver.hold.set()
     try:

@@ -75,10 +75,10 @@ class Receiver:
         with self.lock:
             return [r for r in self.requests if r.path == path]
 
-    async def wait_for(self, path: str, count: int, timeout: float = 20.0) -> list[Received]:
+    async def wait_for(self, path: str, count: int, within: float = 20.0) -> list[Received]:
         """At least `count` requests to `path` (polling without blocking the event loop,
         where the app's delivery worker runs in the in-process tests)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             got = self.on(path)
             if len(got) >= count:
