@@ -121,7 +121,8 @@ def create_app(settings: Settings | None = None, *, run_sweeper: bool = True) ->
         if run_sweeper and settings.sweep_interval_seconds > 0:
             background.append(asyncio.create_task(_sweep_forever(runtime)))
         if settings.webhook_worker:
-            background.append(asyncio.create_task(DeliveryWorker(settings).run()))
+            runtime.webhook_worker = DeliveryWorker(settings)
+            background.append(asyncio.create_task(runtime.webhook_worker.run()))
         _tune_gc()
         try:
             yield

@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 14  # with a 30 s base: retries over ~26 h (docs/webhooks.md has the table)
 BACKOFF_CAP_FACTOR = 720  # the longest wait: 720 x base (6 h with a 30 s base)
-LEASE_SECONDS = 120  # longer than any attempt (the timeout plus the DNS check)
 CONCURRENCY = 8
 RESPONSE_READ_LIMIT = 4096
 USER_AGENT = "PixelWand-Webhooks/1"
@@ -67,6 +66,10 @@ class DeliveryWorker:
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None):
         self.settings = settings
         self.owner = uuid.uuid4().hex
+        # An attempt (name lookup and request) is cut off after the timeout plus a second;
+        # the lease outlasts that with room to record the outcome, so no second process
+        # takes a delivery over while its attempt may still be running.
+        self.lease_seconds = 2 * settings.webhook_timeout_seconds + 10
         self.wakeup = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
         self.client = httpx.AsyncClient(
@@ -124,7 +127,7 @@ class DeliveryWorker:
             .limit(limit)
             .values_list("id", flat=True)
         )
-        lease = now + dt.timedelta(seconds=LEASE_SECONDS)
+        lease = now + dt.timedelta(seconds=self.lease_seconds)
         won = []
         for delivery_id in candidates:
             taken = (
@@ -166,13 +169,12 @@ class DeliveryWorker:
             "Pixelwand-Delivery-Attempt": str(row.attempts + 1),
             "Pixelwand-Signature": sign(endpoint.secret, int(time.time()), body),
         }
-        try:
-            await check_destination(endpoint.url, allow_private=self.settings.webhook_allow_private)
-        except BadRequest as exc:
-            return False, None, None, exc.message
+        allow_private = self.settings.webhook_allow_private
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.settings.webhook_timeout_seconds + 1):
+                await check_destination(endpoint.url, allow_private=allow_private)
+                started = time.perf_counter()
                 async with self.client.stream(
                     "POST", endpoint.url, content=body, headers=headers
                 ) as response:
@@ -181,6 +183,8 @@ class DeliveryWorker:
                         read += len(chunk)
                         if read >= RESPONSE_READ_LIMIT:
                             break
+        except BadRequest as exc:
+            return False, None, None, exc.message
         except (httpx.HTTPError, TimeoutError, OSError) as exc:
             latency = (time.perf_counter() - started) * 1000
             return False, None, latency, _describe(exc)

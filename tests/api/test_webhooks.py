@@ -340,3 +340,24 @@ def test_signature_recipe():
     header = sign("whsec_abc", 1700000000, b'{"a":1}')
     expected = hmac.new(b"whsec_abc", b'1700000000.{"a":1}', hashlib.sha256).hexdigest()
     assert header == f"t=1700000000,v1={expected}"
+
+
+async def test_destination_is_checked_again_at_delivery(tenant, receiver, app):
+    """Allowed when registered, refused when sent: the worker resolves the host each time."""
+    hook, path = await _register(tenant, receiver, events=["collection.created"])
+    worker = app.state.runtime.webhook_worker
+    saved = worker.settings
+    worker.settings = dataclasses.replace(saved, webhook_allow_private=False)
+    try:
+        await tenant.post("/api/v1/collections", json={"name": "never sent"})
+        for _ in range(200):
+            r = await tenant.get(f"/api/v1/webhooks/{hook['id']}/deliveries")
+            deliveries = r.json()["deliveries"]
+            if deliveries and deliveries[0]["attempts"] >= 1:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        worker.settings = saved
+    assert "private" in deliveries[0]["error"] and deliveries[0]["responseStatus"] is None
+    assert receiver.on(path) == []
+    await receiver.wait_for(path, 1)  # allowed again: the retry goes out
