@@ -5,6 +5,7 @@ PostgreSQL: queued events survive a kill -9 of every process, go out once at a t
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import time
@@ -121,7 +122,7 @@ async def test_queued_events_survive_kill_9_and_go_out_once_at_a_time(
             spans[g.headers["pixelwand-event-id"]].append((g.started, g.finished or 1e18))
     for event_id, intervals in spans.items():
         intervals.sort()
-        for (_, end), (start, _) in zip(intervals, intervals[1:], strict=False):
+        for (_, end), (start, _) in itertools.pairwise(intervals):
             assert start >= end, f"{event_id} was delivered twice at once"
 
 
