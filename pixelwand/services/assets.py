@@ -155,11 +155,15 @@ async def update_asset(
                 raise NotFound(f"asset {asset_id} not found")
             if new_tags is not None:
                 await replace_tag_rows(org_id, asset_id, new_tags)
-            row = await Asset.get(id=asset_id)
-            event = await webhooks.record(org_id, "asset.updated", webhooks.asset_data(row))
+            event = await webhooks.record(org_id, "asset.updated", lambda: _data(asset_id))
         if event:
             webhooks.wake_workers()
     return await get_asset(org_id, asset_id)
+
+
+async def _data(asset_id: str) -> dict[str, object]:
+    """The asset as the API shows it, read inside the caller's transaction."""
+    return webhooks.asset_data(await Asset.get(id=asset_id))
 
 
 async def replace_tag_rows(org_id: str, asset_id: str, tags: list[str]) -> None:

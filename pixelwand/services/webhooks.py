@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import secrets
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
@@ -233,10 +233,14 @@ def collection_data(row: Any) -> dict[str, Any]:
     }
 
 
-async def record(org_id: str, event_type: str, data: dict[str, Any]) -> str | None:
+EventData = dict[str, Any] | Callable[[], Awaitable[dict[str, Any]]]
+
+
+async def record(org_id: str, event_type: str, data: EventData) -> str | None:
     """Add an event for every enabled endpoint of the organization that subscribed to it.
 
     Call inside the transaction of the change; call `wake_workers()` after it commits.
+    `data` may be a coroutine function, called only when some endpoint wants the event.
     Answers the event id, or None when no endpoint wanted it (nothing is written)."""
     rows = await WebhookEndpoint.filter(organization_id=org_id, enabled=True).values_list(
         "id", "events"
@@ -244,7 +248,8 @@ async def record(org_id: str, event_type: str, data: dict[str, Any]) -> str | No
     targets = [endpoint_id for endpoint_id, events in rows if event_type in events]
     if not targets:
         return None
-    return await _insert(org_id, event_type, data, targets)
+    payload = data if isinstance(data, dict) else await data()
+    return await _insert(org_id, event_type, payload, targets)
 
 
 async def _insert(
