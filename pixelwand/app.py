@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from compat_rest.operations import stored_operations
 from compat_rest.routes import routes as rest_routes
+from compat_rest.webhooks import routes as webhook_routes
 from pixelwand import db
 from pixelwand.auth import Authenticator
 from pixelwand.config import Settings
@@ -31,12 +32,14 @@ from pixelwand.runtime import Runtime
 from pixelwand.services.exports import ExportStreamer
 from pixelwand.services.renditions import RenditionService
 from pixelwand.services.sweeper import sweep
+from pixelwand.services.webhook_delivery import DeliveryWorker
 from pixelwand.storage import storage_from_url
 from pixelwand.web.exports import download_export
 from pixelwand.web.files import get_file, put_file
 from pixelwand.web.gate import Gate
 from pixelwand.web.graphql_endpoint import graphql_endpoint
 from pixelwand.web.health import healthz, readyz
+from pixelwand.web.metrics_endpoint import metrics_endpoint
 from pixelwand.web.middleware import Edge
 from pixelwand.web.responses import rest_error
 
@@ -114,17 +117,20 @@ def create_app(settings: Settings | None = None, *, run_sweeper: bool = True) ->
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await db.connect(settings.database_url)
-        sweeper = None
+        background = []
         if run_sweeper and settings.sweep_interval_seconds > 0:
-            sweeper = asyncio.create_task(_sweep_forever(runtime))
+            background.append(asyncio.create_task(_sweep_forever(runtime)))
+        if settings.webhook_worker:
+            runtime.webhook_worker = DeliveryWorker(settings)
+            background.append(asyncio.create_task(runtime.webhook_worker.run()))
         _tune_gc()
         try:
             yield
         finally:
-            if sweeper is not None:
-                sweeper.cancel()
+            for task in background:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+                    await task
             if runtime.image_pool is not None:
                 runtime.image_pool.close()
             await runtime.limiter.close()
@@ -135,11 +141,13 @@ def create_app(settings: Settings | None = None, *, run_sweeper: bool = True) ->
         routes=[
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
             *rest_routes,
+            *webhook_routes,
             Route("/files/{key:path}", put_file, methods=["PUT"]),
             Route("/files/{key:path}", get_file, methods=["GET", "HEAD"]),
             Route("/exports/{id}", download_export, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
         ],
         middleware=[
             Middleware(
@@ -156,6 +164,7 @@ def create_app(settings: Settings | None = None, *, run_sweeper: bool = True) ->
                     "ETag",
                 ],
                 max_age=600,
+                access_log=settings.access_log,
             ),
             Middleware(Gate, runtime=runtime),
         ],

@@ -4,29 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pixelwand import db
+from pixelwand import db, logs
 from pixelwand.config import ConfigError, Settings
 from pixelwand.errors import PixelWandError
 from pixelwand.plans import Plan, parse_plan
-
-
-def _configure_logging(level: str) -> None:
-    from pixelwand.web.middleware import RequestIdFilter
-
-    handler = logging.StreamHandler()
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
 
 
 def _with_db(settings: Settings, fn: Callable[[], Awaitable[Any]]) -> Any:
@@ -74,7 +60,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     # Workers build their own Settings from the environment: hand them the flags too.
     os.environ["PIXELWAND_HOST"] = host
     os.environ["PIXELWAND_PORT"] = str(port)
+    if args.access_log:
+        os.environ["PIXELWAND_ACCESS_LOG"] = "1"
     settings = Settings.from_env()
+    _metrics_directory(settings)
     if not args.no_migrate:
         cmd_migrate(settings, args)
     created = _with_db(settings, bootstrap_first_start)
@@ -93,10 +82,26 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         loop="uvloop",
         http="httptools",
         log_level=settings.log_level.lower(),
-        access_log=args.access_log,
+        log_config=logs.uvicorn_log_config(settings.log_level, settings.log_format),
+        access_log=False,  # the app writes its own access log (pixelwand.access)
         proxy_headers=True,
     )
     return 0
+
+
+def _metrics_directory(settings: Settings) -> None:
+    """prometheus-client's multi-process mode: every worker writes its samples under one
+    directory that /metrics adds up. Emptied here, before any worker starts (samples of a
+    previous run would be added in). An operator's own PROMETHEUS_MULTIPROC_DIR wins."""
+    import shutil
+
+    # Not imported from pixelwand.metrics: prometheus-client picks its mode when imported,
+    # so it must not be imported before the variable is set.
+    name = "PROMETHEUS_MULTIPROC_DIR"
+    directory = os.environ.get(name) or str(settings.data_dir / "metrics")
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory, exist_ok=True)
+    os.environ[name] = directory
 
 
 def cmd_orgs_create(settings: Settings, args: argparse.Namespace) -> int:
@@ -253,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_export_schema(None, args)
     try:
         settings = Settings.from_env()
-        _configure_logging(settings.log_level)
+        logs.configure(settings.log_level, settings.log_format)
         return args.func(settings, args)
     except (ConfigError, ValueError, PixelWandError) as exc:
         print(f"pixelwand: {exc}", file=sys.stderr)

@@ -49,6 +49,14 @@ class Settings:
     storage_timeout_seconds: float
     auth_cache_seconds: float
     log_level: str
+    log_format: str = "text"
+    access_log: bool = False
+    metrics_token: str | None = None
+    webhook_allow_private: bool = False
+    webhook_worker: bool = True
+    webhook_poll_seconds: float = 1.0
+    webhook_retry_base_seconds: float = 30.0
+    webhook_timeout_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -85,6 +93,14 @@ class Settings:
             storage_timeout_seconds=_float(env, "PIXELWAND_STORAGE_TIMEOUT_SECONDS", 10.0),
             auth_cache_seconds=min(_float(env, "PIXELWAND_AUTH_CACHE_SECONDS", 1.0), 1.0),
             log_level=env.get("PIXELWAND_LOG_LEVEL", "INFO").upper(),
+            log_format=_choice(env, "PIXELWAND_LOG_FORMAT", ("text", "json"), "text"),
+            access_log=_bool(env, "PIXELWAND_ACCESS_LOG", False),
+            metrics_token=env.get("PIXELWAND_METRICS_TOKEN") or None,
+            webhook_allow_private=_bool(env, "PIXELWAND_WEBHOOK_ALLOW_PRIVATE", False),
+            webhook_worker=_bool(env, "PIXELWAND_WEBHOOK_WORKER", True),
+            webhook_poll_seconds=_float(env, "PIXELWAND_WEBHOOK_POLL_SECONDS", 1.0),
+            webhook_retry_base_seconds=_float(env, "PIXELWAND_WEBHOOK_RETRY_BASE_SECONDS", 30.0),
+            webhook_timeout_seconds=_float(env, "PIXELWAND_WEBHOOK_TIMEOUT_SECONDS", 10.0),
         )
 
     def base_url(self) -> str:
@@ -117,6 +133,24 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = (env.get(name) or "").strip().lower() or default
+    if raw not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
 
 
 def _stored_secret(data_dir: Path) -> bytes:

@@ -86,6 +86,7 @@ class StorageUnavailable(PixelWandError):
 
     def __init__(self, message: str = "storage unavailable") -> None:
         super().__init__(message)
+        _count_outage("storage")
 
 
 class DatabaseUnavailable(PixelWandError):
@@ -96,6 +97,15 @@ class DatabaseUnavailable(PixelWandError):
 
     def __init__(self, message: str = "database unavailable") -> None:
         super().__init__(message)
+        _count_outage("database")
+
+
+def _count_outage(backend: str) -> None:
+    # Imported here: prometheus-client chooses its multi-process mode when first imported,
+    # which must happen after `pixelwand serve` has set it up (errors is imported earlier).
+    from pixelwand import metrics
+
+    metrics.backend_errors.labels(backend).inc()
 
 
 ERRORS_BY_CODE: dict[str, type[PixelWandError]] = {

@@ -214,3 +214,58 @@ class ExportJob(Model):
     class Meta:
         table = "export_jobs"
         indexes = (Index(fields=("expires_at",)),)
+
+
+class WebhookEndpoint(Model):
+    """Where an organization wants its events sent, signed with the endpoint's secret."""
+
+    id = fields.CharField(max_length=25, primary_key=True, default=new_id)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "models.Organization", related_name="webhook_endpoints", on_delete=fields.CASCADE
+    )
+    organization_id: str
+    url = fields.CharField(max_length=2048)
+    events: fields.Field[list[str]] = fields.JSONField(default=list)
+    # The HMAC key: it must be kept in the clear to sign with (like Stripe's), and it is
+    # shown to the organization once, at creation.
+    secret = fields.CharField(max_length=64)
+    enabled = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "webhook_endpoints"
+        indexes = (Index(fields=("organization_id", "created_at")),)
+
+
+class WebhookDelivery(Model):
+    """The outbox: one event for one endpoint, written in the transaction of the change
+    that caused it, then sent (and retried) by the delivery worker."""
+
+    id = fields.CharField(max_length=25, primary_key=True, default=new_id)
+    organization_id = fields.CharField(max_length=25)
+    endpoint: fields.ForeignKeyRelation[WebhookEndpoint] = fields.ForeignKeyField(
+        "models.WebhookEndpoint", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    endpoint_id: str
+    event_id = fields.CharField(max_length=32)
+    event_type = fields.CharField(max_length=32)
+    body = fields.TextField()
+    status = fields.CharField(max_length=12, default="pending")
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField()
+    lease_owner = fields.CharField(max_length=32, null=True)
+    lease_until = fields.DatetimeField(null=True)
+    response_status = fields.IntField(null=True)
+    latency_ms = fields.FloatField(null=True)
+    error = fields.CharField(max_length=300, null=True)
+    created_at = fields.DatetimeField()
+    last_attempt_at = fields.DatetimeField(null=True)
+    delivered_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "webhook_deliveries"
+        indexes = (
+            Index(fields=("status", "next_attempt_at")),
+            Index(fields=("endpoint_id", "created_at")),
+        )

@@ -17,6 +17,7 @@ from schema.presets.mutations import PresetMutations
 from schema.presets.queries import PresetQueries
 from schema.scalars import SCALAR_MAP
 from schema.viewer.types import ViewerQueries
+from schema.webhooks.resolvers import WebhookMutations, WebhookQueries
 
 # Limits no legitimate client of this schema reaches: the deepest real document is
 # collections → children → assets → collection → parent (~6 levels incl. the root field).
@@ -27,14 +28,25 @@ MAX_TOKENS = 2000
 
 @strawberry.type(description="Read the workspace.")
 class Query(
-    AssetQueries, CollectionQueries, PresetQueries, ExportQueries, ViewerQueries, ApiKeyQueries
+    AssetQueries,
+    CollectionQueries,
+    PresetQueries,
+    ExportQueries,
+    ViewerQueries,
+    ApiKeyQueries,
+    WebhookQueries,
 ):
     pass
 
 
 @strawberry.type(description="Change the workspace.")
 class Mutation(
-    AssetMutations, CollectionMutations, PresetMutations, ExportMutations, ApiKeyMutations
+    AssetMutations,
+    CollectionMutations,
+    PresetMutations,
+    ExportMutations,
+    ApiKeyMutations,
+    WebhookMutations,
 ):
     pass
 

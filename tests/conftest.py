@@ -22,6 +22,7 @@ from pixelwand.plans import Plan
 
 BASE_URL = "http://testserver"
 BUSINESS_QUOTA = 50_000
+METRICS_TOKEN = "test-metrics-token"
 
 
 @dataclasses.dataclass
@@ -128,6 +129,12 @@ def make_settings(backend: Backend, tmp: Path, **overrides: str) -> Settings:
         # A small quota on one plan, so quota tests need no gigabytes.
         "PIXELWAND_PLAN_BUSINESS_QUOTA_BYTES": str(BUSINESS_QUOTA),
         "PIXELWAND_RATE_LIMIT_URL": backend.rate_limit_url or "",
+        # Webhook tests deliver to a receiver on 127.0.0.1, and retry within a test's time.
+        "PIXELWAND_WEBHOOK_ALLOW_PRIVATE": "1",
+        "PIXELWAND_WEBHOOK_POLL_SECONDS": "0.1",
+        "PIXELWAND_WEBHOOK_RETRY_BASE_SECONDS": "0.2",
+        "PIXELWAND_WEBHOOK_TIMEOUT_SECONDS": "2",
+        "PIXELWAND_METRICS_TOKEN": METRICS_TOKEN,
         **overrides,
     }
     return Settings.from_env(env)

@@ -16,6 +16,8 @@ from schema.execution import PreparedDocument
 
 _DIR = Path(__file__).parent
 _SPREAD = re.compile(r"\.\.\.\s*([A-Za-z_]\w*)")
+# A stored operation may name a stricter scope than its kind's in a first-line comment.
+_SCOPE = re.compile(r"\A#\s*scope:\s*(read|write|admin)\b")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,6 +26,7 @@ class StoredOperation:
     prepared: PreparedDocument
     kind: OperationType
     root_field: str
+    declared_scope: str | None = None
 
     @property
     def document(self) -> DocumentNode:
@@ -32,6 +35,8 @@ class StoredOperation:
 
     @property
     def scope(self) -> str:
+        if self.declared_scope:
+            return self.declared_scope
         return "read" if self.kind is OperationType.QUERY else "write"
 
 
@@ -57,7 +62,14 @@ def _load(name: str, fragments: dict[str, str]) -> StoredOperation:
     root = op.selection_set.selections[0].name.value  # type: ignore[attr-defined]
     if op.operation is OperationType.QUERY and prepared.plan(schema._schema, None) is None:
         raise RuntimeError(f"stored operation {name} does not compile")
-    return StoredOperation(name=name, prepared=prepared, kind=op.operation, root_field=root)
+    declared = _SCOPE.match(source)
+    return StoredOperation(
+        name=name,
+        prepared=prepared,
+        kind=op.operation,
+        root_field=root,
+        declared_scope=declared.group(1) if declared else None,
+    )
 
 
 @cache

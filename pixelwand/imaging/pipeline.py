@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyvips
 
+from pixelwand import metrics
 from pixelwand.errors import BadRequest
 from pixelwand.imaging.errors import ImageTooLarge, UndecodableImage
 from pixelwand.imaging.params import TransformParams, extension_for, mime_for, resolve_format
@@ -114,6 +116,7 @@ def render(
     UndecodableImage when the bytes are corrupt, truncated or not a `source_mime` image, and
     BadRequest when the asked-for size cannot be written in the output format.
     """
+    started = time.perf_counter()
     with _decode_errors():
         header = _load(source, source_mime, max_pixels)
         output_format = params.format or resolve_format(
@@ -122,6 +125,8 @@ def render(
         image = _shrink(source, params, output_format, _is_colour_managed(header))
         image = _colour(image, output_format)
         data = _encode(image, output_format, params.quality)
+    metrics.renders.labels(output_format).inc()
+    metrics.render_seconds.labels(output_format).observe(time.perf_counter() - started)
     return Rendered(
         data=data,
         format=output_format,

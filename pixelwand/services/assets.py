@@ -10,6 +10,7 @@ from tortoise.transactions import in_transaction
 from pixelwand.errors import BadRequest, Forbidden, NotFound
 from pixelwand.ids import is_valid_id
 from pixelwand.models import Asset, AssetTag
+from pixelwand.services import webhooks
 from pixelwand.services.asset_totals import TotalKey, totals
 from pixelwand.services.collections import get_owned_collection_id
 from pixelwand.services.listing_sql import Where, count_sql, page_sql
@@ -154,7 +155,15 @@ async def update_asset(
                 raise NotFound(f"asset {asset_id} not found")
             if new_tags is not None:
                 await replace_tag_rows(org_id, asset_id, new_tags)
+            event = await webhooks.record(org_id, "asset.updated", lambda: _data(asset_id))
+        if event:
+            webhooks.wake_workers()
     return await get_asset(org_id, asset_id)
+
+
+async def _data(asset_id: str) -> dict[str, object]:
+    """The asset as the API shows it, read inside the caller's transaction."""
+    return webhooks.asset_data(await Asset.get(id=asset_id))
 
 
 async def replace_tag_rows(org_id: str, asset_id: str, tags: list[str]) -> None:
@@ -168,9 +177,13 @@ async def replace_tag_rows(org_id: str, asset_id: str, tags: list[str]) -> None:
 async def delete_asset(org_id: str, asset_id: str) -> str:
     """Hide the asset at once; the sweeper removes its stored objects later."""
     await get_asset(org_id, asset_id)
-    updated = await Asset.filter(id=asset_id, deleted_at=None).update(deleted_at=utcnow_ms())
-    if not updated:
-        raise NotFound(f"asset {asset_id} not found")
+    async with in_transaction():
+        updated = await Asset.filter(id=asset_id, deleted_at=None).update(deleted_at=utcnow_ms())
+        if not updated:
+            raise NotFound(f"asset {asset_id} not found")
+        event = await webhooks.record(org_id, "asset.deleted", {"id": asset_id})
+    if event:
+        webhooks.wake_workers()
     return asset_id
 
 

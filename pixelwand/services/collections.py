@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from pixelwand.errors import Forbidden, NotFound
 from pixelwand.ids import is_valid_id
 from pixelwand.models import Collection
+from pixelwand.services import webhooks
 from pixelwand.services.records import COLLECTION_COLUMNS, CollectionRecord
 from pixelwand.services.validation import require_color, require_name
 
@@ -58,15 +60,21 @@ async def create_collection(
     if parent_id is not None:
         await get_owned_collection_id(org_id, parent_id, "parentId")
     try:
-        row = await Collection.create(
-            organization_id=org_id, name=name, color=color, parent_id=parent_id
-        )
+        async with in_transaction():
+            row = await Collection.create(
+                organization_id=org_id, name=name, color=color, parent_id=parent_id
+            )
+            event = await webhooks.record(
+                org_id, "collection.created", webhooks.collection_data(row)
+            )
     except IntegrityError:
         # A concurrent create of the same name won: answer its row.
         existing = await _by_name(org_id, name)
         if existing is None:
             raise
         return existing, False
+    if event:
+        webhooks.wake_workers()
     return (
         CollectionRecord(row.id, org_id, row.name, row.parent_id, row.color, row.created_at),
         True,

@@ -20,6 +20,7 @@ import uuid
 
 from tortoise.exceptions import IntegrityError
 
+from pixelwand import metrics
 from pixelwand.models import Asset, ExportJob, Rendition, SweepLock, Upload
 from pixelwand.storage import Storage
 
@@ -80,6 +81,9 @@ async def sweep(storage: Storage, *, upload_retention_seconds: float) -> SweepRe
         await ExportJob.filter(expires_at__lt=now).delete()
     finally:
         await _release(holder)
+    metrics.sweeper_removed.labels("assets").inc(report.assets_removed)
+    metrics.sweeper_removed.labels("uploads").inc(report.uploads_removed)
+    metrics.sweeper_removed.labels("objects").inc(report.objects_deleted)
     if report.assets_removed or report.uploads_removed:
         log.info(
             "sweep: %d deleted assets and %d stale uploads removed (%d objects)",

@@ -15,6 +15,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
+from pixelwand import metrics
 from pixelwand.errors import BadRequest, Forbidden, PaymentRequired
 from pixelwand.imaging.probe import UndecodableImage, image_dimensions
 from pixelwand.imaging.sniff import (
@@ -24,6 +25,7 @@ from pixelwand.imaging.sniff import (
     matches,
 )
 from pixelwand.models import Asset, Upload
+from pixelwand.services import webhooks
 from pixelwand.services.assets import get_asset, replace_tag_rows
 from pixelwand.services.collections import get_owned_collection_id
 from pixelwand.services.records import AssetRecord, utcnow_ms
@@ -182,12 +184,16 @@ async def finalize_upload(
             if not claimed:
                 raise IntegrityError("upload already finalized or swept")
             await replace_tag_rows(org_id, asset.id, tags_)
+            event = await webhooks.record(org_id, "asset.finalized", webhooks.asset_data(asset))
     except IntegrityError:
         # A concurrent finalize of the same key won, or the sweeper removed the upload.
         again = await Upload.filter(id=upload.id).first()
         if again is not None and again.asset_id is not None:
             return await _existing(org_id, again.asset_id), False
         raise BadRequest("upload not found: it expired before it was finalized") from None
+    metrics.bytes_stored.inc(size_)
+    if event:
+        webhooks.wake_workers()
     return await get_asset(org_id, asset.id), True
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import AsyncIterator
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from pixelwand import metrics
 from pixelwand.services.assets import object_is_live
 from pixelwand.signing import SignatureError
 from pixelwand.storage.local import LocalStorage, UploadRejected
@@ -73,10 +75,20 @@ async def get_file(request: Request) -> Response:
     if request.method == "HEAD":
         return Response(status_code=200, headers=headers, media_type=params.get("ct"))
     return StreamingResponse(
-        storage.stream(key),
+        _counted(storage.stream(key)),
         media_type=params.get("ct") or "application/octet-stream",
         headers=headers,
     )
+
+
+async def _counted(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    sent = 0
+    try:
+        async for chunk in chunks:
+            sent += len(chunk)
+            yield chunk
+    finally:
+        metrics.bytes_served.labels("download").inc(sent)
 
 
 def _etag_matches(if_none_match: str | None, etag: str) -> bool:

@@ -12,6 +12,7 @@ import math
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from pixelwand import metrics
 from pixelwand.errors import (
     DatabaseUnavailable,
     PaymentRequired,
@@ -19,6 +20,7 @@ from pixelwand.errors import (
     RateLimited,
     is_database_outage,
 )
+from pixelwand.logs import key_var, org_id_var
 from pixelwand.plans import Plan
 from pixelwand.runtime import Runtime
 from pixelwand.web.middleware import EXTRAS, ResponseExtras, sending_extras
@@ -38,6 +40,13 @@ def wants_graphiql(scope: Scope) -> bool:
         return False
     headers = Headers(scope=scope)
     return "text/html" in headers.get("accept", "") and b"query=" not in scope["query_string"]
+
+
+def _display_prefix(authorization: str | None) -> str | None:
+    """The key's display prefix (what `keys list` shows), never the key itself."""
+    if not authorization:
+        return None
+    return authorization.removeprefix("Bearer ").strip()[:12] or None
 
 
 class Gate:
@@ -60,12 +69,15 @@ class Gate:
                 break
         try:
             principal = await self.runtime.authenticator.authenticate(authorization)
+            org_id_var.set(principal.org_id)
+            key_var.set(_display_prefix(authorization))
             if principal.plan is Plan.FREE:
                 raise PaymentRequired("upgrade required: the Free plan has no API access")
             rps = self.runtime.limits(principal.plan).rps
             decision = await self.runtime.limiter.hit(principal.key_id, rps)
             reset = max(0, math.ceil(decision.reset_seconds))
             if not decision.allowed:
+                metrics.rate_limited.labels(principal.plan.value).inc()
                 headers = {
                     "RateLimit-Limit": str(decision.limit),
                     "RateLimit-Remaining": str(decision.remaining),

@@ -12,33 +12,32 @@ them to the request's `ResponseExtras`, which this layer's one wrapper sends.
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+from pixelwand import metrics
+from pixelwand.logs import key_var, org_id_var, request_id_var
 
 _VARY_ORIGIN = (b"vary", b"Origin")
 
-
-class RequestIdFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
-        return True
+access_log = logging.getLogger("pixelwand.access")
 
 
 class ResponseExtras:
-    """Headers for the response that inner layers add, and whether it has started."""
+    """Headers for the response that inner layers add, whether it has started, its status."""
 
-    __slots__ = ("headers", "started")
+    __slots__ = ("headers", "started", "status")
 
     def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
         self.headers = headers
         self.started = False
+        self.status = 500  # until a response starts: what the server answers if none does
 
 
 EXTRAS = "pixelwand.response_extras"  # the scope key Edge keeps the request's extras under
@@ -52,6 +51,7 @@ def sending_extras(
     async def send_with_extras(message: Message) -> None:
         if message["type"] == "http.response.start":
             extras.started = True
+            extras.status = message["status"]
             headers = [*message.get("headers", []), *extras.headers]
             message["headers"] = _with_vary_origin(headers) if vary_origin else headers
         await send(message)
@@ -82,8 +82,10 @@ class Edge:
         allow_headers: Sequence[str],
         expose_headers: Sequence[str],
         max_age: int,
+        access_log: bool = False,
     ) -> None:
         self.app = app
+        self.access_log = access_log
         self.cors_app = CORSMiddleware(
             app,
             allow_origins=allow_origins,
@@ -106,9 +108,49 @@ class Edge:
                 has_origin = True
         rid = incoming or _new_request_id()
         token = request_id_var.set(rid)
+        org_token = org_id_var.set(None)
+        key_token = key_var.set(None)
         extras = scope[EXTRAS] = ResponseExtras([(b"x-request-id", rid.encode("latin-1"))])
+        started = time.perf_counter()
         try:
             app = self.cors_app if has_origin else self.app
             await app(scope, receive, sending_extras(send, extras, vary_origin=not has_origin))
         finally:
+            self._observe(scope, extras.status, time.perf_counter() - started)
             request_id_var.reset(token)
+            org_id_var.reset(org_token)
+            key_var.reset(key_token)
+
+    def _observe(self, scope: Scope, status: int, seconds: float) -> None:
+        """The request's duration into the histogram, and its access-log line."""
+        route = route_template(scope)
+        metrics.request_duration.labels(scope["method"], route, status).observe(seconds)
+        if self.access_log:
+            access_log.info(
+                "%s %s %d %.1fms",
+                scope["method"],
+                scope["path"],
+                status,
+                seconds * 1000,
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 2),
+                },
+            )
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (`/api/v1/assets/{id}`), never the raw path: the
+    label stays bounded whatever clients request."""
+    route = scope.get("route")
+    if route is None:  # answered before routing (the gate's 401/429): match it here
+        app = scope.get("app")
+        for candidate in getattr(app, "routes", ()):
+            if candidate.matches(scope)[0] is not Match.NONE:
+                route = candidate
+                break
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"

@@ -1,0 +1,64 @@
+"""Which webhook URLs the service may call: http(s) to public addresses only (SSRF).
+
+A URL is checked when it is registered and again before every delivery, since what a
+name resolves to can change. Loopback, private, link-local, shared (CGNAT), multicast,
+reserved and unspecified addresses are refused unless the operator allows them
+(`PIXELWAND_WEBHOOK_ALLOW_PRIVATE=1`, for self-hosted receivers and tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from pixelwand.errors import BadRequest
+
+MAX_URL_LENGTH = 2048
+
+
+def parse_url(url: object) -> tuple[str, str, int]:
+    """(scheme, host, port) of a webhook URL, or BadRequest naming what is wrong."""
+    if not isinstance(url, str) or not url:
+        raise BadRequest("url is required")
+    if len(url) > MAX_URL_LENGTH:
+        raise BadRequest(f"url must be at most {MAX_URL_LENGTH} characters")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise BadRequest("url must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise BadRequest("url is not a valid URL") from None
+    if parts.scheme not in ("http", "https"):
+        raise BadRequest("url must start with http:// or https://")
+    if not parts.hostname:
+        raise BadRequest("url has no host")
+    if parts.username is not None or parts.password is not None:
+        raise BadRequest("url must not carry credentials")
+    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+def is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+async def check_destination(url: str, *, allow_private: bool) -> None:
+    """Refuse a URL whose host resolves to a non-public address (unless allowed)."""
+    _, host, port = parse_url(url)
+    if allow_private:
+        return
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise BadRequest(f"url host {host!r} does not resolve") from None
+    for info in infos:
+        if not is_public(str(info[4][0])):
+            raise BadRequest(
+                "url resolves to a loopback, private or reserved address; "
+                "set PIXELWAND_WEBHOOK_ALLOW_PRIVATE=1 to allow it"
+            )

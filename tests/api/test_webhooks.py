@@ -1,0 +1,363 @@
+"""Webhooks: endpoints (REST and GraphQL, admin scope), signed events from the outbox,
+retries, deliveries shown to the organization, and URLs the service refuses to call."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import hmac
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from pixelwand.services import webhook_urls
+from pixelwand.services.webhook_delivery import MAX_ATTEMPTS, backoff_seconds, sign
+from tests.helpers import make_image, upload
+from tests.support.receiver import Receiver, running_receiver
+
+ALL_EVENTS = [
+    "asset.finalized",
+    "asset.updated",
+    "asset.deleted",
+    "collection.created",
+    "export.completed",
+]
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    with running_receiver() as r:
+        yield r
+
+
+_path_counter = iter(range(1_000_000))
+
+
+def _path() -> str:
+    return f"/hook/{next(_path_counter)}-{time.monotonic_ns()}"
+
+
+async def _register(tenant, receiver: Receiver, events=None, **extra) -> tuple[dict, str]:
+    path = _path()
+    r = await tenant.post(
+        "/api/v1/webhooks",
+        json={"url": receiver.url(path), "events": events or ALL_EVENTS, **extra},
+    )
+    assert r.status_code == 201, r.text
+    return r.json(), path
+
+
+def _verify(secret: str, received) -> dict[str, Any]:
+    """The documented recipe: HMAC-SHA256 of "<t>.<body>" keyed by the secret."""
+    header = received.headers["pixelwand-signature"]
+    parts = dict(item.split("=", 1) for item in header.split(","))
+    expected = hmac.new(
+        secret.encode(), f"{parts['t']}.".encode() + received.body, hashlib.sha256
+    ).hexdigest()
+    assert hmac.compare_digest(parts["v1"], expected), header
+    assert abs(int(parts["t"]) - time.time()) < 60
+    return received.json()
+
+
+# --- managing endpoints -------------------------------------------------------------------
+
+
+async def test_register_list_update_delete(tenant, receiver):
+    created, _ = await _register(tenant, receiver, events=["asset.finalized"])
+    assert created["secret"].startswith("whsec_") and len(created["secret"]) > 30
+    assert created["events"] == ["asset.finalized"] and created["enabled"] is True
+    assert set(created) == {"id", "url", "events", "enabled", "createdAt", "updatedAt", "secret"}
+
+    listed = (await tenant.get("/api/v1/webhooks")).json()["webhooks"]
+    assert [w["id"] for w in listed] == [created["id"]]
+    assert "secret" not in listed[0]  # shown once
+
+    r = await tenant.patch(
+        f"/api/v1/webhooks/{created['id']}",
+        json={"enabled": False, "events": ["asset.deleted", "asset.deleted"]},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["enabled"] is False and r.json()["events"] == ["asset.deleted"]
+
+    r = await tenant.delete(f"/api/v1/webhooks/{created['id']}")
+    assert r.json() == {"id": created["id"], "deleted": True}
+    assert (await tenant.get("/api/v1/webhooks")).json() == {"webhooks": []}
+    r = await tenant.delete(f"/api/v1/webhooks/{created['id']}")
+    assert r.status_code == 404
+
+
+async def test_graphql_surface(tenant, receiver):
+    data = await tenant.gql(
+        """mutation($u: String!) { createWebhook(input: {url: $u, events: ["asset.deleted"]})
+           { secret webhook { id url events enabled } } }""",
+        {"u": receiver.url(_path())},
+    )
+    hook = data["data"]["createWebhook"]["webhook"]
+    assert data["data"]["createWebhook"]["secret"].startswith("whsec_")
+    data = await tenant.gql("{ webhooks { id events } }")
+    assert data["data"]["webhooks"] == [{"id": hook["id"], "events": ["asset.deleted"]}]
+    data = await tenant.gql(
+        "mutation($id: ID!) { updateWebhook(id: $id, input: {enabled: false}) { enabled } }",
+        {"id": hook["id"]},
+    )
+    assert data["data"]["updateWebhook"] == {"enabled": False}
+    data = await tenant.gql(
+        "mutation($id: ID!) { deleteWebhook(id: $id) { id deleted } }", {"id": hook["id"]}
+    )
+    assert data["data"]["deleteWebhook"] == {"id": hook["id"], "deleted": True}
+
+
+@pytest.mark.parametrize("scopes", ["read", "read,write"])
+async def test_admin_scope_is_required(tenant, receiver, scopes):
+    other = await tenant.add_key(scopes)
+    r = await other.get("/api/v1/webhooks")
+    assert (r.status_code, r.json()) == (403, {"error": "this API key lacks the admin scope"})
+    r = await other.post("/api/v1/webhooks", json={"url": "not even checked"})
+    assert r.status_code == 403  # scope before input
+    data = await other.gql("{ webhooks { id } }")
+    assert data["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_another_organizations_webhook_is_not_found(make_tenant, receiver):
+    a, b = await make_tenant(), await make_tenant()
+    hook, _ = await _register(a, receiver)
+    for method, url in [
+        ("patch", f"/api/v1/webhooks/{hook['id']}"),
+        ("delete", f"/api/v1/webhooks/{hook['id']}"),
+        ("post", f"/api/v1/webhooks/{hook['id']}/test"),
+        ("get", f"/api/v1/webhooks/{hook['id']}/deliveries"),
+    ]:
+        kwargs = {"json": {"enabled": False}} if method == "patch" else {}
+        r = await getattr(b, method)(url, **kwargs)
+        assert r.status_code == 404, (method, url, r.text)
+    assert (await a.get("/api/v1/webhooks")).json()["webhooks"][0]["enabled"] is True
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"events": ["asset.finalized"]}, "url is required"),
+        ({"url": "http://example.com/x"}, "events is required"),
+        ({"url": "ftp://example.com/x", "events": ["asset.deleted"]}, "url must start with"),
+        ({"url": "http:///x", "events": ["asset.deleted"]}, "url has no host"),
+        ({"url": "http://a b/", "events": ["asset.deleted"]}, "url must not contain spaces"),
+        ({"url": "http://u:p@example.com/", "events": ["asset.deleted"]}, "credentials"),
+        ({"url": "http://x/" + "a" * 2100, "events": ["asset.deleted"]}, "at most 2048"),
+        ({"url": "http://example.com/", "events": []}, "events must be a non-empty list"),
+        ({"url": "http://example.com/", "events": "asset.deleted"}, "events must be a list"),
+        ({"url": "http://example.com/", "events": ["asset.exploded"]}, "unknown event type"),
+        ({"url": "http://example.com/", "events": ["asset.deleted"], "x": 1}, "unknown field"),
+        ({"url": 5, "events": ["asset.deleted"]}, "url"),
+    ],
+)
+async def test_bad_registrations_are_400(tenant, body, message):
+    r = await tenant.post("/api/v1/webhooks", json=body)
+    assert r.status_code == 400, r.text
+    assert message in r.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "192.168.0.10",
+        "172.16.5.5",
+        "169.254.169.254",
+        "[::1]",
+        "0.0.0.0",
+        "100.64.0.1",
+        "[::ffff:127.0.0.1]",
+        "224.0.0.1",
+    ],
+)
+async def test_private_destinations_are_refused_unless_allowed(tenant, app, address):
+    runtime = app.state.runtime
+    strict = dataclasses.replace(runtime.settings, webhook_allow_private=False)
+    runtime.settings, saved = strict, runtime.settings
+    try:
+        r = await tenant.post(
+            "/api/v1/webhooks", json={"url": f"http://{address}:8080/", "events": ["asset.deleted"]}
+        )
+    finally:
+        runtime.settings = saved
+    assert r.status_code == 400, r.text
+    assert "private" in r.json()["error"]
+    assert webhook_urls.is_public("93.184.216.34")
+
+
+async def test_at_most_25_endpoints(tenant, receiver):
+    for _ in range(25):
+        await _register(tenant, receiver, events=["asset.deleted"])
+    r = await tenant.post(
+        "/api/v1/webhooks", json={"url": receiver.url(), "events": ["asset.deleted"]}
+    )
+    assert (r.status_code, r.json()["error"]) == (
+        400,
+        "an organization may have at most 25 webhooks",
+    )
+
+
+# --- events -------------------------------------------------------------------------------
+
+
+async def test_asset_events_are_signed_and_carry_the_api_shape(tenant, receiver):
+    hook, path = await _register(tenant, receiver)
+    secret = hook["secret"]
+    asset = await upload(tenant, make_image(), "hero.jpg", "image/jpeg", tags=["a"])
+    [got] = await receiver.wait_for(path, 1)
+    event = _verify(secret, got)
+    assert event["type"] == "asset.finalized" and event["id"].startswith("evt_")
+    assert got.headers["pixelwand-event-id"] == event["id"]
+    assert got.headers["content-type"] == "application/json"
+    assert event["data"] == asset == (await tenant.get(f"/api/v1/assets/{asset['id']}")).json()
+    assert event["createdAt"].endswith("Z")
+
+    r = await tenant.patch(f"/api/v1/assets/{asset['id']}", json={"name": "renamed"})
+    updated = r.json()
+    got = await receiver.wait_for(path, 2)
+    event = _verify(secret, got[1])
+    assert (event["type"], event["data"]) == ("asset.updated", updated)
+
+    await tenant.delete(f"/api/v1/assets/{asset['id']}")
+    got = await receiver.wait_for(path, 3)
+    event = _verify(secret, got[2])
+    assert (event["type"], event["data"]) == ("asset.deleted", {"id": asset["id"]})
+    assert len({_verify(secret, g)["id"] for g in got}) == 3
+
+
+async def test_collection_and_export_events(tenant, receiver):
+    hook, path = await _register(
+        tenant, receiver, events=["collection.created", "export.completed"]
+    )
+    r = await tenant.post("/api/v1/collections", json={"name": "Brand", "color": "#112233"})
+    collection = r.json()
+    [got] = await receiver.wait_for(path, 1)
+    event = _verify(hook["secret"], got)
+    assert (event["type"], event["data"]) == ("collection.created", collection)
+    # the existing name answers 200 and is no new event
+    assert (await tenant.post("/api/v1/collections", json={"name": "Brand"})).status_code == 200
+
+    asset = await upload(tenant, make_image(), "a.jpg", "image/jpeg")  # not subscribed
+    r = await tenant.post("/api/v1/exports", json={"assetIds": [asset["id"]]})
+    assert r.status_code == 200
+    got = await receiver.wait_for(path, 2)
+    event = _verify(hook["secret"], got[1])
+    assert event["type"] == "export.completed"
+    assert event["data"]["assetIds"] == [asset["id"]] and event["data"]["bytes"] == len(r.content)
+    await asyncio.sleep(0.5)
+    assert len(receiver.on(path)) == 2  # nothing for the finalize, nothing for the 200
+
+
+async def test_unsubscribed_disabled_and_other_org_endpoints_get_nothing(make_tenant, receiver):
+    a, b = await make_tenant(), await make_tenant()
+    _, only_deletes = await _register(a, receiver, events=["asset.deleted"])
+    disabled, disabled_path = await _register(a, receiver)
+    await a.patch(f"/api/v1/webhooks/{disabled['id']}", json={"enabled": False})
+    _, b_path = await _register(b, receiver)
+    asset = await upload(a, make_image(), "x.jpg", "image/jpeg")
+    await a.delete(f"/api/v1/assets/{asset['id']}")
+    [got] = await receiver.wait_for(only_deletes, 1)
+    assert got.json()["type"] == "asset.deleted"
+    await asyncio.sleep(0.5)
+    assert receiver.on(disabled_path) == [] and receiver.on(b_path) == []
+
+
+async def test_failures_are_retried_with_the_same_event_and_shown(tenant, receiver):
+    hook, path = await _register(tenant, receiver, events=["collection.created"])
+    receiver.scripts[path] = [500, 503, 302]
+    await tenant.post("/api/v1/collections", json={"name": "Retry me"})
+    got = await receiver.wait_for(path, 4)
+    ids = {g.headers["pixelwand-event-id"] for g in got}
+    assert len(ids) == 1
+    assert [g.headers["pixelwand-delivery-attempt"] for g in got] == ["1", "2", "3", "4"]
+    assert all(g.body == got[0].body for g in got)  # byte-identical, re-signed
+    assert len({g.headers["pixelwand-signature"] for g in got}) >= 1
+    await asyncio.sleep(0.3)
+    [delivery] = (await tenant.get(f"/api/v1/webhooks/{hook['id']}/deliveries")).json()[
+        "deliveries"
+    ]
+    assert delivery["status"] == "succeeded" and delivery["attempts"] == 4
+    assert delivery["responseStatus"] == 200 and delivery["latencyMs"] >= 0
+    assert delivery["eventId"] in ids and delivery["eventType"] == "collection.created"
+    assert delivery["deliveredAt"] is not None and delivery["nextAttemptAt"] is None
+
+
+async def test_redirects_are_not_followed(tenant, receiver):
+    hook, path = await _register(tenant, receiver, events=["collection.created"])
+    receiver.scripts[path] = [307, 200]
+    await tenant.post("/api/v1/collections", json={"name": "Redirected"})
+    got = await receiver.wait_for(path, 2)
+    assert len(got) == 2  # the second attempt is a retry to the same URL, not the Location
+    r = await tenant.get(f"/api/v1/webhooks/{hook['id']}/deliveries")
+    assert r.json()["deliveries"][0]["status"] == "succeeded"
+
+
+async def test_test_event(tenant, receiver):
+    hook, path = await _register(tenant, receiver, events=["asset.deleted"])
+    r = await tenant.post(f"/api/v1/webhooks/{hook['id']}/test")
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["webhookId"] == hook["id"] and body["type"] == "webhook.test"
+    [got] = await receiver.wait_for(path, 1)
+    event = _verify(hook["secret"], got)
+    assert event["id"] == body["eventId"] and event["data"] == {"webhookId": hook["id"]}
+
+
+async def test_a_hanging_endpoint_never_holds_up_the_api(tenant, receiver):
+    """The receiver holds every answer until released: the API's requests complete while
+    deliveries to it are still hanging."""
+    _, path = await _register(tenant, receiver, events=["collection.created"])
+    receiver.release.clear()
+    receiver.hold.set()
+    try:
+        for i in range(5):
+            r = await tenant.post("/api/v1/collections", json={"name": f"held {i}"})
+            assert r.status_code == 201
+        held = await receiver.wait_for(path, 1)
+        assert all(g.finished == 0.0 for g in held)  # none answered yet
+        assert (await tenant.get("/api/v1/assets")).status_code == 200
+    finally:
+        receiver.hold.clear()
+        receiver.release.set()
+    await receiver.wait_for(path, 5)
+
+
+def test_backoff_doubles_with_jitter_and_spans_about_a_day():
+    import random
+
+    rng = random.Random(1)
+    waits = [backoff_seconds(n, 30.0, rng) for n in range(1, MAX_ATTEMPTS)]
+    assert 24 <= waits[0] <= 36 and 48 <= waits[1] <= 72
+    assert max(waits) <= 6 * 3600 * 1.2
+    assert 20 * 3600 <= sum(waits) <= 34 * 3600
+
+
+def test_signature_recipe():
+    header = sign("whsec_abc", 1700000000, b'{"a":1}')
+    expected = hmac.new(b"whsec_abc", b'1700000000.{"a":1}', hashlib.sha256).hexdigest()
+    assert header == f"t=1700000000,v1={expected}"
+
+
+async def test_destination_is_checked_again_at_delivery(tenant, receiver, app):
+    """Allowed when registered, refused when sent: the worker resolves the host each time."""
+    hook, path = await _register(tenant, receiver, events=["collection.created"])
+    worker = app.state.runtime.webhook_worker
+    saved = worker.settings
+    worker.settings = dataclasses.replace(saved, webhook_allow_private=False)
+    try:
+        await tenant.post("/api/v1/collections", json={"name": "never sent"})
+        for _ in range(200):
+            r = await tenant.get(f"/api/v1/webhooks/{hook['id']}/deliveries")
+            deliveries = r.json()["deliveries"]
+            if deliveries and deliveries[0]["attempts"] >= 1:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        worker.settings = saved
+    assert "private" in deliveries[0]["error"] and deliveries[0]["responseStatus"] is None
+    assert receiver.on(path) == []
+    await receiver.wait_for(path, 1)  # allowed again: the retry goes out
