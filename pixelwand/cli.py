@@ -175,7 +175,8 @@ def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
     else:
         print(
             f"removed {report.assets_removed} deleted assets and {report.uploads_removed} "
-            f"stale uploads ({report.objects_deleted} objects)"
+            f"stale uploads ({report.objects_deleted} objects); aborted "
+            f"{report.multipart_aborted} expired multipart uploads"
         )
     return 0
 
