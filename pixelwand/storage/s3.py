@@ -240,7 +240,9 @@ class S3Storage(Storage):
 
     async def list_parts(self, key: str, upload_id: str) -> list[PartInfo]:
         client = await self._get_client()
-        parts: list[PartInfo] = []
+        # A re-sent part replaces the earlier one. Some stores (SeaweedFS 4) list both
+        # until completion: the latest upload of each part number is the part.
+        latest: dict[int, tuple[Any, PartInfo]] = {}
         marker = 0
         while True:
             try:
@@ -257,9 +259,13 @@ class S3Storage(Storage):
                     raise ObjectNotFound(key) from None
                 raise
             page = resp.get("Parts", [])
-            parts += [PartInfo(int(p["PartNumber"]), int(p["Size"]), p["ETag"]) for p in page]
+            for p in page:
+                info = PartInfo(int(p["PartNumber"]), int(p["Size"]), p["ETag"])
+                seen = latest.get(info.part_number)
+                if seen is None or _later(p.get("LastModified"), seen[0]):
+                    latest[info.part_number] = (p.get("LastModified"), info)
             if not resp.get("IsTruncated") or not page:
-                return parts
+                return [latest[n][1] for n in sorted(latest)]
             marker = int(resp.get("NextPartNumberMarker") or page[-1]["PartNumber"])
 
     async def complete_multipart(self, key: str, upload_id: str, parts: list[PartInfo]) -> None:
@@ -402,6 +408,11 @@ class S3Storage(Storage):
         except botocore.exceptions.ClientError as exc:
             if _code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise
+
+
+def _later(a: Any, b: Any) -> bool:
+    """Is timestamp `a` later than `b` (either may be missing)?"""
+    return a is not None and (b is None or a > b)
 
 
 def _code(exc: botocore.exceptions.ClientError) -> str:
