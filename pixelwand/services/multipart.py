@@ -25,7 +25,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from pixelwand.errors import BadRequest, Conflict, Forbidden, NotFound, PaymentRequired
-from pixelwand.ids import new_id
+from pixelwand.ids import is_valid_id, new_id
 from pixelwand.imaging.sniff import IMAGE_MIME_TYPES, SNIFF_BYTES, matches
 from pixelwand.models import Asset, MultipartUpload
 from pixelwand.services.assets import get_asset, replace_tag_rows
@@ -151,7 +151,7 @@ async def start_upload(
 async def _load(org_id: str, upload_id: str | None) -> MultipartUpload:
     if not upload_id:
         raise BadRequest("uploadId is required")
-    row = await MultipartUpload.filter(id=upload_id).first() if len(upload_id) <= 25 else None
+    row = await MultipartUpload.filter(id=upload_id).first() if is_valid_id(upload_id) else None
     if row is None or row.state == "aborting":
         raise NotFound(f"multipart upload {upload_id} not found")
     if row.organization_id != org_id:

@@ -186,6 +186,22 @@ async def test_a_re_sent_part_replaces_the_first_cleanly(tenant, app, tmp_path):
     assert await stored_sha256(storage(app), ticket["storageKey"]) == sha
 
 
+async def test_concurrent_completes_make_one_asset(tenant, tmp_path):
+    path = tmp_path / "twice.mp4"
+    write_file(path, PART + 1)
+    ticket = await started(tenant, "twice.mp4", "video/mp4", PART + 1)
+    await send_parts(tenant, ticket, path, PART + 1, [1, 2], parallel=2)
+    answers = await asyncio.gather(*(complete(tenant, ticket["uploadId"]) for _ in range(3)))
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses.count(201) == 1, statuses
+    assert set(statuses) <= {200, 201, 409}  # 409: "being completed by another request"
+    created = next(r.json() for r in answers if r.status_code == 201)
+    again = await complete(tenant, ticket["uploadId"])
+    assert (again.status_code, again.json()) == (200, created)
+    r = await tenant.get("/api/v1/assets", params={"q": "twice.mp4"})
+    assert r.json()["total"] == 1
+
+
 async def test_complete_with_the_clients_etags(tenant, tmp_path):
     size = PART + 10
     path = tmp_path / "e.mp4"
@@ -391,7 +407,7 @@ async def test_another_orgs_upload_is_403_and_an_unknown_one_404(make_tenant, tm
     ]:
         r = await call(other, mode, uploadId=ticket["uploadId"], **extra)
         assert r.status_code == 403, (mode, r.text)
-        for unknown in ("c" + "0" * 24, "nope", "x" * 300):
+        for unknown in ("c" + "0" * 24, "nope", "x" * 300, "c\x00" + "0" * 23):
             r = await call(owner, mode, uploadId=unknown, **extra)
             assert r.status_code == 404, (mode, unknown, r.text)
     # Nothing the other organization did changed the upload.
