@@ -597,3 +597,34 @@ async def test_the_graphql_mutations(tenant, tmp_path):
         "mutation($u: ID!) { abortMultipartUpload(uploadId: $u) { aborted } }", {"u": upload_id}
     )
     assert out["errors"][0]["extensions"]["code"] == "CONFLICT"
+
+
+@pytest.mark.backends("postgres-s3")
+async def test_s3_a_part_of_the_wrong_size_is_refused_at_complete(tenant, app):
+    """A store that ignores the signed Content-Length (some S3-compatibles do) takes the
+    part: complete still refuses it, and the upload goes on once the part is re-sent."""
+    store = storage(app)
+    size = PART + 50
+    ticket = await started(tenant, "s.mp4", "video/mp4", size)
+    client = await store._get_client()
+    head = (24).to_bytes(4, "big") + b"ftypisom" + b"\0" * 12
+    for n, body in ((1, head + b"\0" * (PART - 1 - len(head))), (2, b"\0" * 50)):
+        await client.upload_part(
+            Bucket=store.bucket,
+            Key=ticket["storageKey"],
+            UploadId=_backend_ids[ticket["uploadId"]],
+            PartNumber=n,
+            Body=body,
+        )
+    r = await complete(tenant, ticket["uploadId"])
+    assert r.status_code == 400
+    assert f"part 1 is {PART - 1} bytes" in r.json()["error"]
+    assert await store.head(ticket["storageKey"]) is None
+    await client.upload_part(
+        Bucket=store.bucket,
+        Key=ticket["storageKey"],
+        UploadId=_backend_ids[ticket["uploadId"]],
+        PartNumber=1,
+        Body=head + b"\0" * (PART - len(head)),
+    )
+    assert (await complete(tenant, ticket["uploadId"])).status_code == 201
