@@ -96,34 +96,88 @@ async def list_assets(request: Request, op: StoredOperation) -> Response:
     return JSONResponse(await _run(request, op, variables))
 
 
+_PRESIGN_FIELDS = {"originalName", "mimeType", "size"}
+_FINALIZE_FIELDS = {
+    "originalName",
+    "mimeType",
+    "size",
+    "storageKey",
+    "tags",
+    "collectionId",
+    "name",
+}
+# Multipart modes (docs/multipart.md): the fields each takes, and its stored operation.
+_MULTIPART_FIELDS = {
+    "multipart-start": {"originalName", "mimeType", "size"},
+    "multipart-sign": {"uploadId", "partNumbers"},
+    "multipart-list": {"uploadId"},
+    "multipart-complete": {"uploadId", "parts", "tags", "collectionId", "name"},
+    "multipart-abort": {"uploadId"},
+}
+_ASSET_BODY_FIELDS = {"mode"}.union(_FINALIZE_FIELDS, *_MULTIPART_FIELDS.values())
+
+
 async def create_asset(request: Request, op: StoredOperation) -> Response:
-    body = await _json_body(
-        request,
-        {"mode", "originalName", "mimeType", "size", "storageKey", "tags", "collectionId", "name"},
-    )
+    body = await _json_body(request, _ASSET_BODY_FIELDS)
     mode = body.pop("mode", None)
     if mode == "presign":
         for key in body:
-            if key not in ("originalName", "mimeType", "size"):
+            if key not in _PRESIGN_FIELDS:
                 raise BadRequest(f"unknown field {key!r} for mode presign")
         presign = stored_operations()["presign_upload"]
         return JSONResponse(await _run(request, presign, {"input": _required(body, presign)}))
     if mode == "finalize":
+        for key in body:
+            if key not in _FINALIZE_FIELDS:
+                raise BadRequest(f"unknown field {key!r}")
         finalize = stored_operations()["finalize_upload"]
         result = await _run(request, finalize, {"input": _required(body, finalize)})
         return JSONResponse(result["asset"], status_code=201 if result["created"] else 200)
-    raise BadRequest('mode must be "presign" or "finalize"')
+    if isinstance(mode, str) and mode in _MULTIPART_FIELDS:
+        return await _multipart(request, mode, body)
+    raise BadRequest(
+        'mode must be "presign", "finalize", "multipart-start", "multipart-sign", '
+        '"multipart-list", "multipart-complete" or "multipart-abort"'
+    )
 
 
 def _required(body: dict[str, Any], op: StoredOperation) -> dict[str, Any]:
     required = {
         "presign_upload": ("originalName", "mimeType", "size"),
         "finalize_upload": ("originalName", "mimeType", "size", "storageKey"),
+        "start_multipart_upload": ("originalName", "mimeType", "size"),
+        "sign_multipart_parts": ("uploadId",),
+        "list_multipart_parts": ("uploadId",),
+        "complete_multipart_upload": ("uploadId",),
+        "abort_multipart_upload": ("uploadId",),
     }[op.name]
     for field in required:
         if body.get(field) is None:
             raise BadRequest(f"{field} is required")
     return body
+
+
+async def _multipart(request: Request, mode: str, body: dict[str, Any]) -> Response:
+    for key in body:
+        if key not in _MULTIPART_FIELDS[mode]:
+            raise BadRequest(f"unknown field {key!r} for mode {mode}")
+    # GraphQL would coerce a lone value into a one-item list; JSON clients mean what they send.
+    for field in ("partNumbers", "parts"):
+        if body.get(field) is not None and not isinstance(body[field], list):
+            raise BadRequest(f"{field} must be a list")
+    if mode == "multipart-start":
+        op = stored_operations()["start_multipart_upload"]
+        return JSONResponse(await _run(request, op, {"input": _required(body, op)}))
+    if mode == "multipart-sign":
+        op = stored_operations()["sign_multipart_parts"]
+        return JSONResponse(await _run(request, op, {"input": _required(body, op)}))
+    if mode == "multipart-complete":
+        op = stored_operations()["complete_multipart_upload"]
+        result = await _run(request, op, {"input": _required(body, op)})
+        return JSONResponse(result["asset"], status_code=201 if result["created"] else 200)
+    name = "list_multipart_parts" if mode == "multipart-list" else "abort_multipart_upload"
+    op = stored_operations()[name]
+    return JSONResponse(await _run(request, op, {"uploadId": _required(body, op)["uploadId"]}))
 
 
 async def get_asset(request: Request, op: StoredOperation) -> Response:

@@ -178,10 +178,13 @@ def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
     if report.skipped_locked:
         print("another process is sweeping; nothing done")
     else:
-        print(
+        line = (
             f"removed {report.assets_removed} deleted assets and {report.uploads_removed} "
             f"stale uploads ({report.objects_deleted} objects)"
         )
+        if report.multipart_aborted:
+            line += f"; aborted {report.multipart_aborted} expired multipart uploads"
+        print(line)
     return 0
 
 

@@ -41,6 +41,7 @@ class Settings:
     rate_limit_url: str | None
     plans: Mapping[Plan, PlanLimits]
     max_upload_bytes: int
+    max_multipart_bytes: int
     max_image_pixels: int
     image_workers: int
     cors_origins: tuple[str, ...]
@@ -83,6 +84,8 @@ class Settings:
             rate_limit_url=env.get("PIXELWAND_RATE_LIMIT_URL") or None,
             plans=plans,
             max_upload_bytes=_int(env, "PIXELWAND_MAX_UPLOAD_BYTES", 5 * GIB),
+            # S3's largest object (docs/multipart.md).
+            max_multipart_bytes=_int(env, "PIXELWAND_MAX_MULTIPART_BYTES", 5 * 1024 * GIB),
             max_image_pixels=_int(env, "PIXELWAND_MAX_IMAGE_PIXELS", 100_000_000),
             image_workers=_int(env, "PIXELWAND_IMAGE_WORKERS", _usable_cores()),
             cors_origins=tuple(

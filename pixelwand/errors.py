@@ -64,6 +64,13 @@ class NotFound(PixelWandError):
     status = 404
 
 
+class Conflict(PixelWandError):
+    """A write that would change what is already final."""
+
+    code = "CONFLICT"
+    status = 409
+
+
 class RateLimited(PixelWandError):
     """Over the plan's requests/second for this key."""
 
@@ -116,6 +123,7 @@ ERRORS_BY_CODE: dict[str, type[PixelWandError]] = {
         PaymentRequired,
         Forbidden,
         NotFound,
+        Conflict,
         RateLimited,
         StorageUnavailable,
         DatabaseUnavailable,

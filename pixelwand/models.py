@@ -145,6 +145,43 @@ class Upload(Model):
         )
 
 
+class MultipartUpload(Model):
+    """A multipart upload: started, then parts PUT by the client, then completed or aborted.
+
+    Its size counts against the quota from start until it completes (then the asset
+    counts), is aborted, or expires. A completed row is kept, so that completing again
+    answers the same asset.
+    """
+
+    id = fields.CharField(max_length=25, primary_key=True, default=new_id)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "models.Organization", related_name="multipart_uploads", on_delete=fields.CASCADE
+    )
+    organization_id: str
+    storage_key = fields.CharField(max_length=512, unique=True)
+    # The store's own id of the upload (S3 UploadId; the local store's parts directory).
+    backend_upload_id = fields.CharField(max_length=1024)
+    original_name = fields.CharField(max_length=255)
+    mime_type = fields.CharField(max_length=64)
+    size = fields.BigIntField()
+    part_size = fields.BigIntField()
+    part_count = fields.IntField()
+    # pending → completing → completed, or pending → aborting → (row deleted).
+    state = fields.CharField(max_length=16, default="pending")
+    # While completing: another complete may take over after this (the first one died).
+    lease_until = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    asset_id = fields.CharField(max_length=25, null=True)
+
+    class Meta:
+        table = "multipart_uploads"
+        indexes = (
+            Index(fields=("organization_id", "asset_id", "expires_at")),
+            Index(fields=("asset_id", "created_at")),
+        )
+
+
 class ExportPreset(Model):
     id = fields.CharField(max_length=25, primary_key=True, default=new_id)
     organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(

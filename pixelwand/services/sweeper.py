@@ -3,6 +3,8 @@
 - deleted assets: their original object, their renditions' objects, then the rows;
 - uploads presigned but never finalized within the retention period (24 h): the object
   (if the client stored one) and the row;
+- multipart uploads never completed within the retention period: aborted in the store
+  (their parts) and the row deleted, which frees their quota reservation;
 - batch-export records whose links have expired.
 
 Only one process sweeps at a time: a lease row in `sweep_locks`, taken with a conditional
@@ -19,9 +21,11 @@ import logging
 import uuid
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 
 from pixelwand import metrics
-from pixelwand.models import Asset, ExportJob, Rendition, SweepLock, Upload
+from pixelwand.models import Asset, ExportJob, MultipartUpload, Rendition, SweepLock, Upload
+from pixelwand.services.multipart import remove_aborted
 from pixelwand.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -34,6 +38,7 @@ LEASE_SECONDS = 300
 class SweepReport:
     assets_removed: int = 0
     uploads_removed: int = 0
+    multipart_aborted: int = 0
     objects_deleted: int = 0
     skipped_locked: bool = False
 
@@ -78,18 +83,22 @@ async def sweep(storage: Storage, *, upload_retention_seconds: float) -> SweepRe
         await _sweep_deleted_assets(storage, holder, report)
         cutoff = now - dt.timedelta(seconds=upload_retention_seconds)
         await _sweep_stale_uploads(storage, holder, cutoff, report)
+        await _sweep_stale_multipart(storage, holder, cutoff, report)
         await ExportJob.filter(expires_at__lt=now).delete()
     finally:
         await _release(holder)
     metrics.sweeper_removed.labels("assets").inc(report.assets_removed)
     metrics.sweeper_removed.labels("uploads").inc(report.uploads_removed)
     metrics.sweeper_removed.labels("objects").inc(report.objects_deleted)
-    if report.assets_removed or report.uploads_removed:
+    metrics.sweeper_removed.labels("multipart").inc(report.multipart_aborted)
+    if report.assets_removed or report.uploads_removed or report.multipart_aborted:
         log.info(
-            "sweep: %d deleted assets and %d stale uploads removed (%d objects)",
+            "sweep: %d deleted assets and %d stale uploads removed (%d objects), "
+            "%d multipart uploads aborted",
             report.assets_removed,
             report.uploads_removed,
             report.objects_deleted,
+            report.multipart_aborted,
         )
     return report
 
@@ -109,6 +118,7 @@ async def _sweep_deleted_assets(storage: Storage, holder: str, report: SweepRepo
         await storage.delete_many(keys)
         await Rendition.filter(asset_id__in=ids).delete()
         await Upload.filter(asset_id__in=ids).delete()
+        await MultipartUpload.filter(asset_id__in=ids).delete()
         await Asset.filter(id__in=ids, deleted_at__isnull=False).delete()
         report.assets_removed += len(ids)
         report.objects_deleted += len(keys)
@@ -136,5 +146,29 @@ async def _sweep_stale_uploads(
         await storage.delete_many(keys)
         report.uploads_removed += len(keys)
         report.objects_deleted += len(keys)
+        if len(rows) < BATCH:
+            return
+
+
+async def _sweep_stale_multipart(
+    storage: Storage, holder: str, cutoff: dt.datetime, report: SweepReport
+) -> None:
+    while await _renew(holder):
+        now = dt.datetime.now(dt.UTC)
+        # Not completed, and not being completed right now (a dead complete's lease expires).
+        idle = Q(state__in=("pending", "aborting")) | Q(state="completing", lease_until__lt=now)
+        rows = await MultipartUpload.filter(idle, asset_id=None, created_at__lt=cutoff).limit(BATCH)
+        if not rows:
+            return
+        ids = [row.id for row in rows]
+        # Mark them first: a complete racing with us then fails its conditional claim.
+        await MultipartUpload.filter(idle, id__in=ids, asset_id=None).update(state="aborting")
+        taken = set(
+            await MultipartUpload.filter(id__in=ids, state="aborting").values_list("id", flat=True)
+        )
+        for row in rows:
+            if row.id in taken:
+                await remove_aborted(storage, row)
+                report.multipart_aborted += 1
         if len(rows) < BATCH:
             return

@@ -24,7 +24,7 @@ from pixelwand.imaging.sniff import (
     SNIFF_BYTES,
     matches,
 )
-from pixelwand.models import Asset, Upload
+from pixelwand.models import Asset, MultipartUpload, Upload
 from pixelwand.services import webhooks
 from pixelwand.services.assets import get_asset, replace_tag_rows
 from pixelwand.services.collections import get_owned_collection_id
@@ -71,7 +71,8 @@ def check_declared(original_name: str | None, mime_type: str | None, size: objec
 
 
 async def storage_used(org_id: str, *, exclude_upload: str | None = None) -> int:
-    """Live assets plus uploads presigned in the last 15 minutes and not finalized."""
+    """Live assets, uploads presigned in the last 15 minutes and not finalized, and multipart
+    uploads started, not completed and not expired."""
     assets = (
         await Asset.filter(organization_id=org_id, deleted_at=None)
         .annotate(total=Sum("size"))
@@ -82,7 +83,14 @@ async def storage_used(org_id: str, *, exclude_upload: str | None = None) -> int
     if exclude_upload:
         pending_q = pending_q.exclude(id=exclude_upload)
     pending = await pending_q.annotate(total=Sum("size")).values_list("total", flat=True)
-    return int(assets[0] or 0) + int(pending[0] or 0)  # type: ignore[arg-type]
+    multipart = (
+        await MultipartUpload.filter(
+            organization_id=org_id, asset_id=None, expires_at__gt=dt.datetime.now(dt.UTC)
+        )
+        .annotate(total=Sum("size"))
+        .values_list("total", flat=True)
+    )
+    return int(assets[0] or 0) + int(pending[0] or 0) + int(multipart[0] or 0)  # type: ignore[arg-type]
 
 
 async def presign_upload(

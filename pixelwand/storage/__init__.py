@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pixelwand.storage.base import ObjectInfo, ObjectNotFound, PresignedUpload, Storage
+from pixelwand.storage.base import ObjectInfo, ObjectNotFound, PartInfo, PresignedUpload, Storage
 
-__all__ = ["ObjectInfo", "ObjectNotFound", "PresignedUpload", "Storage", "storage_from_url"]
+__all__ = [
+    "ObjectInfo",
+    "ObjectNotFound",
+    "PartInfo",
+    "PresignedUpload",
+    "Storage",
+    "storage_from_url",
+]
 
 
 def storage_from_url(

@@ -20,6 +20,15 @@ class ObjectInfo:
 
 
 @dataclasses.dataclass(frozen=True)
+class PartInfo:
+    """One part of a multipart upload, as the store holds it."""
+
+    part_number: int
+    size: int
+    etag: str
+
+
+@dataclasses.dataclass(frozen=True)
 class PresignedUpload:
     url: str
     method: str
@@ -92,6 +101,32 @@ class Storage(abc.ABC):
         finally:
             os.unlink(name)
 
+    # --- multipart uploads (docs/multipart.md) ----------------------------------------------
+    # `upload_id` below is the store's own id, returned by create_multipart. A store without
+    # multipart support keeps these defaults, and multipart starts answer 400.
+
+    async def create_multipart(self, key: str, content_type: str) -> str:
+        """Begin a multipart upload of `key`; returns the store's upload id."""
+        raise MultipartUnsupported()
+
+    async def presign_part(
+        self, key: str, upload_id: str, part_number: int, size: int, expires_in: int
+    ) -> PresignedUpload:
+        """A URL that PUTs part `part_number` (exactly `size` bytes)."""
+        raise MultipartUnsupported()
+
+    async def list_parts(self, key: str, upload_id: str) -> list[PartInfo]:
+        """The parts received so far, by part number; ObjectNotFound if the upload is gone."""
+        raise MultipartUnsupported()
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[PartInfo]) -> None:
+        """Join `parts` (in order) into the object at `key` and forget the upload."""
+        raise MultipartUnsupported()
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Forget the upload and its parts; an unknown upload is not an error."""
+        raise MultipartUnsupported()
+
     @abc.abstractmethod
     async def check(self) -> None:
         """Raise StorageUnavailable unless the store answers (readiness probe)."""
@@ -102,3 +137,7 @@ class Storage(abc.ABC):
 
 class ObjectNotFound(Exception):
     """The key names no object in the store."""
+
+
+class MultipartUnsupported(Exception):
+    """This store has no multipart uploads."""

@@ -16,8 +16,15 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from pixelwand.signing import SignatureError, Signer
-from pixelwand.storage.base import ObjectInfo, ObjectNotFound, PresignedUpload, Storage
+from pixelwand.storage.base import (
+    ObjectInfo,
+    ObjectNotFound,
+    PartInfo,
+    PresignedUpload,
+    Storage,
+)
 from pixelwand.storage.keys import is_safe_key
+from pixelwand.storage.local_parts import PartRejected, PartsDirectory
 
 
 class UploadRejected(Exception):
@@ -37,6 +44,8 @@ class LocalStorage(Storage):
         self._tmp.mkdir(parents=True, exist_ok=True)
         self._put_signer = Signer(secret, "local-put")
         self._get_signer = Signer(secret, "local-get")
+        self._part_signer = Signer(secret, "local-part")
+        self._parts = PartsDirectory(self.root / ".multipart", self._tmp)
 
     # --- paths ---------------------------------------------------------------------------
 
@@ -134,6 +143,74 @@ class LocalStorage(Storage):
             f.close()
             tmp.unlink(missing_ok=True)
             raise
+
+    # --- multipart uploads (parts in local_parts.py) --------------------------------------
+
+    async def create_multipart(self, key: str, content_type: str) -> str:
+        if not is_safe_key(key):
+            raise ObjectNotFound(key)
+        return await asyncio.to_thread(self._parts.new_upload)
+
+    async def presign_part(
+        self, key: str, upload_id: str, part_number: int, size: int, expires_in: int
+    ) -> PresignedUpload:
+        # S3's own shape: PUT /<key>?partNumber=N&uploadId=ID, plus the signed fields.
+        expires = int(time.time()) + expires_in
+        fields = {
+            "key": key,
+            "uploadId": upload_id,
+            "partNumber": str(part_number),
+            "size": str(size),
+            "exp": str(expires),
+        }
+        query = urlencode(
+            {
+                "partNumber": part_number,
+                "uploadId": upload_id,
+                "size": size,
+                "exp": expires,
+                "sig": self._part_signer.sign(fields),
+            }
+        )
+        return PresignedUpload(
+            url=f"{self.base_url}/files/{quote(key)}?{query}",
+            method="PUT",
+            headers={},
+            expires_at=dt.datetime.fromtimestamp(expires, dt.UTC),
+        )
+
+    def verify_part(self, key: str, params: dict[str, str]) -> tuple[str, int, int]:
+        """(upload id, part number, size) that the query string signs; else PartRejected."""
+        fields = {name: params.get(name, "") for name in ("uploadId", "partNumber", "size", "exp")}
+        fields["key"] = key
+        try:
+            self._part_signer.verify(fields, params.get("sig", ""), fields["exp"])
+        except SignatureError as exc:
+            raise PartRejected(403, f"part upload URL refused: {exc}") from None
+        return fields["uploadId"], int(fields["partNumber"]), int(fields["size"])
+
+    async def receive_part(
+        self,
+        upload_id: str,
+        part_number: int,
+        size: int,
+        content_length: int | None,
+        body: AsyncIterator[bytes],
+        before_commit,
+    ) -> PartInfo:
+        """Stream one signed part into place (PartRejected when it does not fit)."""
+        return await self._parts.receive(
+            upload_id, part_number, size, content_length, body, before_commit
+        )
+
+    async def list_parts(self, key: str, upload_id: str) -> list[PartInfo]:
+        return await self._parts.scan(upload_id)
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[PartInfo]) -> None:
+        await self._parts.assemble(upload_id, parts, self.path_for(key))
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        await self._parts.remove(upload_id)
 
     # --- objects -------------------------------------------------------------------------
 

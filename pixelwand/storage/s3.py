@@ -22,7 +22,13 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
 from pixelwand.errors import StorageUnavailable
-from pixelwand.storage.base import ObjectInfo, ObjectNotFound, PresignedUpload, Storage
+from pixelwand.storage.base import (
+    ObjectInfo,
+    ObjectNotFound,
+    PartInfo,
+    PresignedUpload,
+    Storage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +44,13 @@ _OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
 )
 
-_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchBucket"})
+_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchBucket", "NoSuchUpload"})
+
+# ListParts answers at most this many parts per call.
+_LIST_PARTS_PAGE = 1000
+# CompleteMultipartUpload may take minutes on AWS for large objects (it answers with
+# whitespace until done), so it gets a longer bound than other calls.
+_COMPLETE_TIMEOUT_SECONDS = 600.0
 
 
 class S3Storage(Storage):
@@ -121,10 +133,10 @@ class S3Storage(Storage):
             await stack.aclose()
 
     @contextlib.asynccontextmanager
-    async def _guard(self) -> AsyncIterator[None]:
+    async def _guard(self, seconds: float | None = None) -> AsyncIterator[None]:
         """Bound the wait, and turn "the store did not answer" into StorageUnavailable."""
         try:
-            async with asyncio.timeout(self.timeout_seconds):
+            async with asyncio.timeout(seconds or self.timeout_seconds):
                 yield
         except StorageUnavailable:
             raise
@@ -191,6 +203,96 @@ class S3Storage(Storage):
             "get_object", Params=params, ExpiresIn=expires_in, HttpMethod="GET"
         )
         return url
+
+    # --- multipart uploads ---------------------------------------------------------------
+
+    async def create_multipart(self, key: str, content_type: str) -> str:
+        client = await self._get_client()
+        async with self._guard():
+            resp = await client.create_multipart_upload(
+                Bucket=self.bucket, Key=key, ContentType=content_type
+            )
+        return str(resp["UploadId"])
+
+    async def presign_part(
+        self, key: str, upload_id: str, part_number: int, size: int, expires_in: int
+    ) -> PresignedUpload:
+        # Content-Length is signed, as for single PUTs; complete checks every size anyway.
+        client = await self._get_client()
+        url = await client.generate_presigned_url(
+            "upload_part",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "UploadId": upload_id,
+                "PartNumber": part_number,
+                "ContentLength": size,
+            },
+            ExpiresIn=expires_in,
+            HttpMethod="PUT",
+        )
+        return PresignedUpload(
+            url=url,
+            method="PUT",
+            headers={},
+            expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=expires_in),
+        )
+
+    async def list_parts(self, key: str, upload_id: str) -> list[PartInfo]:
+        client = await self._get_client()
+        # A re-sent part replaces the earlier one. Some stores (SeaweedFS 4) list both
+        # until completion: the latest upload of each part number is the part.
+        latest: dict[int, tuple[Any, PartInfo]] = {}
+        marker = 0
+        while True:
+            try:
+                async with self._guard():
+                    resp = await client.list_parts(
+                        Bucket=self.bucket,
+                        Key=key,
+                        UploadId=upload_id,
+                        MaxParts=_LIST_PARTS_PAGE,
+                        PartNumberMarker=marker,
+                    )
+            except botocore.exceptions.ClientError as exc:
+                if _is_not_found(exc):
+                    raise ObjectNotFound(key) from None
+                raise
+            page = resp.get("Parts", [])
+            for p in page:
+                info = PartInfo(int(p["PartNumber"]), int(p["Size"]), p["ETag"])
+                seen = latest.get(info.part_number)
+                if seen is None or _later(p.get("LastModified"), seen[0]):
+                    latest[info.part_number] = (p.get("LastModified"), info)
+            if not resp.get("IsTruncated") or not page:
+                return [latest[n][1] for n in sorted(latest)]
+            marker = int(resp.get("NextPartNumberMarker") or page[-1]["PartNumber"])
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[PartInfo]) -> None:
+        client = await self._get_client()
+        try:
+            async with self._guard(max(self.timeout_seconds, _COMPLETE_TIMEOUT_SECONDS)):
+                await client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    MultipartUpload={
+                        "Parts": [{"PartNumber": p.part_number, "ETag": p.etag} for p in parts]
+                    },
+                )
+        except botocore.exceptions.ClientError as exc:
+            if _is_not_found(exc):
+                raise ObjectNotFound(key) from None
+            raise
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        client = await self._get_client()
+        try:
+            async with self._guard():
+                await client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except botocore.exceptions.ClientError as exc:
+            if not _is_not_found(exc):
+                raise
 
     # --- objects -------------------------------------------------------------------------
 
@@ -306,6 +408,11 @@ class S3Storage(Storage):
         except botocore.exceptions.ClientError as exc:
             if _code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise
+
+
+def _later(a: Any, b: Any) -> bool:
+    """Is timestamp `a` later than `b` (either may be missing)?"""
+    return a is not None and (b is None or a > b)
 
 
 def _code(exc: botocore.exceptions.ClientError) -> str:

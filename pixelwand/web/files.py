@@ -1,4 +1,5 @@
-"""/files/{key}: the local backend's signed PUT (uploads) and GET (downloads)."""
+"""/files/{key}: the local backend's signed PUT (uploads, and multipart parts as
+`?partNumber=N&uploadId=ID`, S3's own shape) and GET (downloads)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from starlette.responses import Response, StreamingResponse
 
 from pixelwand import metrics
 from pixelwand.services.assets import object_is_live
+from pixelwand.services.multipart import part_upload_state
 from pixelwand.signing import SignatureError
 from pixelwand.storage.local import LocalStorage, UploadRejected
+from pixelwand.storage.local_parts import PartRejected
 from pixelwand.web.responses import rest_error
 
 
@@ -31,6 +34,8 @@ async def put_file(request: Request) -> Response:
         content_length = int(length) if length is not None else None
     except ValueError:
         return rest_error(400, "Content-Length must be a number")
+    if "uploadId" in request.query_params:
+        return await _put_part(request, storage, content_length)
     try:
         await storage.receive_upload(
             request.path_params["key"],
@@ -42,6 +47,30 @@ async def put_file(request: Request) -> Response:
     except UploadRejected as exc:
         return rest_error(exc.status, exc.message)
     return Response(status_code=200)
+
+
+async def _put_part(
+    request: Request, storage: LocalStorage, content_length: int | None
+) -> Response:
+    """One part of a multipart upload: signed, open (409 once completed), exact size."""
+    key = request.path_params["key"]
+
+    async def still_open() -> None:
+        state = await part_upload_state(key, upload_id)
+        if state is None:
+            raise PartRejected(404, "multipart upload not found: it was aborted or has expired")
+        if state == "final":
+            raise PartRejected(409, "multipart upload is complete: its parts are final")
+
+    try:
+        upload_id, part_number, size = storage.verify_part(key, dict(request.query_params))
+        await still_open()
+        part = await storage.receive_part(
+            upload_id, part_number, size, content_length, request.stream(), still_open
+        )
+    except PartRejected as exc:
+        return rest_error(exc.status, exc.message)
+    return Response(status_code=200, headers={"ETag": part.etag})
 
 
 async def get_file(request: Request) -> Response:
