@@ -147,6 +147,8 @@ class Operation:
     params: tuple[Param, ...] = ()
     body: Schema | None = None
     public: bool = False  # no key, no rate limit
+    # What a 404 means when the input names other resources (an {id} in the path adds it).
+    not_found: str = ""
     description: str = ""
 
 
@@ -159,6 +161,7 @@ OPERATIONS: list[Operation] = [
         PREFIX + "/assets",
         "listAssets",
         "List assets, newest first, with optional filters",
+        not_found="collectionId names no collection",
         params=(
             Param("q", string(), "Case-insensitive substring of `name` or `originalName`"),
             Param("type", string(enum=["IMAGE", "VIDEO"]), "IMAGE or VIDEO (any case)"),
@@ -174,6 +177,7 @@ OPERATIONS: list[Operation] = [
         PREFIX + "/assets",
         "createAsset",
         "Upload in two steps: presign, PUT the bytes, finalize",
+        not_found="collectionId names no collection",
         description=(
             '`mode: "presign"` answers a presigned PUT URL (200); `mode: "finalize"` checks '
             "the stored object and answers the asset: 201 when created, 200 when this "
@@ -250,6 +254,7 @@ OPERATIONS: list[Operation] = [
         PREFIX + "/exports",
         "createExport",
         "Batch-export up to 500 assets as one streamed ZIP",
+        not_found="an asset id names no asset",
         description=(
             "Every id is checked (404/403) before the first byte; the archive then streams "
             "for as long as it takes. Images that fail to decode are listed in `errors.txt`."
@@ -269,6 +274,7 @@ OPERATIONS: list[Operation] = [
         PREFIX + "/collections",
         "listCollections",
         "List collections by name",
+        not_found="parentId names no collection",
         params=(
             Param("name", string(maxLength=MAX_COLLECTION_NAME), "Exact name"),
             Param("parentId", string(), "A collection's id for its children; `null`: top level"),
@@ -282,6 +288,7 @@ OPERATIONS: list[Operation] = [
         PREFIX + "/collections",
         "createCollection",
         "Create a collection; idempotent on its name",
+        not_found="parentId names no collection",
         body=ref("CollectionRequest"),
         answers={
             200: Answer("A collection of that name existed: it, unchanged", ref("Collection")),
@@ -546,8 +553,9 @@ def _operation(op: Operation) -> Schema:
             answers.setdefault(status, answer)
         if op.params or op.body is not None:
             answers.setdefault(400, _error("Invalid input; the message names the field"))
-        if any(p.where == "path" for p in op.params):
-            answers.setdefault(404, _error("No such resource in this workspace"))
+        if op.not_found or any(p.where == "path" for p in op.params):
+            what = "No such resource in this workspace"
+            answers.setdefault(404, _error(f"{what}; {op.not_found}" if op.not_found else what))
         if op.body is not None:
             answers.setdefault(413, Answer("The request body is over its limit", ref("Error")))
         for status in op.answers:  # successful answers carry the rate-limit headers too

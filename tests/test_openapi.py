@@ -57,9 +57,7 @@ def test_every_api_route_is_documented_and_every_documented_route_exists(
         for method in route.methods or ()
         if method != "HEAD"
     }
-    documented = {
-        (method, path) for path, item in document()["paths"].items() for method in item
-    }
+    documented = {(method, path) for path, item in document()["paths"].items() for method in item}
     assert served - documented == set(), "routes missing from the document"
     assert documented - served == set(), "documented routes the app does not serve"
 
@@ -81,9 +79,7 @@ def test_every_operation_documents_its_errors_and_parameters() -> None:
             assert ok, (method, path)
             for status in ok:
                 headers = op["responses"][status]["headers"]
-                assert {"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} <= set(
-                    headers
-                )
+                assert {"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} <= set(headers)
             assert "Retry-After" in op["responses"]["429"]["headers"]
 
 
