@@ -208,7 +208,8 @@ def _run(
     if SEED != "random":
         args += ["--seed", SEED]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.support.fuzz_checks", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    # cwd: schemathesis keeps a cache of past failures in .schemathesis/ there.
+    done = subprocess.run(args, cwd=t.tmp, env=env, capture_output=True, text=True, timeout=1800)
     assert report.exists(), done.stdout + done.stderr
     result = json.loads(report.read_text())
     figures = {
