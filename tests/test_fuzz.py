@@ -236,7 +236,9 @@ def _run(
         args += ["--seed", SEED]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.support.fuzz_checks", "PYTHONPATH": str(ROOT)}
     # cwd: schemathesis keeps a cache of past failures in .schemathesis/ there.
-    done = subprocess.run(args, cwd=t.tmp, env=env, capture_output=True, text=True, timeout=1800)
+    done = subprocess.run(
+        args, cwd=t.tmp, env=env, capture_output=True, text=True, timeout=max(1800, 10 * EXAMPLES)
+    )
     assert report.exists(), done.stdout + done.stderr
     result = json.loads(report.read_text())
     figures = {
