@@ -3,7 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint format bench bench-api schema clean
+.PHONY: run test lint format fuzz bench bench-api schema clean
+
+# make fuzz: examples per operation and seed ("random", or a number to replay a run)
+FUZZ_EXAMPLES ?= 100
+FUZZ_SEED ?= random
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +28,11 @@ run: $(VENV)/.runtime
 ## test: the whole suite (every backend pair; see README)
 test: $(VENV)/.dev
 	$(BIN)/pytest -q
+
+## fuzz: schemathesis on REST (OpenAPI) and GraphQL, both backends (docs/openapi-and-fuzzing.md)
+fuzz: $(VENV)/.dev
+	PIXELWAND_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) PIXELWAND_FUZZ_SEED=$(FUZZ_SEED) \
+		$(BIN)/pytest -q -s -m fuzz
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check pixelwand schema compat_rest tests bench

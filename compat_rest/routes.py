@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from compat_rest.executor import run
+from compat_rest.openapi import OPENAPI_PATH, document_bytes
 from compat_rest.operations import StoredOperation, stored_operations
 from pixelwand.errors import BadRequest, Forbidden, PixelWandError
 from pixelwand.models import ExportJob
@@ -263,6 +264,11 @@ async def create_export(request: Request, op: StoredOperation) -> Response:
     return await stream_job(request.app.state.runtime, job)
 
 
+async def openapi_json(request: Request) -> Response:
+    """The OpenAPI document: public (no key, no rate limit; see pixelwand/web/gate.py)."""
+    return Response(document_bytes(), media_type="application/json")
+
+
 # --- plumbing ---------------------------------------------------------------------------
 
 
@@ -314,4 +320,5 @@ routes = [
         _endpoint("upsert_export_preset", upsert_export_preset),
         methods=["POST"],
     ),
+    Route(OPENAPI_PATH, openapi_json, methods=["GET"]),
 ]

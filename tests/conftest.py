@@ -172,9 +172,15 @@ async def app(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Asy
 
 @pytest.fixture
 async def http(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """Requests to the app go in-process; any other URL (a presigned S3 URL) over the network."""
+    """Requests to the app go in-process; any other URL (a presigned S3 URL) over the network.
+
+    Every /api/v1 answer is checked against the OpenAPI document (OPENAPI_HOOKS)."""
+    from tests.support.openapi_check import OPENAPI_HOOKS
+
     mounts = {BASE_URL: httpx.ASGITransport(app=app), "all://": httpx.AsyncHTTPTransport()}
-    async with httpx.AsyncClient(mounts=mounts, base_url=BASE_URL) as client:
+    async with httpx.AsyncClient(
+        mounts=mounts, base_url=BASE_URL, event_hooks=OPENAPI_HOOKS
+    ) as client:
         yield client
 
 

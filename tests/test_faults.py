@@ -31,6 +31,7 @@ import pytest
 from pixelwand import db
 from tests.conftest import BASE_URL, Backend, make_settings, unavailable
 from tests.helpers import make_image
+from tests.support.openapi_check import OPENAPI_HOOKS
 
 pytestmark = pytest.mark.slow
 
@@ -205,7 +206,9 @@ async def client(application: Any) -> AsyncIterator[httpx.AsyncClient]:
         BASE_URL: httpx.ASGITransport(app=application),
         "all://": httpx.AsyncHTTPTransport(),
     }
-    async with httpx.AsyncClient(mounts=mounts, base_url=BASE_URL, timeout=60) as http:
+    async with httpx.AsyncClient(
+        mounts=mounts, base_url=BASE_URL, timeout=60, event_hooks=OPENAPI_HOOKS
+    ) as http:
         yield http
 
 

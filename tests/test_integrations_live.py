@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import re
 import time
 import uuid
@@ -18,7 +17,7 @@ import orjson
 import pytest
 
 from tests.conftest import fresh_database
-from tests.support.live_server import LiveServer, cli, free_port
+from tests.support.live_server import LiveServer
 from tests.support.receiver import Receiver, running_receiver
 
 pytestmark = pytest.mark.slow
@@ -50,30 +49,22 @@ def database_url(request, tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def server(database_url: str, tmp_path_factory) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp("serve")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIXELWAND_", "PROMETHEUS"))}
-    env.update(
-        PIXELWAND_DATABASE_URL=database_url,
-        PIXELWAND_STORAGE_URL=f"local:{tmp}/storage",
-        PIXELWAND_DATA_DIR=str(tmp / "data"),
-        PIXELWAND_SECRET_KEY=f"live-{uuid.uuid4().hex}",
-        PIXELWAND_PUBLIC_URL=f"http://127.0.0.1:{port}",
-        PIXELWAND_SWEEP_INTERVAL_SECONDS="0",
-        PIXELWAND_LOG_FORMAT="json",
-        PIXELWAND_ACCESS_LOG="1",
-        PIXELWAND_METRICS_TOKEN=TOKEN,
-        PIXELWAND_WEBHOOK_ALLOW_PRIVATE="1",
-        PIXELWAND_WEBHOOK_POLL_SECONDS="0.2",
-        PIXELWAND_WEBHOOK_RETRY_BASE_SECONDS="0.5",
-        PIXELWAND_WEBHOOK_TIMEOUT_SECONDS="2",
-    )
-    cli(env, "migrate")
-    srv = LiveServer(env, port, tmp / "serve.log", workers=2)
-    srv.start()
-    try:
+    env = {
+        "PIXELWAND_DATABASE_URL": database_url,
+        "PIXELWAND_STORAGE_URL": f"local:{tmp}/storage",
+        "PIXELWAND_DATA_DIR": str(tmp / "data"),
+        "PIXELWAND_SECRET_KEY": f"live-{uuid.uuid4().hex}",
+        "PIXELWAND_SWEEP_INTERVAL_SECONDS": "0",
+        "PIXELWAND_LOG_FORMAT": "json",
+        "PIXELWAND_ACCESS_LOG": "1",
+        "PIXELWAND_METRICS_TOKEN": TOKEN,
+        "PIXELWAND_WEBHOOK_ALLOW_PRIVATE": "1",
+        "PIXELWAND_WEBHOOK_POLL_SECONDS": "0.2",
+        "PIXELWAND_WEBHOOK_RETRY_BASE_SECONDS": "0.5",
+        "PIXELWAND_WEBHOOK_TIMEOUT_SECONDS": "2",
+    }
+    with LiveServer(env, tmp, workers=2) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,7 @@ import pytest
 
 from tests.conftest import fresh_database, running_seaweedfs
 from tests.helpers import make_image
+from tests.support.openapi_check import OPENAPI_HOOKS
 
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = re.compile(r"^ak_live_[A-Za-z0-9]{32,}$")
@@ -259,7 +260,9 @@ async def _fan_out(
     """
     async with contextlib.AsyncExitStack() as stack:
         clients = [
-            await stack.enter_async_context(httpx.AsyncClient(base_url=server.base, timeout=30))
+            await stack.enter_async_context(
+                httpx.AsyncClient(base_url=server.base, timeout=30, event_hooks=OPENAPI_HOOKS)
+            )
             for _ in range(n)
         ]
         await asyncio.gather(*(c.get("/healthz") for c in clients))
@@ -334,7 +337,9 @@ class Api:
 
 @pytest.fixture
 async def api(server: Server, admin_key: str) -> AsyncIterator[Api]:
-    async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
+    async with httpx.AsyncClient(
+        base_url=server.base, timeout=30, event_hooks=OPENAPI_HOOKS
+    ) as http:
         yield Api(http, admin_key)
 
 

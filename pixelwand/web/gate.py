@@ -27,6 +27,8 @@ from pixelwand.web.middleware import EXTRAS, ResponseExtras, sending_extras
 from pixelwand.web.responses import graphql_error, rest_error
 
 GATED_PREFIXES = ("/graphql", "/api/v1")
+# Public pages under a gated prefix: no key, no rate limit (DESIGN.md "Public pages").
+PUBLIC_PATHS = frozenset({"/api/v1/openapi.json"})
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,11 @@ class Gate:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if not path.startswith(GATED_PREFIXES) or (_is_graphql(path) and wants_graphiql(scope)):
+        if (
+            not path.startswith(GATED_PREFIXES)
+            or path in PUBLIC_PATHS
+            or (_is_graphql(path) and wants_graphiql(scope))
+        ):
             await self.app(scope, receive, send)
             return
         authorization = None

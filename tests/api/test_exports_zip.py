@@ -32,6 +32,7 @@ from tests.helpers import decode as _decode
 from tests.helpers import loader as _loader
 from tests.helpers import make_image, make_mp4_head, upload
 from tests.helpers import truncated_jpeg as _truncated_jpeg
+from tests.support.openapi_check import OPENAPI_HOOKS
 
 BASE_URL = "http://testserver"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -131,7 +132,10 @@ class StreamingASGITransport(httpx.AsyncBaseTransport):
 @pytest.fixture
 async def streaming(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(
-        transport=StreamingASGITransport(app), base_url=BASE_URL, timeout=60
+        transport=StreamingASGITransport(app),
+        base_url=BASE_URL,
+        timeout=60,
+        event_hooks=OPENAPI_HOOKS,
     ) as client:
         yield client
 
@@ -671,6 +675,7 @@ from tests.helpers import bomb_png as _bomb_png
 from tests.helpers import decode as _decode
 from tests.helpers import loader as _loader
 from tests.helpers import truncated_jpeg as _truncated_jpeg
+from tests.support.openapi_check import OPENAPI_HOOKS
 
 EXPORTS = int(sys.argv[1])
 
@@ -704,7 +709,7 @@ async def main():
         _, key = await api_keys.create_key(org.id, "read,write", "test")
         transport = StreamingASGITransport(app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
-                                     timeout=60) as http:
+                                     timeout=60, event_hooks=OPENAPI_HOOKS) as http:
             client = Client(http, key)
             clip_bytes = make_mp4_head(40_000)
             clip = await upload(client, clip_bytes, "clip.mp4", "video/mp4")
