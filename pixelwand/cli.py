@@ -91,7 +91,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         port=port,
         workers=args.workers,
         loop="uvloop",
-        http="httptools",
+        # httptools, with a deadline for request headers (pixelwand/web/protocol.py).
+        http="pixelwand.web.protocol:HeaderTimeoutProtocol",
+        timeout_keep_alive=max(1, round(settings.keep_alive_timeout_seconds)),
         log_level=settings.log_level.lower(),
         access_log=args.access_log,
         proxy_headers=True,

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from pixelwand.plans import Plan, PlanLimits
 
+KIB = 1024
+MIB = 1024**2
 GIB = 1024**3
 
 _DEFAULT_RPS = {Plan.FREE: 0.0, Plan.TEAM: 3.0, Plan.BUSINESS: 10.0, Plan.ENTERPRISE: 100.0}
@@ -49,6 +51,13 @@ class Settings:
     storage_timeout_seconds: float
     auth_cache_seconds: float
     log_level: str
+    # Client input limits (docs/hardening.md, "Client input and request limits").
+    max_json_body_bytes: int = MIB
+    max_graphql_document_bytes: int = 256 * KIB
+    graphql_cache_bytes: int = 32 * MIB
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
+    keep_alive_timeout_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -85,6 +94,14 @@ class Settings:
             storage_timeout_seconds=_float(env, "PIXELWAND_STORAGE_TIMEOUT_SECONDS", 10.0),
             auth_cache_seconds=min(_float(env, "PIXELWAND_AUTH_CACHE_SECONDS", 1.0), 1.0),
             log_level=env.get("PIXELWAND_LOG_LEVEL", "INFO").upper(),
+            max_json_body_bytes=_positive(env, "PIXELWAND_MAX_JSON_BODY_BYTES", MIB),
+            max_graphql_document_bytes=_positive(
+                env, "PIXELWAND_MAX_GRAPHQL_DOCUMENT_BYTES", 256 * KIB
+            ),
+            graphql_cache_bytes=_positive(env, "PIXELWAND_GRAPHQL_CACHE_BYTES", 32 * MIB),
+            header_timeout_seconds=_float(env, "PIXELWAND_HEADER_TIMEOUT_SECONDS", 10.0),
+            body_timeout_seconds=_float(env, "PIXELWAND_BODY_TIMEOUT_SECONDS", 30.0),
+            keep_alive_timeout_seconds=_float(env, "PIXELWAND_KEEP_ALIVE_TIMEOUT_SECONDS", 5.0),
         )
 
     def base_url(self) -> str:
@@ -107,6 +124,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {value}")
+    return value
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:

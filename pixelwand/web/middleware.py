@@ -8,10 +8,17 @@ Origin` alone. So requests without `Origin` skip it and get that header here, on
 send-wrapper fewer on every API call (3% of a get-by-id's CPU, measured with py-spy).
 For the same reason the gate does not wrap `send` for its rate-limit headers: it adds
 them to the request's `ResponseExtras`, which this layer's one wrapper sends.
+
+Bodies that stop coming: a request that announces a body (Content-Length or chunked) gets
+a `receive` that waits at most `body_timeout` seconds for each part of it; past that the
+request fails with 408 and the connection is closed (as after a 413: the rest of that
+body is not worth reading). Headers that stop coming are the HTTP protocol's business
+(pixelwand/web/protocol.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import random
@@ -20,9 +27,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pixelwand.errors import RequestTimeout
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 _VARY_ORIGIN = (b"vary", b"Origin")
+_CONNECTION_CLOSE = (b"connection", b"close")
+# Answers after which the rest of the request body is not read: the connection is closed.
+_CLOSING_STATUSES = frozenset({408, 413})
 
 
 class RequestIdFilter(logging.Filter):
@@ -53,6 +65,8 @@ def sending_extras(
         if message["type"] == "http.response.start":
             extras.started = True
             headers = [*message.get("headers", []), *extras.headers]
+            if message["status"] in _CLOSING_STATUSES:
+                headers.append(_CONNECTION_CLOSE)
             message["headers"] = _with_vary_origin(headers) if vary_origin else headers
         await send(message)
 
@@ -72,6 +86,31 @@ def _with_vary_origin(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, b
     return [*headers, _VARY_ORIGIN]
 
 
+def _receiving_in_time(receive: Receive, timeout: float) -> Receive:
+    """`receive`, failing with RequestTimeout when a part of the body takes too long.
+
+    Only until the body is complete: afterwards `receive` waits for the disconnect, for as
+    long as a streamed answer lasts."""
+    done = False
+
+    async def receive_in_time() -> Message:
+        nonlocal done
+        if done:
+            return await receive()
+        try:
+            message = await asyncio.wait_for(receive(), timeout)
+        except TimeoutError:
+            done = True
+            raise RequestTimeout(
+                f"request body not received: nothing came for {timeout:g} seconds"
+            ) from None
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            done = True
+        return message
+
+    return receive_in_time
+
+
 class Edge:
     def __init__(
         self,
@@ -82,8 +121,10 @@ class Edge:
         allow_headers: Sequence[str],
         expose_headers: Sequence[str],
         max_age: int,
+        body_timeout: float = 30.0,
     ) -> None:
         self.app = app
+        self.body_timeout = body_timeout
         self.cors_app = CORSMiddleware(
             app,
             allow_origins=allow_origins,
@@ -99,11 +140,18 @@ class Edge:
             return
         incoming = None
         has_origin = False
+        has_body = False
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")[:64]
             elif name == b"origin":
                 has_origin = True
+            elif name == b"content-length":
+                has_body = value != b"0"
+            elif name == b"transfer-encoding":
+                has_body = True
+        if has_body and self.body_timeout > 0:
+            receive = _receiving_in_time(receive, self.body_timeout)
         rid = incoming or _new_request_id()
         token = request_id_var.set(rid)
         extras = scope[EXTRAS] = ResponseExtras([(b"x-request-id", rid.encode("latin-1"))])
