@@ -152,7 +152,7 @@ async def list_collections(request: Request, op: StoredOperation) -> Response:
     parent = _str_param(request, "parentId")
     top_level = parent is not None and parent.lower() == "null"
     variables = {
-        "name": check_text(name, "name") if (name := request.query_params.get("name")) else name,
+        "name": request.query_params.get("name"),  # checked by the service (bound 200)
         "parentId": None if top_level else parent,
         "topLevelOnly": top_level,
     }

@@ -91,7 +91,9 @@ async def _graphql(request: Request) -> Response:
         try:
             check_strings(variables, "")
         except BadRequest as exc:
-            return _bad(f"variable {exc.message}")
+            # Like graphql-core's own variable errors: a well-formed request, answered 200.
+            error = {"message": f"variable {exc.message}", "extensions": {"code": exc.code}}
+            return JSONResponse({"errors": [error]})
 
     persisted = (extensions or {}).get("persistedQuery")
     if persisted is not None:
