@@ -63,9 +63,10 @@ async def test_non_finite_location_literal_is_refused(tenant: Any, literal: str)
 @pytest.mark.parametrize("number", ["1e400", "NaN", "-Infinity", "Infinity"])
 async def test_non_finite_numbers_in_json_name_the_field(tenant: Any, number: str) -> None:
     asset_id = await _asset(tenant)
-    raw = (
-        '{"query": %s, "variables": {"id": "%s", "input": {"locationY": %s}}}'
-        % (json.dumps(_UPDATE), asset_id, number)
+    raw = '{"query": %s, "variables": {"id": "%s", "input": {"locationY": %s}}}' % (
+        json.dumps(_UPDATE),
+        asset_id,
+        number,
     )
     r = await tenant.post("/graphql", content=raw, headers={"Content-Type": "application/json"})
     assert r.status_code == 400, r.text
@@ -82,7 +83,9 @@ async def test_non_finite_numbers_in_json_name_the_field(tenant: Any, number: st
 async def test_negative_zero_and_extremes_read_back(tenant: Any) -> None:
     asset_id = await _asset(tenant)
     for x, y in ((-0.0, 5e-324), (1.7976931348623157e308, -2.2250738585072014e-308)):
-        body = await tenant.gql(_UPDATE, {"id": asset_id, "input": {"locationX": x, "locationY": y}})
+        body = await tenant.gql(
+            _UPDATE, {"id": asset_id, "input": {"locationX": x, "locationY": y}}
+        )
         assert "errors" not in body, body
         asset = await _reads_still_work(tenant, asset_id)
         assert (asset["locationX"], asset["locationY"]) == (x + 0.0, y)
@@ -134,9 +137,7 @@ async def test_nul_in_graphql_literals_and_variables(tenant: Any) -> None:
     for query, field in literals:
         body = await tenant.gql(query)
         assert _error(body) == ("BAD_REQUEST", f"{field} must not contain NUL characters"), query
-    body = await tenant.gql(
-        "query($q: String) { assets(q: $q) { total } }", {"q": "a\u0000b"}
-    )
+    body = await tenant.gql("query($q: String) { assets(q: $q) { total } }", {"q": "a\u0000b"})
     assert _error(body) == ("BAD_REQUEST", "variable q must not contain NUL characters")
     body = await tenant.gql(_UPDATE, {"id": asset_id, "input": {"tags": ["\u0000"]}})
     assert _error(body) == ("BAD_REQUEST", "variable input.tags[0] must not contain NUL characters")
@@ -188,9 +189,7 @@ async def test_long_filters_answer_400_naming_the_parameter(tenant: Any) -> None
     for query, message in graphql:
         code, text = _error(await tenant.gql(query))
         assert code == "BAD_REQUEST" and text == message + " characters", text
-    body = await tenant.gql(
-        "query($n: String) { collections(name: $n) { id } }", {"n": "n" * 201}
-    )
+    body = await tenant.gql("query($n: String) { collections(name: $n) { id } }", {"n": "n" * 201})
     assert _error(body) == ("BAD_REQUEST", "name may have at most 200 characters")
     await _reads_still_work(tenant, asset_id)
 
@@ -300,7 +299,10 @@ async def test_plain_digits_still_work(tenant: Any) -> None:
     r = await tenant.get("/api/v1/assets?page=-1")
     assert (r.status_code, r.json()) == (400, {"error": "page must be 1 or more"})
     r = await tenant.get("/api/v1/assets?page=99999999999")
-    assert (r.status_code, r.json()) == (400, {"error": "page must be a whole number (ASCII digits)"})
+    assert (r.status_code, r.json()) == (
+        400,
+        {"error": "page must be a whole number (ASCII digits)"},
+    )
 
 
 # --- item 12: Allow on every 405 --------------------------------------------------------
@@ -363,8 +365,9 @@ def _expected_name(value: str, limit: int) -> tuple[int, str | None]:
 @_ROUND_TRIP
 @given(name=texts, tags=st.lists(texts, max_size=4), x=st.floats(), y=st.floats(width=32))
 async def test_asset_fields_round_trip(
-    tenant: Any, name: str, tags: list[str], x: float, y: float
+    make_tenant: Any, name: str, tags: list[str], x: float, y: float
 ) -> None:
+    tenant = await make_tenant()  # a key per example: each has its own allowance
     asset_id = await _asset(tenant)
     body = await tenant.gql(
         _UPDATE,
@@ -391,7 +394,9 @@ async def test_asset_fields_round_trip(
     import math
 
     if math.isfinite(x) and math.isfinite(y):
-        body = await tenant.gql(_UPDATE, {"id": asset_id, "input": {"locationX": x, "locationY": y}})
+        body = await tenant.gql(
+            _UPDATE, {"id": asset_id, "input": {"locationX": x, "locationY": y}}
+        )
         assert "errors" not in body, body
         asset = await _reads_still_work(tenant, asset_id)
         assert (asset["locationX"], asset["locationY"]) == (x + 0.0, y + 0.0)
@@ -399,7 +404,8 @@ async def test_asset_fields_round_trip(
 
 @_ROUND_TRIP
 @given(name=texts, color=st.sampled_from(["#A1b2C3", "#a1b2c3\n", "#fff", None]))
-async def test_collection_fields_round_trip(tenant: Any, name: str, color: str | None) -> None:
+async def test_collection_fields_round_trip(make_tenant: Any, name: str, color: str | None) -> None:
+    tenant = await make_tenant()  # a key per example: each has its own allowance
     payload: dict[str, Any] = {"name": name}
     if color is not None:
         payload["color"] = color
@@ -427,9 +433,15 @@ async def test_collection_fields_round_trip(tenant: Any, name: str, color: str |
     width=st.one_of(st.none(), st.integers(0, 17000)),
 )
 async def test_preset_fields_round_trip(
-    tenant: Any, name: str, quality: int | None, width: int | None
+    make_tenant: Any, name: str, quality: int | None, width: int | None
 ) -> None:
-    payload: dict[str, Any] = {"name": name, "format": "webp", "quality": quality, "maxWidth": width}
+    tenant = await make_tenant()  # a key per example: each has its own allowance
+    payload: dict[str, Any] = {
+        "name": name,
+        "format": "webp",
+        "quality": quality,
+        "maxWidth": width,
+    }
     r = await tenant.post("/api/v1/export-presets", json=payload)
     status, expected = _expected_name(name, 100)
     q_ok = quality is None or 1 <= quality <= 100
@@ -449,9 +461,10 @@ async def test_preset_fields_round_trip(
 
 @_ROUND_TRIP
 @given(name=st.one_of(texts, st.text(min_size=195, max_size=205)))
-async def test_api_key_names_round_trip(tenant: Any, name: str) -> None:
+async def test_api_key_names_round_trip(make_tenant: Any, name: str) -> None:
+    tenant = await make_tenant()  # a key per example: each has its own allowance
     body = await tenant.gql(
-        "mutation($n: String!) { createApiKey(scopes: [\"read\"], name: $n) { apiKey { id name } } }",
+        'mutation($n: String!) { createApiKey(scopes: ["read"], name: $n) { apiKey { id name } } }',
         {"n": name},
     )
     if len(name) > 200 or "\u0000" in name:
