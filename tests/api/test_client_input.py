@@ -63,17 +63,14 @@ async def test_non_finite_location_literal_is_refused(tenant: Any, literal: str)
 @pytest.mark.parametrize("number", ["1e400", "NaN", "-Infinity", "Infinity"])
 async def test_non_finite_numbers_in_json_name_the_field(tenant: Any, number: str) -> None:
     asset_id = await _asset(tenant)
-    raw = '{"query": %s, "variables": {"id": "%s", "input": {"locationY": %s}}}' % (
-        json.dumps(_UPDATE),
-        asset_id,
-        number,
-    )
+    variables = {"id": asset_id, "input": {"locationY": "NUMBER"}}
+    raw = json.dumps({"query": _UPDATE, "variables": variables}).replace('"NUMBER"', number)
     r = await tenant.post("/graphql", content=raw, headers={"Content-Type": "application/json"})
     assert r.status_code == 400, r.text
     assert _error(r.json()) == ("BAD_REQUEST", "variables.input.locationY must be a finite number")
     r = await tenant.post(
         "/api/v1/export-presets",
-        content='{"name": "p", "format": "JPEG", "quality": %s}' % number,
+        content='{"name": "p", "format": "JPEG", "quality": ' + number + "}",
         headers={"Content-Type": "application/json"},
     )
     assert (r.status_code, r.json()) == (400, {"error": "quality must be a finite number"})
@@ -178,11 +175,12 @@ async def test_long_filters_answer_400_naming_the_parameter(tenant: Any) -> None
     for url, message in cases:
         r = await tenant.get(url)
         assert (r.status_code, r.json()) == (400, {"error": message}), url[:80]
+    long_preset = "p" * 300
     graphql = [
         ('{ collections(name: "%s") { id } }' % ("n" * 201), "name may have at most 200"),
         ('{ collections(name: "%s") { id } }' % ("n" * 5000), "name may have at most 4096"),
         (
-            '{ exportUrl(assetId: "%s", preset: "%s") { url } }' % (asset_id, "p" * 300),
+            f'{{ exportUrl(assetId: "{asset_id}", preset: "{long_preset}") {{ url }} }}',
             "preset may have at most 100",
         ),
     ]
