@@ -92,8 +92,10 @@ async def _graphql(request: Request) -> Response:
             check_strings(variables, "")
         except BadRequest as exc:
             # Like graphql-core's own variable errors: a well-formed request, answered 200.
-            error = {"message": f"variable {exc.message}", "extensions": {"code": exc.code}}
-            return JSONResponse({"errors": [error]})
+            message = f"variable {exc.message}"
+            return JSONResponse(
+                {"errors": [{"message": message, "extensions": {"code": exc.code}}]}
+            )
 
     persisted = (extensions or {}).get("persistedQuery")
     if persisted is not None:
