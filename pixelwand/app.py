@@ -178,7 +178,7 @@ def create_app(settings: Settings | None = None, *, run_sweeper: bool = True) ->
                 max_age=600,
                 body_timeout=settings.body_timeout_seconds,
             ),
-            Middleware(Gate, runtime=runtime),
+            Middleware(Gate, runtime=runtime, max_body_bytes=settings.max_json_body_bytes),
         ],
         exception_handlers={HTTPException: _not_found, Exception: _internal_error},
         lifespan=lifespan,

@@ -79,9 +79,10 @@ async def _buffered(receive: Receive, limit: int) -> Receive:
 
 
 class Gate:
-    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+    def __init__(self, app: ASGIApp, runtime: Runtime, max_body_bytes: int = 1024 * 1024) -> None:
         self.app = app
         self.runtime = runtime
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] == "OPTIONS":
@@ -120,7 +121,7 @@ class Gate:
                     f"{principal.plan.value} plan",
                     decision.retry_after,
                 )
-            limit = self.runtime.settings.max_json_body_bytes
+            limit = self.max_body_bytes
             if (
                 content_length is not None
                 and content_length.isdigit()
