@@ -473,3 +473,48 @@ async def test_api_key_names_round_trip(make_tenant: Any, name: str) -> None:
     assert created["name"] == name.strip()
     listed = (await tenant.gql("{ apiKeys { id name } }"))["data"]["apiKeys"]
     assert {"id": created["id"], "name": name.strip()} in listed
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(original=texts, display=st.one_of(st.none(), texts))
+async def test_upload_names_round_trip(
+    make_tenant: Any, original: str, display: str | None
+) -> None:
+    """originalName and name through presign → PUT → finalize, on the real object stores."""
+    from tests.helpers import make_image, presign
+
+    tenant = await make_tenant()
+    data = make_image(8, 8)
+    r = await presign(tenant, original, "image/jpeg", len(data))
+    status, expected = _expected_name(original, 255)
+    if status != 200:
+        assert r.status_code == 400, (original, r.text)
+        assert "originalName" in r.json()["error"] or "name" in r.json()["error"]
+        return
+    assert r.status_code == 200, (original, r.text)
+    ticket = r.json()
+    put = await tenant.http.put(ticket["uploadUrl"], content=data, headers=ticket["headers"])
+    assert put.status_code == 200, put.text
+    finalize: dict[str, Any] = {
+        "mode": "finalize",
+        "originalName": original,
+        "mimeType": "image/jpeg",
+        "size": len(data),
+        "storageKey": ticket["storageKey"],
+    }
+    if display is not None:
+        finalize["name"] = display
+    r = await tenant.post("/api/v1/assets", json=finalize)
+    shown_status, shown = _expected_name(display, 255) if display is not None else (200, expected)
+    if shown_status != 200:
+        assert r.status_code == 400, (display, r.text)
+        return
+    assert r.status_code == 201, r.text
+    asset = await _reads_still_work(tenant, r.json()["id"])
+    assert (asset["originalName"], asset["name"]) == (expected, shown)
+    r = await tenant.get("/api/v1/assets", params={"q": expected})
+    assert asset["id"] in [a["id"] for a in r.json()["items"]]
