@@ -6,10 +6,10 @@ before any look at the input, then the operation's own 400 → 404/403 → 402.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -19,8 +19,9 @@ from compat_rest.openapi import OPENAPI_PATH, document_bytes
 from compat_rest.operations import StoredOperation, stored_operations
 from pixelwand.errors import BadRequest, Forbidden, PixelWandError
 from pixelwand.models import ExportJob
+from pixelwand.services.validation import check_strings, check_text
 from pixelwand.web.exports import stream_job
-from pixelwand.web.requests import read_body
+from pixelwand.web.requests import parse_json, read_body
 from pixelwand.web.responses import JSONResponse, rest_error
 from schema.context import Context
 
@@ -28,24 +29,26 @@ Handler = Callable[[Request, StoredOperation], Awaitable[Response]]
 
 _TRUE = {"true", "1"}
 _FALSE = {"false", "0"}
+# Query-string numbers: ASCII digits, an optional minus (so that a negative page gets the
+# range message), at most 10 digits. int() alone reads "1_0", "+5", " 5" and "٣" too.
+_INTEGER = re.compile(r"-?[0-9]{1,10}")
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 
 
 # --- input helpers ----------------------------------------------------------------------
 
 
 async def _json_body(request: Request, allowed: set[str]) -> dict[str, Any]:
-    raw = await read_body(request)
+    raw = await read_body(request, request.app.state.runtime.settings.max_json_body_bytes)
     if not raw.strip():
         raise BadRequest("request body must be a JSON object")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise BadRequest("request body is not valid JSON") from None
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
     for key in body:
         if key not in allowed:
-            raise BadRequest(f"unknown field {key!r}")
+            raise BadRequest(f"unknown field {check_text(key, 'field name', 64)!r}")
+    check_strings(body, "")
     # GraphQL would coerce a lone value into a one-item list; JSON clients mean what they send.
     if "tags" in body and body["tags"] is not None and not isinstance(body["tags"], list):
         raise BadRequest("tags must be a list of strings")
@@ -56,15 +59,21 @@ def _int_param(request: Request, name: str, default: int | None) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be a whole number") from None
+    if not _INTEGER.fullmatch(raw):
+        raise BadRequest(f"{name} must be a whole number (ASCII digits)")
+    number = int(raw)
+    if not _INT_MIN <= number <= _INT_MAX:
+        raise BadRequest(f"{name} is out of range")
+    return number
 
 
 def _str_param(request: Request, name: str) -> str | None:
     raw = request.query_params.get(name)
-    return raw if raw not in (None, "") else None
+    if raw is None or raw == "":
+        return None
+    # The bound for parameters whose field defines none; tighter ones (q, name, preset,
+    # tags) are checked by the services, with the same messages as on GraphQL.
+    return check_text(raw, name)
 
 
 def _bool_param(request: Request, name: str) -> bool | None:
@@ -198,7 +207,7 @@ async def list_collections(request: Request, op: StoredOperation) -> Response:
     parent = _str_param(request, "parentId")
     top_level = parent is not None and parent.lower() == "null"
     variables = {
-        "name": request.query_params.get("name"),
+        "name": request.query_params.get("name"),  # checked by the service (bound 200)
         "parentId": None if top_level else parent,
         "topLevelOnly": top_level,
     }

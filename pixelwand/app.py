@@ -42,6 +42,7 @@ from pixelwand.web.health import healthz, readyz
 from pixelwand.web.metrics_endpoint import metrics_endpoint
 from pixelwand.web.middleware import Edge
 from pixelwand.web.responses import rest_error
+from schema import documents
 
 log = logging.getLogger("pixelwand")
 
@@ -80,7 +81,22 @@ async def _sweep_forever(runtime: Runtime) -> None:
 async def _not_found(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     messages = {404: "not found", 405: "method not allowed"}
-    return rest_error(exc.status_code, messages.get(exc.status_code, exc.detail))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # RFC 9110: a 405 lists what the resource allows. Starlette names the methods of the
+        # first route that matched the path only; a path served by several routes (GET and
+        # POST /api/v1/assets) allows the methods of all of them.
+        headers["Allow"] = _allowed_methods(request)
+    return rest_error(exc.status_code, messages.get(exc.status_code, exc.detail), headers or None)
+
+
+def _allowed_methods(request: Request) -> str:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(request.url.path):
+            methods |= route.methods
+    order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    return ", ".join(sorted(methods, key=lambda m: (order.index(m) if m in order else 99, m)))
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
@@ -112,6 +128,10 @@ def _tune_gc() -> None:
 def create_app(settings: Settings | None = None, *, run_sweeper: bool = True) -> Starlette:
     settings = settings or Settings.from_env()
     runtime = build_runtime(settings)
+    documents.configure(
+        max_bytes=settings.graphql_cache_bytes,
+        max_document_bytes=settings.max_graphql_document_bytes,
+    )
     stored_operations()  # parse and validate every REST operation now, not per request
 
     @contextlib.asynccontextmanager
@@ -165,8 +185,9 @@ def create_app(settings: Settings | None = None, *, run_sweeper: bool = True) ->
                 ],
                 max_age=600,
                 access_log=settings.access_log,
+                body_timeout=settings.body_timeout_seconds,
             ),
-            Middleware(Gate, runtime=runtime),
+            Middleware(Gate, runtime=runtime, max_body_bytes=settings.max_json_body_bytes),
         ],
         exception_handlers={HTTPException: _not_found, Exception: _internal_error},
         lifespan=lifespan,

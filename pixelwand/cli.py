@@ -80,7 +80,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         port=port,
         workers=args.workers,
         loop="uvloop",
-        http="httptools",
+        # httptools, with a deadline for request headers (pixelwand/web/protocol.py).
+        http="pixelwand.web.protocol:HeaderTimeoutProtocol",
+        timeout_keep_alive=max(1, round(settings.keep_alive_timeout_seconds)),
         log_level=settings.log_level.lower(),
         log_config=logs.uvicorn_log_config(settings.log_level, settings.log_format),
         access_log=False,  # the app writes its own access log (pixelwand.access)

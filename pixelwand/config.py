@@ -14,6 +14,8 @@ from pathlib import Path
 
 from pixelwand.plans import Plan, PlanLimits
 
+KIB = 1024
+MIB = 1024**2
 GIB = 1024**3
 
 _DEFAULT_RPS = {Plan.FREE: 0.0, Plan.TEAM: 3.0, Plan.BUSINESS: 10.0, Plan.ENTERPRISE: 100.0}
@@ -58,6 +60,13 @@ class Settings:
     webhook_poll_seconds: float = 1.0
     webhook_retry_base_seconds: float = 30.0
     webhook_timeout_seconds: float = 10.0
+    # Client input limits (docs/hardening.md, "Client input and request limits").
+    max_json_body_bytes: int = MIB
+    max_graphql_document_bytes: int = 256 * KIB
+    graphql_cache_bytes: int = 32 * MIB
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
+    keep_alive_timeout_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -104,6 +113,14 @@ class Settings:
             webhook_poll_seconds=_float(env, "PIXELWAND_WEBHOOK_POLL_SECONDS", 1.0),
             webhook_retry_base_seconds=_float(env, "PIXELWAND_WEBHOOK_RETRY_BASE_SECONDS", 30.0),
             webhook_timeout_seconds=_float(env, "PIXELWAND_WEBHOOK_TIMEOUT_SECONDS", 10.0),
+            max_json_body_bytes=_positive(env, "PIXELWAND_MAX_JSON_BODY_BYTES", MIB),
+            max_graphql_document_bytes=_positive(
+                env, "PIXELWAND_MAX_GRAPHQL_DOCUMENT_BYTES", 256 * KIB
+            ),
+            graphql_cache_bytes=_positive(env, "PIXELWAND_GRAPHQL_CACHE_BYTES", 32 * MIB),
+            header_timeout_seconds=_float(env, "PIXELWAND_HEADER_TIMEOUT_SECONDS", 10.0),
+            body_timeout_seconds=_float(env, "PIXELWAND_BODY_TIMEOUT_SECONDS", 30.0),
+            keep_alive_timeout_seconds=_float(env, "PIXELWAND_KEEP_ALIVE_TIMEOUT_SECONDS", 5.0),
         )
 
     def base_url(self) -> str:
@@ -126,6 +143,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {value}")
+    return value
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:

@@ -82,6 +82,20 @@ class RateLimited(PixelWandError):
         self.retry_after = retry_after
 
 
+class PayloadTooLarge(PixelWandError):
+    """A request body or GraphQL document past a server-wide limit (refused while streaming)."""
+
+    code = "PAYLOAD_TOO_LARGE"
+    status = 413
+
+
+class RequestTimeout(PixelWandError):
+    """The client stopped sending the request body it announced."""
+
+    code = "REQUEST_TIMEOUT"
+    status = 408
+
+
 # --- server-side conditions -------------------------------------------------------------
 
 
@@ -125,6 +139,8 @@ ERRORS_BY_CODE: dict[str, type[PixelWandError]] = {
         NotFound,
         Conflict,
         RateLimited,
+        PayloadTooLarge,
+        RequestTimeout,
         StorageUnavailable,
         DatabaseUnavailable,
     )

@@ -12,6 +12,7 @@ from schema.assets.queries import AssetQueries
 from schema.collections.mutations import CollectionMutations
 from schema.collections.queries import CollectionQueries
 from schema.execution import DocumentCache
+from schema.execution.literals import LiteralValuesRule
 from schema.exports.resolvers import ExportMutations, ExportQueries
 from schema.presets.mutations import PresetMutations
 from schema.presets.queries import PresetQueries
@@ -75,6 +76,10 @@ schema = Schema(
 # per distinct document instead of once per request.
 documents = DocumentCache(
     schema._schema,
-    validation_rules=(*_depth_limiter.validation_rules, *_alias_limiter.validation_rules),
+    validation_rules=(
+        *_depth_limiter.validation_rules,
+        *_alias_limiter.validation_rules,
+        LiteralValuesRule,
+    ),
     max_tokens=MAX_TOKENS,
 )

@@ -63,25 +63,10 @@ HOSTILE = [
     "\u202eevil",
 ]
 
-REST_5XX = ("ST101", "ST103")  # a 5xx; a status the document does not list
-GRAPHQL_INTERNAL = ("ST901",)  # a check of tests/support/fuzz_checks.py failed
 
-# (operation, schemathesis failure code) pairs found by these runs and fixed on other
-# branches of issue 11; tolerated here until those land. Remove an entry once its fix is
-# merged: nothing else may fail.
-KNOWN_FAILURES = {
-    (operation, code)
-    for operations, codes in (
-        # item 3: a name/preset filter longer than its column answers 500
-        (("GET /api/v1/collections", "GET /api/v1/assets/{id}/export-url"), REST_5XX),
-        (("Query.collections", "Query.exportUrl"), GRAPHQL_INTERNAL),
-        # item 11: a NUL character in a filter or a tag answers 500 on PostgreSQL
-        (("GET /api/v1/assets", "PATCH /api/v1/assets/{id}", "POST /api/v1/assets"), REST_5XX),
-        (("Query.assets", "Mutation.updateAsset", "Mutation.finalizeUpload"), GRAPHQL_INTERNAL),
-    )
-    for operation in operations
-    for code in codes
-}
+# (operation, schemathesis failure code) pairs tolerated while their fix is pending. Empty:
+# every failure the fuzzers find fails the test.
+KNOWN_FAILURES: set[tuple[str, str]] = set()
 
 
 @dataclass

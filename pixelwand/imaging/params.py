@@ -27,7 +27,8 @@ _LOSSLESS = frozenset({"PNG"})
 # Bump when the pipeline's output changes for the same parameters, so that cached renditions
 # made by the old code are not served for the new.
 _KEY_VERSION = "1"
-_INTEGER = re.compile(r"[+-]?[0-9]+")
+# ASCII digits only: int() would also read "1_0", "+5", " 5" and "٣".
+_INTEGER = re.compile(r"-?[0-9]{1,10}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +150,7 @@ def _parse_int(field: str, value: object, low: int, high: int) -> int | None:
     number: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+    elif isinstance(value, str) and _INTEGER.fullmatch(value):
         number = int(value)
     if number is None or not low <= number <= high:
         raise BadRequest(f"{field} must be between {low} and {high}")

@@ -11,7 +11,7 @@ from pixelwand.ids import new_id
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0009_multipart_uploads")]
+    dependencies = [("models", "0011_finite_asset_locations")]
 
     initial = False
 

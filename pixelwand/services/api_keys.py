@@ -7,6 +7,7 @@ from pixelwand.errors import BadRequest, NotFound
 from pixelwand.ids import is_valid_id
 from pixelwand.models import ApiKey
 from pixelwand.services.records import ApiKeyRecord, utcnow_ms
+from pixelwand.services.validation import check_text
 
 
 def _record(key: ApiKey) -> ApiKeyRecord:
@@ -24,12 +25,13 @@ async def create_key(
     org_id: str, scopes: list[str] | str, name: str = ""
 ) -> tuple[ApiKeyRecord, str]:
     """(record, plain key). The plain key is not stored anywhere."""
+    for scope in [scopes] if isinstance(scopes, str) else scopes:
+        check_text(scope, "scopes", 64)
     try:
         scope_set = parse_scopes(scopes)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
-    if len(name) > 200:
-        raise BadRequest("name may have at most 200 characters")
+    check_text(name, "name", 200)
     plain = generate_key()
     key = await ApiKey.create(
         organization_id=org_id,

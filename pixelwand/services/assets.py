@@ -17,7 +17,13 @@ from pixelwand.services.listing_sql import Where, count_sql, page_sql
 from pixelwand.services.records import ASSET_COLUMNS, AssetRecord, Page, utcnow_ms
 from pixelwand.services.rows import decode_asset
 from pixelwand.services.statements import Statement
-from pixelwand.services.validation import normalize_tags, require_name
+from pixelwand.services.validation import (
+    MAX_QUERY_LENGTH,
+    check_finite,
+    check_text,
+    normalize_tags,
+    require_name,
+)
 
 MAX_PAGE_SIZE = 200
 MEDIA_TYPES = ("IMAGE", "VIDEO")
@@ -55,10 +61,12 @@ async def list_assets(org_id: str, f: AssetFilter) -> Page:
         raise BadRequest(f"pageSize must be between 1 and {MAX_PAGE_SIZE}")
     if f.type is not None and f.type not in MEDIA_TYPES:
         raise BadRequest("type must be IMAGE or VIDEO")
+    if f.q is not None:
+        check_text(f.q, "q", MAX_QUERY_LENGTH)
+    tags = tuple(normalize_tags(list(f.tags)))
     if f.collection_id is not None:
         await get_owned_collection_id(org_id, f.collection_id, "collectionId")
     offset = (f.page - 1) * f.page_size
-    tags = tuple(normalize_tags(list(f.tags)))
     where = Where(f.type, f.collection_id, f.q or None, tags)
     db = connections.get("default")
     dialect = db.capabilities.dialect
@@ -140,9 +148,7 @@ async def update_asset(
         changes["tags"] = new_tags
     for field, value in (("location_x", location_x), ("location_y", location_y)):
         if value is not _UNSET:
-            if value is None or isinstance(value, bool):
-                raise BadRequest(f"{_camel(field)} must be a number")
-            changes[field] = float(value)  # type: ignore[arg-type]
+            changes[field] = check_finite(value, _camel(field))
     await get_asset(org_id, asset_id)
     if collection_id is not _UNSET:
         if collection_id is not None:

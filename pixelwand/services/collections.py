@@ -10,7 +10,9 @@ from pixelwand.ids import is_valid_id
 from pixelwand.models import Collection
 from pixelwand.services import webhooks
 from pixelwand.services.records import COLLECTION_COLUMNS, CollectionRecord
-from pixelwand.services.validation import require_color, require_name
+from pixelwand.services.validation import check_text, require_color, require_name
+
+MAX_COLLECTION_NAME = 200
 
 
 def _record(row: tuple) -> CollectionRecord:
@@ -38,7 +40,9 @@ async def list_collections(
 ) -> list[CollectionRecord]:
     qs = Collection.filter(organization_id=org_id)
     if name is not None:
-        qs = qs.filter(name=name)
+        # A longer name matches nothing, but PostgreSQL would refuse to compare it with
+        # the varchar(200) column (a 500 before this check).
+        qs = qs.filter(name=check_text(name, "name", MAX_COLLECTION_NAME))
     if top_level_only:
         qs = qs.filter(parent_id=None)
     elif parent_id is not None:
@@ -52,7 +56,7 @@ async def create_collection(
     org_id: str, *, name: str | None, color: str | None = None, parent_id: str | None = None
 ) -> tuple[CollectionRecord, bool]:
     """(collection, created). An existing name answers the existing row, unchanged."""
-    name = require_name(name, "name", max_length=200)
+    name = require_name(name, "name", max_length=MAX_COLLECTION_NAME)
     color = require_color(color)
     existing = await _by_name(org_id, name)
     if existing is not None:

@@ -9,7 +9,9 @@ from tortoise.exceptions import IntegrityError
 from pixelwand.errors import BadRequest, NotFound
 from pixelwand.models import ExportPreset
 from pixelwand.services.records import PRESET_COLUMNS, PresetRecord
-from pixelwand.services.validation import require_name, require_range
+from pixelwand.services.validation import check_text, require_name, require_range
+
+MAX_PRESET_NAME = 100
 
 FORMATS = ("JPEG", "PNG", "WEBP", "AVIF")
 MAX_DIMENSION = 16384
@@ -45,7 +47,8 @@ async def list_presets(org_id: str) -> list[PresetRecord]:
     return [PresetRecord(*r) for r in rows]
 
 
-async def get_preset(org_id: str, name: str) -> PresetRecord:
+async def get_preset(org_id: str, name: str, field: str = "name") -> PresetRecord:
+    check_text(name, field, MAX_PRESET_NAME)
     rows = await ExportPreset.filter(organization_id=org_id, name=name).values_list(*PRESET_COLUMNS)
     if not rows:
         raise NotFound(f"export preset {name!r} not found")
@@ -63,7 +66,7 @@ async def upsert_preset(
     preserve_aspect: bool | None = None,
 ) -> tuple[PresetRecord, bool]:
     """(preset, created). An update replaces the whole spec; omitted fields take defaults."""
-    name = require_name(name, "name", max_length=100)
+    name = require_name(name, "name", max_length=MAX_PRESET_NAME)
     fields: dict[str, Any] = {
         "format": normalize_format(format),
         "quality": require_range(85 if quality is None else quality, "quality", 1, 100),

@@ -99,7 +99,7 @@ async def resolve_params(
     if preset is None and not inline.given():
         raise BadRequest("give a preset or at least one of format, quality, maxWidth, maxHeight")
     if preset is not None:
-        p = await get_preset(org_id, preset)
+        p = await get_preset(org_id, preset, "preset")
         return TransformParams(p.format, p.quality, p.max_width, p.max_height, p.preserve_aspect)
     return parse_transform(
         inline.format, inline.quality, inline.max_width, inline.max_height, inline.preserve_aspect

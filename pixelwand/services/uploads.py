@@ -29,7 +29,7 @@ from pixelwand.services import webhooks
 from pixelwand.services.assets import get_asset, replace_tag_rows
 from pixelwand.services.collections import get_owned_collection_id
 from pixelwand.services.records import AssetRecord, utcnow_ms
-from pixelwand.services.validation import normalize_tags, require_name
+from pixelwand.services.validation import check_text, normalize_tags, require_name
 from pixelwand.storage import Storage
 from pixelwand.storage.keys import new_original_key, org_prefix
 
@@ -52,6 +52,7 @@ def check_declared(original_name: str | None, mime_type: str | None, size: objec
     name = require_name(original_name, "originalName")
     if not mime_type:
         raise BadRequest("mimeType is required")
+    check_text(mime_type, "mimeType", 255)
     mime = mime_type.strip().lower()
     if mime in ("image/heic", "image/heif"):
         raise BadRequest(
@@ -144,6 +145,7 @@ async def finalize_upload(
     original, mime, size_ = check_declared(original_name, mime_type, size, max_size)
     if not storage_key:
         raise BadRequest("storageKey is required")
+    check_text(storage_key, "storageKey", 512)
     tags_ = normalize_tags(tags)
     display_name = require_name(name, "name") if name is not None else original
     if not storage_key.startswith(org_prefix(org_id)):

@@ -1,7 +1,12 @@
-"""The gate every API request passes: 401 → 402 (plan) → 429, then rate-limit headers.
+"""The gate every API request passes: 401 → 402 (plan) → 429 → 413, then rate-limit headers.
 
 A pure ASGI middleware (no per-request Request object) in front of /graphql and /api/v1.
 The principal it resolves is left in `scope["state"]["principal"]`.
+
+413: a body past the JSON body limit is refused here, before any of it is read: from
+Content-Length when there is one; a chunked body is read up to the limit (refused as soon
+as it passes it) and handed on whole. Either refusal closes the connection, so that the
+rest of the body is not read at all.
 """
 
 from __future__ import annotations
@@ -10,11 +15,12 @@ import logging
 import math
 
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixelwand import metrics
 from pixelwand.errors import (
     DatabaseUnavailable,
+    PayloadTooLarge,
     PaymentRequired,
     PixelWandError,
     RateLimited,
@@ -51,10 +57,43 @@ def _display_prefix(authorization: str | None) -> str | None:
     return authorization.removeprefix("Bearer ").strip()[:12] or None
 
 
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"request body is larger than {limit} bytes")
+
+
+async def _buffered(receive: Receive, limit: int) -> Receive:
+    """Read a chunked body up to `limit` bytes (413 past it); a `receive` that replays it."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # a disconnect: let the app see it
+            first = message
+            break
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > limit:
+            raise _too_large(limit)
+        if not message.get("more_body", False):
+            first = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            break
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return first
+        return await receive()
+
+    return replay
+
+
 class Gate:
-    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+    def __init__(self, app: ASGIApp, runtime: Runtime, max_body_bytes: int = 1024 * 1024) -> None:
         self.app = app
         self.runtime = runtime
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] == "OPTIONS":
@@ -69,10 +108,15 @@ class Gate:
             await self.app(scope, receive, send)
             return
         authorization = None
+        content_length: bytes | None = None
+        chunked = False
         for name, value in scope["headers"]:  # ASGI header names are lower case
             if name == b"authorization":
                 authorization = value.decode("latin-1")
-                break
+            elif name == b"content-length":
+                content_length = value
+            elif name == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
         try:
             principal = await self.runtime.authenticator.authenticate(authorization)
             org_id_var.set(principal.org_id)
@@ -95,6 +139,15 @@ class Gate:
                     f"{principal.plan.value} plan",
                     decision.retry_after,
                 )
+            limit = self.max_body_bytes
+            if (
+                content_length is not None
+                and content_length.isdigit()
+                and (int(content_length) > limit)
+            ):
+                raise _too_large(limit)
+            if chunked:
+                receive = await _buffered(receive, limit)
         except PixelWandError as exc:
             hdrs = headers if isinstance(exc, RateLimited) else None
             if _is_graphql(path):

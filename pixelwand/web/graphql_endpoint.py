@@ -15,15 +15,21 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
 
+from pixelwand.errors import BadRequest, PixelWandError
 from pixelwand.runtime import Runtime
+from pixelwand.services.validation import check_strings
 from pixelwand.web.gate import wants_graphiql
-from pixelwand.web.requests import read_body
+from pixelwand.web.requests import parse_json, read_body
 from pixelwand.web.responses import JSONResponse, graphql_error
 from schema import documents, schema
 from schema.context import Context
 from schema.errors import format_error
 from schema.execution import execute_prepared
-from schema.execution.documents import PersistedQueryMismatch, PersistedQueryNotFound
+from schema.execution.documents import (
+    DocumentTooLarge,
+    PersistedQueryMismatch,
+    PersistedQueryNotFound,
+)
 from schema.execution.executor import OperationNotAllowed
 
 _GRAPHIQL = get_graphql_ide_html(graphql_ide="graphiql")
@@ -45,6 +51,13 @@ def _json_param(params: dict[str, Any], name: str) -> Response | None:
 
 
 async def graphql_endpoint(request: Request) -> Response:
+    try:
+        return await _graphql(request)
+    except PixelWandError as exc:
+        return graphql_error(exc.status, exc.message, exc.code)
+
+
+async def _graphql(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     if request.method == "GET":
         if wants_graphiql(request.scope):
@@ -55,10 +68,10 @@ async def graphql_endpoint(request: Request) -> Response:
                 return error
         allowed: tuple[OperationType, ...] = _QUERY_ONLY
     else:
-        try:
-            params = orjson.loads(await read_body(request))
-        except orjson.JSONDecodeError:
-            return _bad("request body is not valid JSON")
+        # The body holds the document and the variables: one cap for the whole (the JSON
+        # body limit); the document within it has its own, smaller one.
+        raw = await read_body(request, runtime.settings.max_json_body_bytes)
+        params = parse_json(raw)
         allowed = _ANY
     if not isinstance(params, dict):
         return _bad("request body must be a JSON object")
@@ -74,6 +87,15 @@ async def graphql_endpoint(request: Request) -> Response:
         return _bad("operationName must be a string")
     if extensions is not None and not isinstance(extensions, dict):
         return _bad("extensions must be a JSON object")
+    if variables:
+        try:
+            check_strings(variables, "")
+        except BadRequest as exc:
+            # Like graphql-core's own variable errors: a well-formed request, answered 200.
+            message = f"variable {exc.message}"
+            return JSONResponse(
+                {"errors": [{"message": message, "extensions": {"code": exc.code}}]}
+            )
 
     persisted = (extensions or {}).get("persistedQuery")
     if persisted is not None:
@@ -94,10 +116,15 @@ async def graphql_endpoint(request: Request) -> Response:
             return JSONResponse(not_found)
         except PersistedQueryMismatch:
             return _bad("provided sha256Hash does not match the query")
+        except DocumentTooLarge as exc:
+            return graphql_error(413, str(exc), "PAYLOAD_TOO_LARGE")
     elif not query or query.isspace():
         return _bad("no GraphQL query given")
     else:
-        prepared = documents.prepare(query)
+        try:
+            prepared = documents.prepare(query)
+        except DocumentTooLarge as exc:
+            return graphql_error(413, str(exc), "PAYLOAD_TOO_LARGE")
 
     context = Context(runtime=runtime, principal=request.scope["state"]["principal"])
     try:
@@ -105,7 +132,9 @@ async def graphql_endpoint(request: Request) -> Response:
             schema._schema, prepared, variables, context, operation_name, allowed
         )
     except OperationNotAllowed:
-        return graphql_error(405, "mutations must be sent with POST", "BAD_REQUEST")
+        return graphql_error(
+            405, "mutations must be sent with POST", "BAD_REQUEST", {"Allow": "GET, POST"}
+        )
     body: dict[str, Any] = {}
     if result.errors:
         body["errors"] = [format_error(e) for e in result.errors]

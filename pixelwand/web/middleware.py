@@ -8,10 +8,17 @@ Origin` alone. So requests without `Origin` skip it and get that header here, on
 send-wrapper fewer on every API call (3% of a get-by-id's CPU, measured with py-spy).
 For the same reason the gate does not wrap `send` for its rate-limit headers: it adds
 them to the request's `ResponseExtras`, which this layer's one wrapper sends.
+
+Bodies that stop coming: a request that announces a body (Content-Length or chunked) gets
+a `receive` that waits at most `body_timeout` seconds for each part of it; past that the
+request fails with 408 and the connection is closed (as after a 413: the rest of that
+body is not worth reading). Headers that stop coming are the HTTP protocol's business
+(pixelwand/web/protocol.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -22,9 +29,13 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixelwand import metrics
+from pixelwand.errors import RequestTimeout
 from pixelwand.logs import key_var, org_id_var, request_id_var
 
 _VARY_ORIGIN = (b"vary", b"Origin")
+_CONNECTION_CLOSE = (b"connection", b"close")
+# Answers after which the rest of the request body is not read: the connection is closed.
+_CLOSING_STATUSES = frozenset({408, 413})
 
 access_log = logging.getLogger("pixelwand.access")
 
@@ -53,6 +64,8 @@ def sending_extras(
             extras.started = True
             extras.status = message["status"]
             headers = [*message.get("headers", []), *extras.headers]
+            if message["status"] in _CLOSING_STATUSES:
+                headers.append(_CONNECTION_CLOSE)
             message["headers"] = _with_vary_origin(headers) if vary_origin else headers
         await send(message)
 
@@ -72,6 +85,31 @@ def _with_vary_origin(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, b
     return [*headers, _VARY_ORIGIN]
 
 
+def _receiving_in_time(receive: Receive, timeout: float) -> Receive:
+    """`receive`, failing with RequestTimeout when a part of the body takes too long.
+
+    Only until the body is complete: afterwards `receive` waits for the disconnect, for as
+    long as a streamed answer lasts."""
+    done = False
+
+    async def receive_in_time() -> Message:
+        nonlocal done
+        if done:
+            return await receive()
+        try:
+            message = await asyncio.wait_for(receive(), timeout)
+        except TimeoutError:
+            done = True
+            raise RequestTimeout(
+                f"request body not received: nothing came for {timeout:g} seconds"
+            ) from None
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            done = True
+        return message
+
+    return receive_in_time
+
+
 class Edge:
     def __init__(
         self,
@@ -83,9 +121,11 @@ class Edge:
         expose_headers: Sequence[str],
         max_age: int,
         access_log: bool = False,
+        body_timeout: float = 30.0,
     ) -> None:
         self.app = app
         self.access_log = access_log
+        self.body_timeout = body_timeout
         self.cors_app = CORSMiddleware(
             app,
             allow_origins=allow_origins,
@@ -101,11 +141,18 @@ class Edge:
             return
         incoming = None
         has_origin = False
+        has_body = False
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")[:64]
             elif name == b"origin":
                 has_origin = True
+            elif name == b"content-length":
+                has_body = value != b"0"
+            elif name == b"transfer-encoding":
+                has_body = True
+        if has_body and self.body_timeout > 0:
+            receive = _receiving_in_time(receive, self.body_timeout)
         rid = incoming or _new_request_id()
         token = request_id_var.set(rid)
         org_token = org_id_var.set(None)

@@ -1,0 +1,520 @@
+"""Nothing a client writes may make a later read fail; every input has a bound.
+
+Values that cannot be stored and read back exactly on every backend (non-finite numbers,
+NUL characters, lone surrogates, over-long strings) are refused with 400 naming the field,
+at write time and in filters, on GraphQL and REST alike; query-string numbers are ASCII
+digits. Hypothesis checks that whatever is accepted reads back exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.helpers import seed_assets
+
+UNKNOWN_ID = "c" + "0" * 24
+
+_UPDATE = """mutation($id: ID!, $input: UpdateAssetInput!) {
+  updateAsset(id: $id, input: $input) { id name tags locationX locationY }
+}"""
+
+
+async def _asset(tenant: Any, **row: Any) -> str:
+    (asset_id,) = await seed_assets(tenant.org_id, [row])
+    return asset_id
+
+
+def _error(body: dict[str, Any]) -> tuple[str, str]:
+    (error,) = body["errors"]
+    return error["extensions"]["code"], error["message"]
+
+
+async def _reads_still_work(tenant: Any, asset_id: str) -> dict[str, Any]:
+    r = await tenant.get(f"/api/v1/assets/{asset_id}")
+    assert r.status_code == 200, r.text
+    assert (await tenant.get("/api/v1/assets")).status_code == 200
+    body = await tenant.gql("{ assets { items { id locationX locationY } } }")
+    assert "errors" not in body, body
+    return r.json()
+
+
+# --- item 2: non-finite numbers ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "literal", ["1e400", "-1e400", "1" * 400, "-" + "9" * 309 + ".5", "1.7976931348623159e308"]
+)
+async def test_non_finite_location_literal_is_refused(tenant: Any, literal: str) -> None:
+    asset_id = await _asset(tenant)
+    body = await tenant.gql(
+        f'mutation {{ updateAsset(id: "{asset_id}", input: {{locationX: {literal}}}) {{ id }} }}'
+    )
+    assert _error(body) == ("BAD_REQUEST", "input.locationX must be a finite number")
+    assert body.get("data") is None
+    asset = await _reads_still_work(tenant, asset_id)
+    assert asset["locationX"] == 0
+
+
+@pytest.mark.parametrize("number", ["1e400", "NaN", "-Infinity", "Infinity"])
+async def test_non_finite_numbers_in_json_name_the_field(tenant: Any, number: str) -> None:
+    asset_id = await _asset(tenant)
+    variables = {"id": asset_id, "input": {"locationY": "NUMBER"}}
+    raw = json.dumps({"query": _UPDATE, "variables": variables}).replace('"NUMBER"', number)
+    r = await tenant.post("/graphql", content=raw, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert _error(r.json()) == ("BAD_REQUEST", "variables.input.locationY must be a finite number")
+    r = await tenant.post(
+        "/api/v1/export-presets",
+        content='{"name": "p", "format": "JPEG", "quality": ' + number + "}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert (r.status_code, r.json()) == (400, {"error": "quality must be a finite number"})
+    await _reads_still_work(tenant, asset_id)
+
+
+async def test_negative_zero_and_extremes_read_back(tenant: Any) -> None:
+    asset_id = await _asset(tenant)
+    for x, y in ((-0.0, 5e-324), (1.7976931348623157e308, -2.2250738585072014e-308)):
+        body = await tenant.gql(
+            _UPDATE, {"id": asset_id, "input": {"locationX": x, "locationY": y}}
+        )
+        assert "errors" not in body, body
+        asset = await _reads_still_work(tenant, asset_id)
+        assert (asset["locationX"], asset["locationY"]) == (x + 0.0, y)
+
+
+# --- item 11: NUL characters ------------------------------------------------------------
+
+
+async def test_nul_in_rest_writes_and_filters(tenant: Any) -> None:
+    asset_id = await _asset(tenant)
+    cases = [
+        ("PATCH", f"/api/v1/assets/{asset_id}", {"tags": ["a\u0000"]}, "tags[0]"),
+        ("PATCH", f"/api/v1/assets/{asset_id}", {"name": "a\u0000b"}, "name"),
+        ("POST", "/api/v1/collections", {"name": "x\u0000"}, "name"),
+        ("POST", "/api/v1/export-presets", {"name": "p\u0000", "format": "JPEG"}, "name"),
+        (
+            "POST",
+            "/api/v1/assets",
+            {"mode": "presign", "originalName": "a\u0000.jpg", "mimeType": "image/jpeg", "size": 9},
+            "originalName",
+        ),
+        ("GET", "/api/v1/assets?q=a%00b", None, "q"),
+        ("GET", "/api/v1/assets?tags=a%00b", None, "tags"),
+        ("GET", "/api/v1/collections?name=a%00", None, "name"),
+        ("GET", f"/api/v1/assets/{asset_id}/export-url?preset=x%00", None, "preset"),
+        ("GET", f"/api/v1/assets/{asset_id}/export-url?format=JPEG%00", None, "format"),
+    ]
+    for method, url, body, field in cases:
+        r = await tenant.http.request(method, url, json=body, headers=tenant.auth)
+        assert r.status_code == 400, (url, body, r.text)
+        assert r.json() == {"error": f"{field} must not contain NUL characters"}, (url, body)
+    asset = await _reads_still_work(tenant, asset_id)
+    assert asset["tags"] == [] and asset["name"] == "asset-0000.jpg"
+
+
+async def test_nul_in_graphql_literals_and_variables(tenant: Any) -> None:
+    asset_id = await _asset(tenant)
+    literals = [
+        ('{ assets(q: "a\\u0000") { total } }', "q"),
+        ('{ assets(tags: ["ok", "a\\u0000"]) { total } }', "tags[1]"),
+        ('{ collections(name: "a\\u0000") { id } }', "name"),
+        (f'{{ exportUrl(assetId: "{asset_id}", preset: "x\\u0000") {{ url }} }}', "preset"),
+        (
+            f'mutation {{ updateAsset(id: "{asset_id}", input: {{tags: ["a\\u0000"]}}) {{ id }} }}',
+            "input.tags[0]",
+        ),
+        ('mutation { createApiKey(scopes: ["read"], name: "k\\u0000") { key } }', "name"),
+    ]
+    for query, field in literals:
+        body = await tenant.gql(query)
+        assert _error(body) == ("BAD_REQUEST", f"{field} must not contain NUL characters"), query
+    body = await tenant.gql("query($q: String) { assets(q: $q) { total } }", {"q": "a\u0000b"})
+    assert _error(body) == ("BAD_REQUEST", "variable q must not contain NUL characters")
+    body = await tenant.gql(_UPDATE, {"id": asset_id, "input": {"tags": ["\u0000"]}})
+    assert _error(body) == ("BAD_REQUEST", "variable input.tags[0] must not contain NUL characters")
+    await _reads_still_work(tenant, asset_id)
+
+
+async def test_lone_surrogate_literal_is_refused(tenant: Any) -> None:
+    asset_id = await _asset(tenant)
+    body = await tenant.gql(
+        f'mutation {{ updateAsset(id: "{asset_id}", input: {{name: "a\\ud800"}}) {{ id }} }}'
+    )
+    # graphql-core's lexer refuses it already; the rule behind it says the same.
+    code, message = _error(body)
+    assert code == "BAD_REQUEST" and "Unicode" in message, message
+    await _reads_still_work(tenant, asset_id)
+
+
+# --- item 3: long values ----------------------------------------------------------------
+
+
+async def test_long_filters_answer_400_naming_the_parameter(tenant: Any) -> None:
+    asset_id = await _asset(tenant)
+    cases = [
+        ("/api/v1/collections?name=" + "n" * 201, "name may have at most 200 characters"),
+        ("/api/v1/collections?name=" + "n" * 5000, "name may have at most 200 characters"),
+        (
+            f"/api/v1/assets/{asset_id}/export-url?preset=" + "p" * 300,
+            "preset may have at most 100 characters",
+        ),
+        ("/api/v1/assets?q=" + "q" * 256, "q may have at most 255 characters"),
+        ("/api/v1/assets?tags=" + "t" * 65, "a tag may have at most 64 characters"),
+        ("/api/v1/assets?type=" + "I" * 5000, "type may have at most 4096 characters"),
+        (
+            "/api/v1/assets?collectionId=" + "c" * 5000,
+            "collectionId may have at most 4096 characters",
+        ),
+    ]
+    for url, message in cases:
+        r = await tenant.get(url)
+        assert (r.status_code, r.json()) == (400, {"error": message}), url[:80]
+    long_preset = "p" * 300
+    graphql = [
+        ('{ collections(name: "%s") { id } }' % ("n" * 201), "name may have at most 200"),
+        ('{ collections(name: "%s") { id } }' % ("n" * 5000), "name may have at most 4096"),
+        (
+            f'{{ exportUrl(assetId: "{asset_id}", preset: "{long_preset}") {{ url }} }}',
+            "preset may have at most 100",
+        ),
+    ]
+    for query, message in graphql:
+        code, text = _error(await tenant.gql(query))
+        assert code == "BAD_REQUEST" and text == message + " characters", text
+    body = await tenant.gql("query($n: String) { collections(name: $n) { id } }", {"n": "n" * 201})
+    assert _error(body) == ("BAD_REQUEST", "name may have at most 200 characters")
+    await _reads_still_work(tenant, asset_id)
+
+
+async def test_every_string_argument_has_a_bound(tenant: Any) -> None:
+    """The whole class: every String/ID argument and input field of the schema, found by
+    introspection, refuses a 5,000-character value and a NUL with 400, never a 500."""
+    types = (
+        await tenant.gql(
+            """{ __schema { queryType { name } mutationType { name }
+                 types { name kind
+                   fields { name args { name type { ...T } } }
+                   inputFields { name type { ...T } } } } }
+               fragment T on __Type { kind name ofType { kind name ofType { kind name
+                 ofType { kind name } } } }"""
+        )
+    )["data"]["__schema"]
+    by_name = {t["name"]: t for t in types["types"]}
+
+    def leaf(t: dict[str, Any]) -> tuple[str, bool]:
+        is_list = False
+        while t["kind"] in ("NON_NULL", "LIST"):
+            is_list = is_list or t["kind"] == "LIST"
+            t = t["ofType"]
+        return t["name"], is_list
+
+    checked = 0
+    for root in (types["queryType"]["name"], types["mutationType"]["name"]):
+        for field in by_name[root]["fields"]:
+            for arg in field["args"]:
+                name, _ = leaf(arg["type"])
+                targets: list[tuple[str, str]] = []
+                if name in ("String", "ID"):
+                    targets.append((arg["name"], ""))
+                elif by_name[name]["kind"] == "INPUT_OBJECT":
+                    for sub in by_name[name]["inputFields"]:
+                        if leaf(sub["type"])[0] in ("String", "ID"):
+                            targets.append((arg["name"], sub["name"]))
+                for arg_name, sub_name in targets:
+                    for bad in ("x" * 5000, "x\u0000"):
+                        checked += 1
+                        value: Any = bad
+                        if sub_name:
+                            sub_type = next(
+                                s for s in by_name[name]["inputFields"] if s["name"] == sub_name
+                            )
+                            value = {sub_name: [bad] if leaf(sub_type["type"])[1] else bad}
+                        elif leaf(arg["type"])[1]:
+                            value = [bad]
+                        query = _document(root, field, arg_name, name, arg["type"])
+                        r = await tenant.post(
+                            "/graphql", json={"query": query, "variables": {"v": value}}
+                        )
+                        assert r.status_code in (200, 400), (field["name"], arg_name, r.text)
+                        errors = r.json().get("errors")
+                        assert errors, (field["name"], arg_name, sub_name, r.text)
+                        assert errors[0]["extensions"]["code"] in (
+                            "BAD_REQUEST",
+                            "NOT_FOUND",
+                        ), (field["name"], arg_name, sub_name, errors)
+    assert checked >= 40
+
+
+def _document(root: str, field: dict[str, Any], arg_name: str, type_name: str, t: Any) -> str:
+    def spell(t: dict[str, Any]) -> str:
+        if t["kind"] == "NON_NULL":
+            return spell(t["ofType"]) + "!"
+        if t["kind"] == "LIST":
+            return f"[{spell(t['ofType'])}]"
+        return t["name"]
+
+    op = "query" if root == "Query" else "mutation"
+    selection = {
+        "assets": "{ total }",
+        "asset": "{ id }",
+        "collections": "{ id }",
+        "exportUrl": "{ url }",
+        "exportPresets": "{ id }",
+        "viewer": "{ __typename }",
+        "apiKeys": "{ id }",
+    }.get(field["name"], "{ __typename }")
+    return f"{op}($v: {spell(t)}) {{ {field['name']}({arg_name}: $v) {selection} }}"
+
+
+# --- item 12: ASCII digits --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["1_0", "+5", " 5", "5 ", "\u0663", "0x10", "1e3", "5.0"])
+async def test_query_string_numbers_are_ascii_digits(tenant: Any, value: str) -> None:
+    asset_id = await _asset(tenant)
+    for url, name in [
+        ("/api/v1/assets?page={}", "page"),
+        ("/api/v1/assets?pageSize={}", "pageSize"),
+        (f"/api/v1/assets/{asset_id}/export-url?format=PNG&quality={{}}", "quality"),
+        (f"/api/v1/assets/{asset_id}/export-url?maxWidth={{}}", "maxWidth"),
+        (f"/api/v1/assets/{asset_id}/export-url?maxHeight={{}}", "maxHeight"),
+        (f"/api/v1/assets/{asset_id}/export-url?format=PNG&ttl={{}}", "ttl"),
+    ]:
+        r = await tenant.get(url.format(value))
+        assert r.status_code == 400, (url, value, r.text)
+        assert r.json() == {"error": f"{name} must be a whole number (ASCII digits)"}
+
+
+async def test_plain_digits_still_work(tenant: Any) -> None:
+    r = await tenant.get("/api/v1/assets?page=1&pageSize=10")
+    assert r.status_code == 200 and r.json()["pageSize"] == 10
+    r = await tenant.get("/api/v1/assets?page=-1")
+    assert (r.status_code, r.json()) == (400, {"error": "page must be 1 or more"})
+    r = await tenant.get("/api/v1/assets?page=99999999999")
+    assert (r.status_code, r.json()) == (
+        400,
+        {"error": "page must be a whole number (ASCII digits)"},
+    )
+
+
+# --- item 12: Allow on every 405 --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PUT", "/api/v1/assets", "GET, HEAD, POST"),
+        ("DELETE", "/api/v1/collections", "GET, HEAD, POST"),
+        ("POST", "/api/v1/assets/{id}", "GET, HEAD, PATCH, DELETE"),
+        ("PUT", "/api/v1/assets/{id}/export-url", "GET, HEAD"),
+        ("DELETE", "/graphql", "GET, HEAD, POST"),
+        ("POST", "/healthz", "GET, HEAD"),
+    ],
+)
+async def test_every_405_carries_allow(tenant: Any, method: str, path: str, allow: str) -> None:
+    r = await tenant.http.request(method, path.format(id=UNKNOWN_ID), headers=tenant.auth)
+    assert r.status_code == 405, r.text
+    assert r.headers["allow"] == allow
+    if path.startswith("/api"):
+        assert r.json() == {"error": "method not allowed"}
+
+
+async def test_graphql_mutation_over_get_is_405_with_allow(tenant: Any) -> None:
+    r = await tenant.get("/graphql", params={"query": "mutation { __typename }"})
+    assert r.status_code == 405
+    assert r.headers["allow"] == "GET, POST"
+
+
+# --- round trips: whatever is accepted reads back exactly --------------------------------
+
+_ROUND_TRIP = settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+# Any text JSON can carry (no lone surrogates), biased towards the awkward: NUL, controls,
+# combining marks, astral characters, whitespace, and lengths around the limits.
+texts = st.one_of(
+    st.text(max_size=80),
+    st.text(st.characters(codec="utf-8"), max_size=300),
+    st.sampled_from(["\u0000", " a ", "e\u0301", "😀" * 64, "\u00a0x", "a\u0000b", "%_\\"]),
+)
+
+
+def _expected_name(value: str, limit: int) -> tuple[int, str | None]:
+    name = value.strip()
+    if not name:
+        return 400, None
+    if len(name) > limit:
+        return 400, f"name may have at most {limit} characters"
+    if "\u0000" in name:
+        return 400, "name must not contain NUL characters"
+    if any(ord(c) < 32 for c in name):
+        return 400, "name must not contain control characters"
+    return 200, name
+
+
+@_ROUND_TRIP
+@given(name=texts, tags=st.lists(texts, max_size=4), x=st.floats(), y=st.floats(width=32))
+async def test_asset_fields_round_trip(
+    make_tenant: Any, name: str, tags: list[str], x: float, y: float
+) -> None:
+    tenant = await make_tenant()  # a key per example: each has its own allowance
+    asset_id = await _asset(tenant)
+    body = await tenant.gql(
+        _UPDATE,
+        {"id": asset_id, "input": {"name": name, "tags": tags}},
+    )
+    status, expected = _expected_name(name, 255)
+    clean = []
+    for t in tags:
+        if t.strip() and t.strip() not in clean:
+            clean.append(t.strip())
+    tags_ok = all("\u0000" not in t and len(t.strip()) <= 64 for t in tags)
+    if status == 200 and tags_ok:
+        assert "errors" not in body, (name, tags, body)
+        asset = await _reads_still_work(tenant, asset_id)
+        assert (asset["name"], asset["tags"]) == (expected, clean)
+        for tag in clean:
+            r = await tenant.get("/api/v1/assets", params={"tags": tag.replace(",", "")})
+            assert r.status_code == 200, r.text
+        r = await tenant.get("/api/v1/assets", params={"q": expected})
+        assert asset_id in [a["id"] for a in r.json()["items"]]
+    else:
+        assert _error(body)[0] == "BAD_REQUEST", body
+    # Floats: only what JSON carries reaches here; non-finite ones are tested above.
+    import math
+
+    if math.isfinite(x) and math.isfinite(y):
+        body = await tenant.gql(
+            _UPDATE, {"id": asset_id, "input": {"locationX": x, "locationY": y}}
+        )
+        assert "errors" not in body, body
+        asset = await _reads_still_work(tenant, asset_id)
+        assert (asset["locationX"], asset["locationY"]) == (x + 0.0, y + 0.0)
+
+
+@_ROUND_TRIP
+@given(name=texts, color=st.sampled_from(["#A1b2C3", "#a1b2c3\n", "#fff", None]))
+async def test_collection_fields_round_trip(make_tenant: Any, name: str, color: str | None) -> None:
+    tenant = await make_tenant()  # a key per example: each has its own allowance
+    payload: dict[str, Any] = {"name": name}
+    if color is not None:
+        payload["color"] = color
+    r = await tenant.post("/api/v1/collections", json=payload)
+    status, expected = _expected_name(name, 200)
+    if color is not None and color != "#A1b2C3" and status == 200:
+        assert (r.status_code, r.json()) == (400, {"error": "color must be #rrggbb"})
+        return
+    assert r.status_code in ((200, 201) if status == 200 else (400,)), (name, r.text)
+    if status != 200:
+        return
+    assert r.json()["name"] == expected
+    if color is not None and r.status_code == 201:
+        assert r.json()["color"] == "#a1b2c3"
+    listed = await tenant.get("/api/v1/collections", params={"name": expected})
+    assert [c["name"] for c in listed.json()["collections"]] == [expected]
+    body = await tenant.gql("query($n: String) { collections(name: $n) { name } }", {"n": expected})
+    assert body["data"]["collections"] == [{"name": expected}]
+
+
+@_ROUND_TRIP
+@given(
+    name=texts,
+    quality=st.one_of(st.none(), st.integers(-5, 105)),
+    width=st.one_of(st.none(), st.integers(0, 17000)),
+)
+async def test_preset_fields_round_trip(
+    make_tenant: Any, name: str, quality: int | None, width: int | None
+) -> None:
+    tenant = await make_tenant()  # a key per example: each has its own allowance
+    payload: dict[str, Any] = {
+        "name": name,
+        "format": "webp",
+        "quality": quality,
+        "maxWidth": width,
+    }
+    r = await tenant.post("/api/v1/export-presets", json=payload)
+    status, expected = _expected_name(name, 100)
+    q_ok = quality is None or 1 <= quality <= 100
+    w_ok = width is None or 1 <= width <= 16384
+    if status != 200 or not q_ok or not w_ok:
+        assert r.status_code == 400, (payload, r.text)
+        return
+    assert r.status_code in (200, 201), r.text
+    listed = (await tenant.get("/api/v1/export-presets")).json()["presets"]
+    (preset,) = [p for p in listed if p["name"] == expected]
+    assert (preset["format"], preset["quality"], preset["maxWidth"]) == (
+        "WEBP",
+        85 if quality is None else quality,
+        width,
+    )
+
+
+@_ROUND_TRIP
+@given(name=st.one_of(texts, st.text(min_size=195, max_size=205)))
+async def test_api_key_names_round_trip(make_tenant: Any, name: str) -> None:
+    tenant = await make_tenant()  # a key per example: each has its own allowance
+    body = await tenant.gql(
+        'mutation($n: String!) { createApiKey(scopes: ["read"], name: $n) { apiKey { id name } } }',
+        {"n": name},
+    )
+    if len(name) > 200 or "\u0000" in name:
+        assert _error(body)[0] == "BAD_REQUEST", body
+        return
+    assert "errors" not in body, body
+    created = body["data"]["createApiKey"]["apiKey"]
+    assert created["name"] == name.strip()
+    listed = (await tenant.gql("{ apiKeys { id name } }"))["data"]["apiKeys"]
+    assert {"id": created["id"], "name": name.strip()} in listed
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(original=texts, display=st.one_of(st.none(), texts))
+async def test_upload_names_round_trip(
+    make_tenant: Any, original: str, display: str | None
+) -> None:
+    """originalName and name through presign → PUT → finalize, on the real object stores."""
+    from tests.helpers import make_image, presign
+
+    tenant = await make_tenant()
+    data = make_image(8, 8)
+    r = await presign(tenant, original, "image/jpeg", len(data))
+    status, expected = _expected_name(original, 255)
+    if status != 200:
+        assert r.status_code == 400, (original, r.text)
+        assert "originalName" in r.json()["error"] or "name" in r.json()["error"]
+        return
+    assert r.status_code == 200, (original, r.text)
+    ticket = r.json()
+    put = await tenant.http.put(ticket["uploadUrl"], content=data, headers=ticket["headers"])
+    assert put.status_code == 200, put.text
+    finalize: dict[str, Any] = {
+        "mode": "finalize",
+        "originalName": original,
+        "mimeType": "image/jpeg",
+        "size": len(data),
+        "storageKey": ticket["storageKey"],
+    }
+    if display is not None:
+        finalize["name"] = display
+    r = await tenant.post("/api/v1/assets", json=finalize)
+    shown_status, shown = _expected_name(display, 255) if display is not None else (200, expected)
+    if shown_status != 200:
+        assert r.status_code == 400, (display, r.text)
+        return
+    assert r.status_code == 201, r.text
+    asset = await _reads_still_work(tenant, r.json()["id"])
+    assert (asset["originalName"], asset["name"]) == (expected, shown)
+    r = await tenant.get("/api/v1/assets", params={"q": expected})
+    assert asset["id"] in [a["id"] for a in r.json()["items"]]
