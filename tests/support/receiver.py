@@ -21,6 +21,7 @@ class Received:
     body: bytes
     started: float
     finished: float = 0.0
+    complete: bool = True  # False: the sender went away before the whole body came
 
     def json(self) -> Any:
         return orjson.loads(self.body)
@@ -41,9 +42,8 @@ class Receiver:
                 started = time.monotonic()
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
-                entry = Received(
-                    self.path, {k.lower(): v for k, v in self.headers.items()}, body, started
-                )
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                entry = Received(self.path, headers, body, started, complete=len(body) == length)
                 with receiver.lock:
                     receiver.requests.append(entry)
                     script = receiver.scripts.get(self.path)
