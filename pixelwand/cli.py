@@ -171,11 +171,16 @@ def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
 
     report = _with_db(settings, run)
     if report.skipped_locked:
-        print("another process is sweeping; nothing done")
+        print(
+            "another process is sweeping; only temporary files reaped "
+            f"({report.temp_files_removed})"
+        )
     else:
         print(
             f"removed {report.assets_removed} deleted assets and {report.uploads_removed} "
-            f"stale uploads ({report.objects_deleted} objects)"
+            f"stale uploads ({report.objects_deleted} objects); "
+            f"{report.staged_removed} staged uploads, "
+            f"{report.temp_files_removed} temporary files"
         )
     return 0
 

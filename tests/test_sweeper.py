@@ -6,6 +6,7 @@ import datetime as dt
 
 from pixelwand.models import Asset, Upload
 from pixelwand.services.sweeper import sweep
+from pixelwand.storage.base import staging_key
 from tests.helpers import make_image, presign, upload
 
 
@@ -41,8 +42,8 @@ async def test_stale_uploads_are_removed_after_retention(tenant, app):
         created_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=25)
     )
     await _sweep(app)
-    assert await storage.head(stale["storageKey"]) is None
-    assert await storage.head(fresh["storageKey"]) is not None
+    assert await storage.head(staging_key(stale["storageKey"])) is None
+    assert await storage.head(staging_key(fresh["storageKey"])) is not None
     # The swept upload can no longer be finalized; the fresh one can.
     body = {
         "mode": "finalize",

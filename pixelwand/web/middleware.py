@@ -20,9 +20,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pixelwand.errors import boundary_error
+from pixelwand.web.responses import error_response
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 _VARY_ORIGIN = (b"vary", b"Origin")
+# On every answer: browsers must take the Content-Type as given (an uploaded file served as
+# image/jpeg is never sniffed into HTML).
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
 
 
 class RequestIdFilter(logging.Filter):
@@ -106,9 +112,21 @@ class Edge:
                 has_origin = True
         rid = incoming or _new_request_id()
         token = request_id_var.set(rid)
-        extras = scope[EXTRAS] = ResponseExtras([(b"x-request-id", rid.encode("latin-1"))])
+        extras = scope[EXTRAS] = ResponseExtras(
+            [(b"x-request-id", rid.encode("latin-1")), _NOSNIFF]
+        )
+        send_ = sending_extras(send, extras, vary_origin=not has_origin)
         try:
             app = self.cors_app if has_origin else self.app
-            await app(scope, receive, sending_extras(send, extras, vary_origin=not has_origin))
+            await app(scope, receive, send_)
+        except Exception as exc:
+            # The one place where what escaped a route becomes an answer: nothing escapes
+            # the ASGI app (uvicorn would close the keep-alive connection and log it
+            # without the request id). A streamed answer already under way cannot change
+            # its status: it is cut off, which tells the client it is incomplete.
+            if extras.started:
+                raise
+            error = boundary_error(exc, f"{scope.get('method')} {scope.get('path')}")
+            await error_response(scope["path"], error)(scope, receive, send_)
         finally:
             request_id_var.reset(token)

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
 
+from pixelwand.storage.base import staging_key
 from tests.conftest import BUSINESS_QUOTA
 from tests.helpers import make_image, make_mp4_head, presign, upload
 
@@ -22,10 +23,14 @@ def storage_root(app) -> Path:
 
 
 async def stored(app, key: str) -> bytes | None:
-    """What the object store holds at `key` (None: nothing), on any backend."""
+    """What the object store holds for `key` (None: nothing), on any backend: the pinned
+    object once finalized, before that the staged one a PUT wrote."""
     storage = app.state.runtime.storage
-    info = await storage.head(key)
-    return None if info is None else await storage.read_range(key, 0, info.size)
+    for where in (key, staging_key(key)):
+        info = await storage.head(where)
+        if info is not None:
+            return await storage.read_range(where, 0, info.size)
+    return None
 
 
 async def test_upload_flow_end_to_end(tenant, app):
