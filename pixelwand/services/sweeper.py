@@ -80,10 +80,13 @@ async def _release(holder: str) -> None:
     await SweepLock.filter(name="sweep", holder=holder).delete()
 
 
-async def sweep(storage: Storage, *, upload_retention_seconds: float) -> SweepReport:
+async def sweep(
+    storage: Storage, *, upload_retention_seconds: float, now: dt.datetime | None = None
+) -> SweepReport:
+    """One round; `now` (default: the clock) is when expiries are judged from."""
     report = SweepReport()
     holder = uuid.uuid4().hex
-    now = dt.datetime.now(dt.UTC)
+    now = now or dt.datetime.now(dt.UTC)
     cutoff = now - dt.timedelta(seconds=upload_retention_seconds)
     if not await _acquire(holder, now):
         report.skipped_locked = True
