@@ -29,7 +29,6 @@ from tortoise.expressions import Q
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
-from pixelwand.config import Settings
 from pixelwand.errors import (
     BadRequest,
     Forbidden,
@@ -53,7 +52,9 @@ from pixelwand.storage import Storage
 from pixelwand.storage.keys import new_original_key, org_prefix
 
 PRESIGN_SECONDS = 15 * 60
-# How often a finalize waiting for another finalize of the same key looks again.
+# How long a finalize lease lasts unless renewed, and how often a finalize waiting for
+# another finalize of the same key looks again.
+LEASE_SECONDS = 30.0
 _LEASE_POLL_SECONDS = 0.1
 # Header bytes read to find an image's dimensions; grown up to the whole file for
 # formats whose size field sits late (JPEG after a large EXIF block).
@@ -126,11 +127,6 @@ async def storage_used(org_id: str, *, exclude_upload: str | None = None) -> int
     return int(assets[0] or 0) + int(pending[0] or 0)  # type: ignore[arg-type]
 
 
-def finalize_lease_seconds(settings: Settings) -> float:
-    """Longer than one finalize can take: the pin's copy, a few reads, a margin."""
-    return settings.storage_copy_timeout_seconds + 10 * settings.storage_timeout_seconds + 60
-
-
 async def upload_is_open(storage_key: str) -> bool:
     """Whether a PUT may still write `storage_key`'s staged object: not once finalized."""
     return not await Upload.filter(storage_key=storage_key, asset_id__not_isnull=True).exists()
@@ -183,7 +179,6 @@ async def finalize_upload(
     collection_id: str | None = None,
     name: str | None = None,
     max_size: int,
-    lease_seconds: float = 1000.0,
 ) -> tuple[AssetRecord, bool]:
     """(asset, created). Finalizing the same key again answers the same asset."""
     original, mime, size_ = check_declared(original_name, mime_type, size, max_size)
@@ -204,7 +199,7 @@ async def finalize_upload(
         await get_owned_collection_id(org_id, collection_id, "collectionId")
 
     holder = uuid.uuid4().hex
-    while not await _take_lease(upload.id, holder, lease_seconds):
+    while not await _take_lease(upload.id, holder):
         # Another finalize of this key is pinning and checking it: wait for its outcome
         # (its asset, or a released or expired lease), never pin beside it.
         again = await Upload.filter(id=upload.id).first()
@@ -213,6 +208,7 @@ async def finalize_upload(
         if again.asset_id is not None:
             return await _existing(org_id, again.asset_id), False
         await asyncio.sleep(_LEASE_POLL_SECONDS)
+    renewing = asyncio.create_task(_keep_lease(upload.id, holder))
     try:
         return await _pin_check_and_record(
             storage,
@@ -230,17 +226,31 @@ async def finalize_upload(
             collection_id=collection_id,
         )
     finally:
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
         await Upload.filter(id=upload.id, finalizing_by=holder).update(
             finalizing_by=None, finalizing_until=None
         )
 
 
-async def _take_lease(upload_id: str, holder: str, seconds: float) -> bool:
+async def _take_lease(upload_id: str, holder: str) -> bool:
     now = dt.datetime.now(dt.UTC)
     taken = await Upload.filter(
         Q(finalizing_until=None) | Q(finalizing_until__lt=now), id=upload_id, asset_id=None
-    ).update(finalizing_by=holder, finalizing_until=now + dt.timedelta(seconds=seconds))
+    ).update(finalizing_by=holder, finalizing_until=now + dt.timedelta(seconds=LEASE_SECONDS))
     return bool(taken)
+
+
+async def _keep_lease(upload_id: str, holder: str) -> None:
+    """Renew the lease while the finalize works (a copy of gigabytes takes minutes): a
+    short lease that lives as long as its holder, so a finalize whose process was killed
+    holds up the next one for LEASE_SECONDS at most."""
+    while True:
+        await asyncio.sleep(LEASE_SECONDS / 3)
+        with contextlib.suppress(Exception):  # a failed renewal is retried; the claim checks
+            until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=LEASE_SECONDS)
+            await Upload.filter(id=upload_id, finalizing_by=holder).update(finalizing_until=until)
 
 
 async def _pin_check_and_record(

@@ -18,6 +18,7 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixelwand.errors import boundary_error
@@ -126,6 +127,8 @@ class Edge:
             # its status: it is cut off, which tells the client it is incomplete.
             if extras.started:
                 raise
+            if isinstance(exc, ClientDisconnect):
+                return  # nobody to answer, and nothing went wrong here
             error = boundary_error(exc, f"{scope.get('method')} {scope.get('path')}")
             await error_response(scope["path"], error)(scope, receive, send_)
         finally:

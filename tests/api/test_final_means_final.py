@@ -198,3 +198,22 @@ async def test_every_app_answer_carries_nosniff(tenant, http):
         await http.get("/files/orgs/x?sig=bad&exp=1"),
     ):
         assert r.headers["x-content-type-options"] == "nosniff", r.url
+
+
+async def test_a_finalize_killed_mid_way_holds_up_the_next_one_only_until_its_lease_lapses(
+    tenant,
+):
+    """A process killed while it pinned left its lease; the lease lapses (it is renewed
+    only while its holder works) and the next finalize proceeds."""
+    from pixelwand.models import Upload
+
+    data = make_image(50, 40)
+    ticket = await presign_and_put(tenant, data, "crash.jpg", "image/jpeg")
+    await Upload.filter(storage_key=ticket["storageKey"]).update(
+        finalizing_by="killed", finalizing_until=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    )
+    r = await tenant.post(
+        "/api/v1/assets", json=finalize_body(ticket, data, "crash.jpg", "image/jpeg")
+    )
+    assert r.status_code == 201, r.text
+    assert (r.json()["width"], r.json()["height"]) == (50, 40)

@@ -31,6 +31,5 @@ async def finalize_upload(
         collection_id=input.collection_id,
         name=input.name,
         max_size=runtime.settings.max_upload_bytes,
-        lease_seconds=uploads.finalize_lease_seconds(runtime.settings),
     )
     return FinalizeUploadResult(asset=asset, created=created)  # type: ignore[arg-type]
