@@ -688,6 +688,9 @@ async def test_what_a_route_raises_is_answered_at_the_edge_never_escaping(
             r = await http.post("/graphql", json={"query": "{ viewer { plan } }"}, headers=auth)
             assert r.status_code == 503
             assert r.json()["errors"][0]["extensions"]["code"] == "DATABASE_UNAVAILABLE"
+        # A browser's request gets its CORS headers on the error too.
+        r = await http.get("/api/v1/assets", headers={**auth, "Origin": "https://app.test"})
+        assert r.status_code == 503 and r.headers["access-control-allow-origin"] == "*"
         # Anything else is a bug: a 500 with no details, its traceback in the log.
         raised.append(FileNotFoundError(errno.ENOENT, "no such file"))
         caplog.clear()

@@ -13,6 +13,7 @@ them to the request's `ResponseExtras`, which this layer's one wrapper sends.
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -91,14 +92,15 @@ class Edge:
         max_age: int,
     ) -> None:
         self.app = app
-        self.cors_app = CORSMiddleware(
-            app,
+        self._with_cors = functools.partial(
+            CORSMiddleware,
             allow_origins=allow_origins,
             allow_methods=allow_methods,
             allow_headers=allow_headers,
             expose_headers=expose_headers,
             max_age=max_age,
         )
+        self.cors_app = self._with_cors(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -130,6 +132,9 @@ class Edge:
             if isinstance(exc, ClientDisconnect):
                 return  # nobody to answer, and nothing went wrong here
             error = boundary_error(exc, f"{scope.get('method')} {scope.get('path')}")
-            await error_response(scope["path"], error)(scope, receive, send_)
+            answer: ASGIApp = error_response(scope["path"], error)
+            if has_origin:  # a browser must be able to read the error too
+                answer = self._with_cors(answer)
+            await answer(scope, receive, send_)
         finally:
             request_id_var.reset(token)
