@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.test_cli import _env, _ok, _printed_keys, _serve, _stop
+from tests.test_cli import _env, _ok, _printed_keys, _serve, _stderr_log, _stop
 
 pytestmark = pytest.mark.slow
 
@@ -103,3 +103,63 @@ def test_temp_files_of_a_killed_upload_are_reaped_at_start_up_and_by_sweep(
     out = _ok(env, "sweep")
     assert "2 temporary files" in out, out
     assert not young.exists() and not young_copy.exists() and unrelated.exists()
+
+
+def test_a_full_disk_on_a_live_server_is_one_503_and_the_connection_lives_on(
+    tmp_path: Path,
+) -> None:
+    """`pixelwand serve` with its store on a 2 MiB tmpfs: a 3 MiB PUT answers 503 on a
+    keep-alive connection, the next request on the same connection is answered, and the
+    server logged the fault once, with the request id (no "Exception in ASGI application")."""
+    import http.client
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        env = {**_env(tmp_path / "data"), "PIXELWAND_STORAGE_URL": f"local:{disk}/store"}
+        log = tmp_path / "serve.log"
+        proc, base = _serve(env, log)
+        try:
+            [key] = _printed_keys(log)
+            size = 3 * 1024 * 1024
+            r = httpx.post(
+                f"{base}/api/v1/assets",
+                json={
+                    "mode": "presign",
+                    "originalName": "big.jpg",
+                    "mimeType": "image/jpeg",
+                    "size": size,
+                },
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            url = urlsplit(r.json()["uploadUrl"])
+            conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+            conn.request(
+                "PUT",
+                f"{url.path}?{url.query}",
+                body=b"\xff\xd8\xff" + b"\0" * (size - 3),
+                headers={"Content-Type": "image/jpeg", "X-Request-Id": "disk-full-put"},
+            )
+            answer = conn.getresponse()
+            assert answer.status == 503 and answer.getheader("connection") != "close"
+            assert b"storage unavailable" in answer.read()
+            local_port = conn.sock.getsockname()[1]
+            conn.request("GET", "/healthz")
+            again = conn.getresponse()
+            assert again.status == 200 and again.read()
+            assert conn.sock.getsockname()[1] == local_port  # the same connection
+            conn.close()
+        finally:
+            _stop(proc)
+        errors = _stderr_log(log).read_text()
+        assert "Exception in ASGI application" not in errors, errors
+        lines = [line for line in errors.splitlines() if "storage unavailable" in line]
+        assert len(lines) == 1 and "[disk-full-put]" in lines[0], errors
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
