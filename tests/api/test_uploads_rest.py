@@ -206,10 +206,16 @@ async def test_quota_is_checked_again_at_finalize(make_tenant):
     await Upload.filter(storage_key=first["storageKey"]).update(
         created_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=16)
     )
-    await upload(t, data)
+    other = await upload(t, data)
     r = await t.post("/api/v1/assets", json=_finalize_body(first, data))
     assert r.status_code == 402
     assert "quota" in r.json()["error"]
+    # Space freed: the same upload finalizes now, with the bytes that were pinned before
+    # the 402 (the local store's staged file was moved by that first attempt).
+    assert (await t.delete(f"/api/v1/assets/{other['id']}")).status_code == 200
+    r = await t.post("/api/v1/assets", json=_finalize_body(first, data))
+    assert r.status_code == 201, r.text
+    assert r.json()["size"] == len(data)
 
 
 async def _presigned_put(tenant, data: bytes, mime: str = "image/jpeg") -> dict:
