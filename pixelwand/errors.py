@@ -211,8 +211,9 @@ _SQLITE_MESSAGES = (
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """`exc` and what it wraps: explicit causes, implicit contexts (Tortoise re-raises
-    driver errors inside `except`), and an exception passed as the first argument."""
+    """`exc` and what it wraps: explicit causes (`raise ... from exc`) and an exception
+    passed as the first argument (Tortoise's `OperationalError(driver_error)`). Not the
+    implicit context: a bug raised while handling a timeout is still a bug."""
     seen: set[int] = set()
     todo: list[BaseException] = [exc]
     while todo and len(seen) < 8:
@@ -221,9 +222,8 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
             continue
         seen.add(id(current))
         yield current
-        for inner in (current.__cause__, current.__context__):
-            if inner is not None:
-                todo.append(inner)
+        if current.__cause__ is not None:
+            todo.append(current.__cause__)
         if current.args and isinstance(current.args[0], BaseException):
             todo.append(current.args[0])
 
