@@ -9,7 +9,6 @@ import dataclasses
 import datetime as dt
 import os
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from urllib.parse import quote
@@ -72,7 +71,7 @@ class Storage(abc.ABC):
         """Remove temporary files this backend's paths write that are older than
         `older_than` (left by a process killed mid-way); returns how many went."""
         return await asyncio.to_thread(
-            _reap, Path(tempfile.gettempdir()), f"{TEMP_PREFIX}*", older_than
+            reap_files, Path(tempfile.gettempdir()), f"{TEMP_PREFIX}*", older_than
         )
 
     @abc.abstractmethod
@@ -154,7 +153,8 @@ def content_disposition(content_type: str | None, filename: str) -> str:
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-def _reap(folder: Path, pattern: str, older_than: dt.datetime) -> int:
+def reap_files(folder: Path, pattern: str, older_than: dt.datetime) -> int:
+    """Delete the files in `folder` matching `pattern` last written before `older_than`."""
     cutoff = older_than.timestamp()
     removed = 0
     for path in folder.glob(pattern):
@@ -165,7 +165,3 @@ def _reap(folder: Path, pattern: str, older_than: dt.datetime) -> int:
         except FileNotFoundError:  # another process reaped it first
             continue
     return removed
-
-
-def seconds_ago(seconds: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(time.time() - seconds, dt.UTC)

@@ -25,7 +25,7 @@ from pixelwand.storage.base import (
     ObjectNotFound,
     PresignedUpload,
     Storage,
-    _reap,
+    reap_files,
     staging_key,
 )
 from pixelwand.storage.keys import is_safe_key
@@ -204,7 +204,7 @@ class LocalStorage(Storage):
     async def reap_temp_files(self, older_than: dt.datetime) -> int:
         removed = await super().reap_temp_files(older_than)
         with map_exceptions(StorageUnavailable):
-            return removed + await asyncio.to_thread(_reap, self._tmp, "*.part", older_than)
+            return removed + await asyncio.to_thread(reap_files, self._tmp, "*.part", older_than)
 
     # --- objects -------------------------------------------------------------------------
 

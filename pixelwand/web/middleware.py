@@ -1,5 +1,6 @@
-"""The outermost layer: request ids, CORS for the requests that are CORS requests, and
-the response headers that inner layers add.
+"""The outermost layer: request ids, CORS for the requests that are CORS requests, the
+response headers that inner layers add, and the one boundary where an exception a route
+raised becomes an answer (a translated fault's 503, or a bug's 500), so none escapes.
 
 Request ids are taken from X-Request-Id or made here, echoed back, and put on log
 records. CORS: Starlette's CORSMiddleware wraps every response it sees, though only a
