@@ -12,7 +12,7 @@ from typing import Any
 
 from pixelwand import db
 from pixelwand.config import ConfigError, Settings
-from pixelwand.errors import PixelWandError
+from pixelwand.errors import PixelWandError, map_exceptions
 from pixelwand.plans import Plan, parse_plan
 
 
@@ -163,9 +163,10 @@ def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
 
     async def run() -> Any:
         try:
-            return await sweep(
-                runtime.storage, upload_retention_seconds=settings.upload_retention_seconds
-            )
+            with map_exceptions():  # an outage is one line ("database unavailable"), exit 2
+                return await sweep(
+                    runtime.storage, upload_retention_seconds=settings.upload_retention_seconds
+                )
         finally:
             await runtime.storage.close()
 

@@ -14,15 +14,14 @@ from pathlib import Path
 from urllib.parse import quote
 
 from pixelwand.errors import StorageUnavailable, map_exceptions
+from pixelwand.imaging.sniff import IMAGE_MIME_TYPES
 
 # Temporary files a process writes outside the store (a local copy of an S3 object to
 # render); a process killed meanwhile leaves them behind, and the sweeper reaps them.
 TEMP_PREFIX = "pixelwand-"
-# Mime types served inline; anything else is served as an attachment, so that a browser
-# never renders a download in the app's context.
-INLINE_TYPES = frozenset(
-    {"image/jpeg", "image/png", "image/webp", "image/gif", "image/avif", "image/tiff"}
-)
+# Mime types served inline (the raster images the service accepts); anything else is
+# served as an attachment, so that a browser never renders a download in the app's origin.
+INLINE_TYPES = IMAGE_MIME_TYPES
 
 
 @dataclasses.dataclass(frozen=True)
