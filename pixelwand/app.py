@@ -25,7 +25,7 @@ from compat_rest.webhooks import routes as webhook_routes
 from pixelwand import db
 from pixelwand.auth import Authenticator
 from pixelwand.config import Settings
-from pixelwand.errors import DatabaseUnavailable, PixelWandError, is_database_outage
+from pixelwand.errors import PixelWandError, map_exceptions
 from pixelwand.imaging.pool import ImagePool
 from pixelwand.ratelimit import rate_limiter_from_url
 from pixelwand.runtime import Runtime
@@ -55,6 +55,7 @@ def build_runtime(settings: Settings) -> Runtime:
             secret=settings.secret_key,
             base_url=settings.base_url(),
             timeout_seconds=settings.storage_timeout_seconds,
+            copy_timeout_seconds=settings.storage_copy_timeout_seconds,
         ),
         authenticator=Authenticator(settings.auth_cache_seconds),
         limiter=rate_limiter_from_url(settings.rate_limit_url),
@@ -66,16 +67,20 @@ def build_runtime(settings: Settings) -> Runtime:
 
 
 async def _sweep_forever(runtime: Runtime) -> None:
+    """At start-up (what a killed process left behind goes now), then every interval."""
     interval = runtime.settings.sweep_interval_seconds
     while True:
-        await asyncio.sleep(interval)
         try:
-            await sweep(
-                runtime.storage,
-                upload_retention_seconds=runtime.settings.upload_retention_seconds,
-            )
-        except Exception:  # keep sweeping; the next round retries what failed
+            with map_exceptions():  # an outage is a warning; the next round retries
+                await sweep(
+                    runtime.storage,
+                    upload_retention_seconds=runtime.settings.upload_retention_seconds,
+                )
+        except PixelWandError as exc:
+            log.warning("sweep not done: %s", exc.message)
+        except Exception:  # a bug: keep sweeping, the next round retries what failed
             log.exception("sweep failed")
+        await asyncio.sleep(interval)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -97,17 +102,6 @@ def _allowed_methods(request: Request) -> str:
             methods |= route.methods
     order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     return ", ".join(sorted(methods, key=lambda m: (order.index(m) if m in order else 99, m)))
-
-
-async def _internal_error(request: Request, exc: Exception) -> Response:
-    """Errors that escaped a route: outages are 503s, known errors their status, else 500."""
-    if isinstance(exc, PixelWandError):
-        return rest_error(exc.status, exc.message)
-    if is_database_outage(exc):
-        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
-        return rest_error(503, DatabaseUnavailable().message)
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return rest_error(500, "internal error")
 
 
 def _tune_gc() -> None:
@@ -189,7 +183,9 @@ def create_app(settings: Settings | None = None, *, run_sweeper: bool = True) ->
             ),
             Middleware(Gate, runtime=runtime, max_body_bytes=settings.max_json_body_bytes),
         ],
-        exception_handlers={HTTPException: _not_found, Exception: _internal_error},
+        # Anything else a route raises is answered by Edge (web/middleware.py), the one
+        # boundary where exceptions become answers.
+        exception_handlers={HTTPException: _not_found},
         lifespan=lifespan,
     )
     app.state.runtime = runtime

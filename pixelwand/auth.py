@@ -98,14 +98,11 @@ class Authenticator:
 
     @staticmethod
     async def _load(digest: str) -> Principal | None:
-        from pixelwand.errors import map_database_errors
-
-        with map_database_errors():
-            key = (
-                await ApiKey.filter(key_hash=digest, revoked_at=None)
-                .select_related("organization")
-                .first()
-            )
+        key = (
+            await ApiKey.filter(key_hash=digest, revoked_at=None)
+            .select_related("organization")
+            .first()
+        )
         if key is None:
             return None
         return Principal(

@@ -11,7 +11,7 @@ from typing import Any
 
 from pixelwand import db, logs
 from pixelwand.config import ConfigError, Settings
-from pixelwand.errors import PixelWandError
+from pixelwand.errors import PixelWandError, map_exceptions
 from pixelwand.plans import Plan, parse_plan
 
 
@@ -170,19 +170,25 @@ def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
 
     async def run() -> Any:
         try:
-            return await sweep(
-                runtime.storage, upload_retention_seconds=settings.upload_retention_seconds
-            )
+            with map_exceptions():  # an outage is one line ("database unavailable"), exit 2
+                return await sweep(
+                    runtime.storage, upload_retention_seconds=settings.upload_retention_seconds
+                )
         finally:
             await runtime.storage.close()
 
     report = _with_db(settings, run)
     if report.skipped_locked:
-        print("another process is sweeping; nothing done")
+        print(
+            "another process is sweeping; only temporary files reaped "
+            f"({report.temp_files_removed})"
+        )
     else:
         line = (
             f"removed {report.assets_removed} deleted assets and {report.uploads_removed} "
-            f"stale uploads ({report.objects_deleted} objects)"
+            f"stale uploads ({report.objects_deleted} objects); "
+            f"{report.staged_removed} staged uploads, "
+            f"{report.temp_files_removed} temporary files"
         )
         if report.multipart_aborted:
             line += f"; aborted {report.multipart_aborted} expired multipart uploads"

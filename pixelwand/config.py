@@ -50,6 +50,7 @@ class Settings:
     sweep_interval_seconds: float
     upload_retention_seconds: float
     storage_timeout_seconds: float
+    storage_copy_timeout_seconds: float
     auth_cache_seconds: float
     log_level: str
     log_format: str = "text"
@@ -103,6 +104,9 @@ class Settings:
             sweep_interval_seconds=_float(env, "PIXELWAND_SWEEP_INTERVAL_SECONDS", 60.0),
             upload_retention_seconds=_float(env, "PIXELWAND_UPLOAD_RETENTION_SECONDS", 86400.0),
             storage_timeout_seconds=_float(env, "PIXELWAND_STORAGE_TIMEOUT_SECONDS", 10.0),
+            storage_copy_timeout_seconds=_float(
+                env, "PIXELWAND_STORAGE_COPY_TIMEOUT_SECONDS", 900.0
+            ),
             auth_cache_seconds=min(_float(env, "PIXELWAND_AUTH_CACHE_SECONDS", 1.0), 1.0),
             log_level=env.get("PIXELWAND_LOG_LEVEL", "INFO").upper(),
             log_format=_choice(env, "PIXELWAND_LOG_FORMAT", ("text", "json"), "text"),

@@ -136,6 +136,9 @@ class Upload(Model):
     size = fields.BigIntField()
     created_at = fields.DatetimeField()
     asset_id = fields.CharField(max_length=25, null=True)
+    # The finalize lease (migration 0007): who pins and checks this upload's bytes now.
+    finalizing_by = fields.CharField(max_length=32, null=True)
+    finalizing_until = fields.DatetimeField(null=True)
 
     class Meta:
         table = "uploads"

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from graphql import GraphQLError
 
-from pixelwand.errors import (
-    DatabaseUnavailable,
-    PixelWandError,
-    StorageUnavailable,
-    is_database_outage,
-)
-
-log = logging.getLogger("pixelwand.errors")
+from pixelwand.errors import BadRequest, PixelWandError, boundary_error
 
 
 def domain_error(error: GraphQLError) -> PixelWandError:
@@ -24,23 +16,10 @@ def domain_error(error: GraphQLError) -> PixelWandError:
         return original
     if original is None or not error.path:
         # Parse/validation errors, variable coercion: the client's document or input.
-        from pixelwand.errors import BadRequest
-
         return BadRequest(error.message)
-    # The store first: aiohttp's connection errors are OSErrors too, and must not read as
-    # a database outage.
-    if _is_storage_outage(original):
-        log.warning("storage unavailable: %r", original)
-        return StorageUnavailable()
-    if is_database_outage(original):
-        log.warning("database unavailable: %s", original)
-        return DatabaseUnavailable()
-    log.error("internal error in %s", error.path, exc_info=original)
-    return PixelWandError("internal error")
-
-
-def _is_storage_outage(exc: BaseException) -> bool:
-    return type(exc).__module__.split(".")[0] in {"botocore", "aiobotocore", "aiohttp"}
+    # Storage backends raise StorageUnavailable themselves; a database fault or a bug is
+    # translated (and logged) here, the GraphQL boundary.
+    return boundary_error(original, "field " + ".".join(map(str, error.path)))
 
 
 def format_error(error: GraphQLError) -> dict[str, Any]:

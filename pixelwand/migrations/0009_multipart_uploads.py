@@ -9,7 +9,7 @@ from pixelwand.ids import new_id
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0006_postgres_listing_search_columns")]
+    dependencies = [("models", "0007_upload_finalize_lease")]
 
     initial = False
 

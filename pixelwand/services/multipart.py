@@ -33,7 +33,7 @@ from pixelwand.services import webhooks
 from pixelwand.services.assets import get_asset, replace_tag_rows
 from pixelwand.services.collections import get_owned_collection_id
 from pixelwand.services.records import AssetRecord, utcnow_ms
-from pixelwand.services.uploads import _dimensions, check_declared, storage_used
+from pixelwand.services.uploads import _dimensions, check_declared, reserving, storage_used
 from pixelwand.services.validation import normalize_tags, require_name
 from pixelwand.storage import ObjectNotFound, PartInfo, PresignedUpload, Storage
 from pixelwand.storage.keys import new_original_key
@@ -90,14 +90,12 @@ def expected_part_size(row: MultipartUpload, part_number: int) -> int:
 async def reserve_quota(
     org_id: str, quota: int, size: int, create: Callable[[], Awaitable[T]]
 ) -> T:
-    """Check the quota and create the reservation (the upload row) that holds `size`.
-
-    The one place a multipart start reserves space, so that a concurrency-safe reservation
-    (the one presign gets) can replace this check-then-create at merge.
-    """
-    if await storage_used(org_id) + size > quota:
-        raise PaymentRequired("storage quota exceeded: upgrade your plan or delete assets")
-    return await create()
+    """Check the quota and create the reservation (the upload row) that holds `size`, as
+    one step under the organization's reservation lock (the one presign takes)."""
+    async with reserving(org_id):
+        if await storage_used(org_id) + size > quota:
+            raise PaymentRequired("storage quota exceeded: upgrade your plan or delete assets")
+        return await create()
 
 
 # --- start, sign, list ----------------------------------------------------------------------

@@ -5,7 +5,16 @@
   (if the client stored one) and the row;
 - multipart uploads never completed within the retention period: aborted in the store
   (their parts) and the row deleted, which frees their quota reservation;
+- staged upload objects (what a presigned PUT writes) once their URL has expired and their
+  upload is finalized or gone: a PUT after finalize cannot change the asset, but must not
+  keep bytes in the store either;
+- temporary files older than the upload retention (`.part` files of interrupted local
+  uploads, local copies of S3 objects, unfinished multipart copies), left by a process
+  killed mid-way;
 - batch-export records whose links have expired.
+
+It never touches the objects of live assets: originals and renditions are removed only
+after their asset is deleted.
 
 Only one process sweeps at a time: a lease row in `sweep_locks`, taken with a conditional
 update, so several app processes never work on the same objects concurrently. A row is
@@ -26,7 +35,9 @@ from tortoise.expressions import Q
 from pixelwand import metrics
 from pixelwand.models import Asset, ExportJob, MultipartUpload, Rendition, SweepLock, Upload
 from pixelwand.services.multipart import remove_aborted
+from pixelwand.services.uploads import PRESIGN_SECONDS
 from pixelwand.storage import Storage
+from pixelwand.storage.base import staging_key
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +50,8 @@ class SweepReport:
     assets_removed: int = 0
     uploads_removed: int = 0
     multipart_aborted: int = 0
+    staged_removed: int = 0
+    temp_files_removed: int = 0
     objects_deleted: int = 0
     skipped_locked: bool = False
 
@@ -72,34 +85,54 @@ async def _release(holder: str) -> None:
     await SweepLock.filter(name="sweep", holder=holder).delete()
 
 
-async def sweep(storage: Storage, *, upload_retention_seconds: float) -> SweepReport:
+async def sweep(
+    storage: Storage, *, upload_retention_seconds: float, now: dt.datetime | None = None
+) -> SweepReport:
+    """One round; `now` (default: the clock) is when expiries are judged from."""
     report = SweepReport()
     holder = uuid.uuid4().hex
-    now = dt.datetime.now(dt.UTC)
+    now = now or dt.datetime.now(dt.UTC)
+    cutoff = now - dt.timedelta(seconds=upload_retention_seconds)
     if not await _acquire(holder, now):
         report.skipped_locked = True
+        # Temporary files are this host's own: reaped whoever holds the lease.
+        report.temp_files_removed = await storage.reap_temp_files(cutoff)
         return report
     try:
         await _sweep_deleted_assets(storage, holder, report)
-        cutoff = now - dt.timedelta(seconds=upload_retention_seconds)
         await _sweep_stale_uploads(storage, holder, cutoff, report)
         await _sweep_stale_multipart(storage, holder, cutoff, report)
+        await _sweep_staged(storage, holder, now, report)
         await ExportJob.filter(expires_at__lt=now).delete()
     finally:
         await _release(holder)
-    metrics.sweeper_removed.labels("assets").inc(report.assets_removed)
-    metrics.sweeper_removed.labels("uploads").inc(report.uploads_removed)
-    metrics.sweeper_removed.labels("objects").inc(report.objects_deleted)
-    metrics.sweeper_removed.labels("multipart").inc(report.multipart_aborted)
-    if report.assets_removed or report.uploads_removed or report.multipart_aborted:
+    report.temp_files_removed = await storage.reap_temp_files(cutoff)
+    for kind, count in (
+        ("assets", report.assets_removed),
+        ("uploads", report.uploads_removed),
+        ("staged", report.staged_removed),
+        ("multipart", report.multipart_aborted),
+        ("temp_files", report.temp_files_removed),
+        ("objects", report.objects_deleted),
+    ):
+        metrics.sweeper_removed.labels(kind).inc(count)
+    if (
+        report.assets_removed
+        or report.uploads_removed
+        or report.staged_removed
+        or report.multipart_aborted
+    ):
         log.info(
-            "sweep: %d deleted assets and %d stale uploads removed (%d objects), "
-            "%d multipart uploads aborted",
+            "sweep: %d deleted assets, %d stale uploads and %d staged uploads removed "
+            "(%d objects), %d multipart uploads aborted",
             report.assets_removed,
             report.uploads_removed,
+            report.staged_removed,
             report.objects_deleted,
             report.multipart_aborted,
         )
+    if report.temp_files_removed:
+        log.info("sweep: %d temporary files reaped", report.temp_files_removed)
     return report
 
 
@@ -130,8 +163,10 @@ async def _sweep_stale_uploads(
     storage: Storage, holder: str, cutoff: dt.datetime, report: SweepReport
 ) -> None:
     while await _renew(holder):
+        # Not while a finalize holds its lease: it is pinning or checking the bytes now.
+        idle = Q(finalizing_until=None) | Q(finalizing_until__lt=dt.datetime.now(dt.UTC))
         rows = (
-            await Upload.filter(asset_id=None, created_at__lt=cutoff)
+            await Upload.filter(idle, asset_id=None, created_at__lt=cutoff)
             .limit(BATCH)
             .values_list("id", "storage_key")
         )
@@ -140,10 +175,10 @@ async def _sweep_stale_uploads(
         ids = [r[0] for r in rows]
         # Delete the rows first (only those still unclaimed): a finalize racing with us then
         # fails its conditional claim instead of creating an asset whose object is gone.
-        await Upload.filter(id__in=ids, asset_id=None).delete()
+        await Upload.filter(idle, id__in=ids, asset_id=None).delete()
         survivors = set(await Upload.filter(id__in=ids).values_list("id", flat=True))
         keys = [key for upload_id, key in rows if upload_id not in survivors]
-        await storage.delete_many(keys)
+        await storage.delete_many([*keys, *(staging_key(k) for k in keys)])
         report.uploads_removed += len(keys)
         report.objects_deleted += len(keys)
         if len(rows) < BATCH:
@@ -172,3 +207,34 @@ async def _sweep_stale_multipart(
                 report.multipart_aborted += 1
         if len(rows) < BATCH:
             return
+
+
+async def _sweep_staged(
+    storage: Storage, holder: str, now: dt.datetime, report: SweepReport
+) -> None:
+    """Staged objects whose URL has expired, of uploads finalized or gone. A staged object
+    written more than PRESIGN_SECONDS ago was presigned earlier still, so its URL has
+    expired; an unfinalized upload keeps its staged object until it goes stale."""
+    expired = now - dt.timedelta(seconds=PRESIGN_SECONDS)
+    batch: list[str] = []
+
+    async def flush() -> None:
+        pending = set(
+            await Upload.filter(storage_key__in=batch, asset_id=None).values_list(
+                "storage_key", flat=True
+            )
+        )
+        done = [k for k in batch if k not in pending]
+        await storage.delete_staged(done)
+        report.staged_removed += len(done)
+        report.objects_deleted += len(done)
+        batch.clear()
+
+    async for key in storage.staged(older_than=expired):
+        batch.append(key)
+        if len(batch) >= BATCH:
+            if not await _renew(holder):
+                return
+            await flush()
+    if batch:
+        await flush()

@@ -17,7 +17,12 @@ __all__ = [
 
 
 def storage_from_url(
-    url: str, *, secret: bytes, base_url: str, timeout_seconds: float = 10.0
+    url: str,
+    *,
+    secret: bytes,
+    base_url: str,
+    timeout_seconds: float = 10.0,
+    copy_timeout_seconds: float = 900.0,
 ) -> Storage:
     """`local:DIRECTORY` or `s3://BUCKET?endpoint=URL&region=REGION`."""
     if url.startswith("local:"):
@@ -27,5 +32,7 @@ def storage_from_url(
     if url.startswith("s3://"):
         from pixelwand.storage.s3 import S3Storage
 
-        return S3Storage.from_url(url, timeout_seconds=timeout_seconds)
+        return S3Storage.from_url(
+            url, timeout_seconds=timeout_seconds, copy_timeout_seconds=copy_timeout_seconds
+        )
     raise ValueError(f"unsupported storage URL {url!r}: use local:DIR or s3://BUCKET?endpoint=...")

@@ -11,6 +11,17 @@ import os
 import tempfile
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
+from urllib.parse import quote
+
+from pixelwand.errors import StorageUnavailable, map_exceptions
+from pixelwand.imaging.sniff import IMAGE_MIME_TYPES
+
+# Temporary files a process writes outside the store (a local copy of an S3 object to
+# render); a process killed meanwhile leaves them behind, and the sweeper reaps them.
+TEMP_PREFIX = "pixelwand-"
+# Mime types served inline (the raster images the service accepts); anything else is
+# served as an attachment, so that a browser never renders a download in the app's origin.
+INLINE_TYPES = IMAGE_MIME_TYPES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +58,29 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def presign_put(
         self, key: str, content_type: str, size: int, expires_in: int
-    ) -> PresignedUpload: ...
+    ) -> PresignedUpload:
+        """A URL the client PUTs to: it writes the *staged* object of `key`, never `key`
+        itself, so what a client can write is never what an asset serves."""
+
+    @abc.abstractmethod
+    async def pin(self, key: str) -> bool:
+        """Make the staged object of `key` the object `key`, by a move or a server-side
+        copy (False: nothing is staged). Once pinned, no URL ever handed out writes `key`."""
+
+    @abc.abstractmethod
+    def staged(self, older_than: dt.datetime) -> AsyncIterator[str]:
+        """Keys whose staged object was last written before `older_than` (for the sweeper)."""
+
+    async def delete_staged(self, keys: Iterable[str]) -> None:
+        """Delete the staged objects of `keys` (missing ones are not an error)."""
+        await self.delete_many(staging_key(k) for k in keys)
+
+    async def reap_temp_files(self, older_than: dt.datetime) -> int:
+        """Remove temporary files this backend's paths write that are older than
+        `older_than` (left by a process killed mid-way); returns how many went."""
+        return await asyncio.to_thread(
+            reap_files, Path(tempfile.gettempdir()), f"{TEMP_PREFIX}*", older_than
+        )
 
     @abc.abstractmethod
     async def presign_get(
@@ -92,11 +125,13 @@ class Storage(abc.ABC):
         if path is not None:
             yield path
             return
-        fd, name = tempfile.mkstemp(prefix="pixelwand-", suffix=Path(key).suffix)
+        with map_exceptions(StorageUnavailable):  # the temp disk full or read-only
+            fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=Path(key).suffix)
         try:
             with os.fdopen(fd, "wb") as f:
                 async for chunk in self.stream(key):
-                    await asyncio.to_thread(f.write, chunk)
+                    with map_exceptions(StorageUnavailable):
+                        await asyncio.to_thread(f.write, chunk)
             yield Path(name)
         finally:
             os.unlink(name)
@@ -141,3 +176,30 @@ class ObjectNotFound(Exception):
 
 class MultipartUnsupported(Exception):
     """This store has no multipart uploads."""
+
+
+def staging_key(key: str) -> str:
+    """Where the client's PUT for `key` lands until finalize pins it."""
+    return f"incoming/{key}"
+
+
+def content_disposition(content_type: str | None, filename: str) -> str:
+    """`inline` for the image types the service accepts, `attachment` for anything else;
+    with an ASCII fallback name and the exact UTF-8 one (RFC 6266)."""
+    kind = "inline" if content_type in INLINE_TYPES else "attachment"
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def reap_files(folder: Path, pattern: str, older_than: dt.datetime) -> int:
+    """Delete the files in `folder` matching `pattern` last written before `older_than`."""
+    cutoff = older_than.timestamp()
+    removed = 0
+    for path in folder.glob(pattern):
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # another process reaped it first
+            continue
+    return removed

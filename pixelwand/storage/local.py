@@ -1,7 +1,10 @@
 """Local-disk storage: a directory, with HMAC-signed URLs that the app itself serves.
 
-Uploads stream to a temporary file beside the target and are renamed into place, so a
-refused or interrupted upload leaves nothing visible.
+Uploads stream to a temporary file (`.tmp/*.part`) and are renamed into their staged place
+(`incoming/<key>`), so a refused or interrupted upload leaves nothing visible; finalize pins
+the staged file to `<key>` with a rename. A process killed mid-upload leaves its `.part`
+file, which the sweeper reaps once it is older than the upload retention. Disk faults (full,
+read-only, failing) are StorageUnavailable.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ import datetime as dt
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
+from pixelwand.errors import StorageUnavailable, map_exceptions
 from pixelwand.signing import SignatureError, Signer
 from pixelwand.storage.base import (
     ObjectInfo,
@@ -22,9 +26,13 @@ from pixelwand.storage.base import (
     PartInfo,
     PresignedUpload,
     Storage,
+    reap_files,
+    staging_key,
 )
 from pixelwand.storage.keys import is_safe_key
 from pixelwand.storage.local_parts import PartRejected, PartsDirectory
+
+_FINAL = "this upload is finalized: its bytes can no longer be replaced"
 
 
 class UploadRejected(Exception):
@@ -42,6 +50,7 @@ class LocalStorage(Storage):
         self.base_url = base_url.rstrip("/")
         self._tmp = self.root / ".tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
+        self._staging = self.root / staging_key("")
         self._put_signer = Signer(secret, "local-put")
         self._get_signer = Signer(secret, "local-get")
         self._part_signer = Signer(secret, "local-part")
@@ -80,15 +89,22 @@ class LocalStorage(Storage):
         filename: str | None = None,
     ) -> str:
         expires = int(time.time()) + expires_in
-        fields = {"key": key, "exp": str(expires), "ct": content_type or ""}
+        fields = {"key": key, "exp": str(expires), "ct": content_type or "", "fn": filename or ""}
         params = {"exp": str(expires), "sig": self._get_signer.sign(fields)}
         if content_type:
             params["ct"] = content_type
+        if filename:
+            params["fn"] = filename
         return f"{self.base_url}/files/{quote(key)}?{urlencode(params)}"
 
     def verify_get(self, key: str, params: dict[str, str]) -> None:
         """Raise SignatureError unless the query string signs a GET of `key`."""
-        fields = {"key": key, "exp": params.get("exp", ""), "ct": params.get("ct", "")}
+        fields = {
+            "key": key,
+            "exp": params.get("exp", ""),
+            "ct": params.get("ct", ""),
+            "fn": params.get("fn", ""),
+        }
         self._get_signer.verify(fields, params.get("sig", ""), params.get("exp", ""))
 
     async def receive_upload(
@@ -98,8 +114,12 @@ class LocalStorage(Storage):
         content_type: str | None,
         content_length: int | None,
         body: AsyncIterator[bytes],
+        *,
+        still_open: Callable[[str], Awaitable[bool]],
     ) -> None:
-        """Check a PUT against its signature, then stream it into place atomically."""
+        """Check a PUT against its signature, then stream it into its staged place
+        atomically. `still_open(key)` says whether the upload may still be written (False
+        once finalized: 409), asked before the body is read and again before it lands."""
         fields = {
             "key": key,
             "ct": params.get("ct", ""),
@@ -121,10 +141,13 @@ class LocalStorage(Storage):
             raise UploadRejected(
                 400, f"body is {content_length} bytes but {declared} were declared at presign"
             )
-        target = self.root / key
+        if not await still_open(key):
+            raise UploadRejected(409, _FINAL)
+        target = self.root / staging_key(key)
         tmp = self._tmp / f"{uuid.uuid4().hex}.part"
         received = 0
-        f = await asyncio.to_thread(open, tmp, "wb")
+        with map_exceptions(StorageUnavailable):
+            f = await asyncio.to_thread(open, tmp, "wb")
         try:
             async for chunk in body:
                 received += len(chunk)
@@ -132,13 +155,20 @@ class LocalStorage(Storage):
                     raise UploadRejected(
                         400, f"body is larger than the {declared} bytes declared at presign"
                     )
-                await asyncio.to_thread(f.write, chunk)
+                with map_exceptions(StorageUnavailable):
+                    await asyncio.to_thread(f.write, chunk)
             if received != declared:
                 raise UploadRejected(
                     400, f"body is {received} bytes but {declared} were declared at presign"
                 )
-            await asyncio.to_thread(f.close)
-            await asyncio.to_thread(_move_into_place, tmp, target)
+            with map_exceptions(StorageUnavailable):
+                await asyncio.to_thread(f.close)
+            # Finalize pins the staged file under a lease: a PUT that lands after that
+            # only ever replaces a staged file, never the asset's bytes.
+            if not await still_open(key):
+                raise UploadRejected(409, _FINAL)
+            with map_exceptions(StorageUnavailable):
+                await asyncio.to_thread(_move_into_place, tmp, target)
         except BaseException:
             f.close()
             tmp.unlink(missing_ok=True)
@@ -212,11 +242,48 @@ class LocalStorage(Storage):
     async def abort_multipart(self, key: str, upload_id: str) -> None:
         await self._parts.remove(upload_id)
 
+    async def pin(self, key: str) -> bool:
+        staged = self.root / staging_key(key)
+        if not is_safe_key(key):
+            return False
+        try:
+            with map_exceptions(StorageUnavailable):
+                await asyncio.to_thread(_move_into_place, staged, self.root / key)
+        except FileNotFoundError:
+            return False
+        return True
+
+    async def staged(self, older_than: dt.datetime) -> AsyncIterator[str]:
+        cutoff = older_than.timestamp()
+
+        def walk() -> list[str]:
+            found = []
+            for folder, _, files in os.walk(self._staging):
+                for name in files:
+                    path = Path(folder, name)
+                    try:
+                        if path.stat().st_mtime < cutoff:
+                            found.append(path.relative_to(self._staging).as_posix())
+                    except FileNotFoundError:
+                        continue
+            return found
+
+        with map_exceptions(StorageUnavailable):
+            keys = await asyncio.to_thread(walk)
+        for key in keys:
+            yield key
+
+    async def reap_temp_files(self, older_than: dt.datetime) -> int:
+        removed = await super().reap_temp_files(older_than)
+        with map_exceptions(StorageUnavailable):
+            return removed + await asyncio.to_thread(reap_files, self._tmp, "*.part", older_than)
+
     # --- objects -------------------------------------------------------------------------
 
     async def head(self, key: str) -> ObjectInfo | None:
         try:
-            st = await asyncio.to_thread(os.stat, self.path_for(key))
+            with map_exceptions(StorageUnavailable):
+                st = await asyncio.to_thread(os.stat, self.path_for(key))
         except (FileNotFoundError, NotADirectoryError, ObjectNotFound):
             return None
         return ObjectInfo(size=st.st_size)
@@ -230,18 +297,24 @@ class LocalStorage(Storage):
                 return f.read(length)
 
         try:
-            return await asyncio.to_thread(read)
+            with map_exceptions(StorageUnavailable):
+                return await asyncio.to_thread(read)
         except FileNotFoundError:
             raise ObjectNotFound(key) from None
 
     async def stream(self, key: str, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:
         path = self.path_for(key)
         try:
-            f = await asyncio.to_thread(open, path, "rb")
+            with map_exceptions(StorageUnavailable):
+                f = await asyncio.to_thread(open, path, "rb")
         except FileNotFoundError:
             raise ObjectNotFound(key) from None
         try:
-            while chunk := await asyncio.to_thread(f.read, chunk_size):
+            while True:
+                with map_exceptions(StorageUnavailable):
+                    chunk = await asyncio.to_thread(f.read, chunk_size)
+                if not chunk:
+                    return
                 yield chunk
         finally:
             f.close()
@@ -256,7 +329,8 @@ class LocalStorage(Storage):
             _move_into_place(tmp, path)
 
         try:
-            await asyncio.to_thread(write)
+            with map_exceptions(StorageUnavailable):
+                await asyncio.to_thread(write)
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -266,14 +340,13 @@ class LocalStorage(Storage):
                 p.unlink(missing_ok=True)
 
         paths = [self.root / k for k in keys if is_safe_key(k)]
-        await asyncio.to_thread(remove, paths)
+        with map_exceptions(StorageUnavailable):
+            await asyncio.to_thread(remove, paths)
 
     async def local_path(self, key: str) -> Path | None:
         return self.path_for(key)
 
     async def check(self) -> None:
-        from pixelwand.errors import StorageUnavailable
-
         if not await asyncio.to_thread(os.access, self.root, os.W_OK):
             raise StorageUnavailable()
 

@@ -4,6 +4,11 @@ One long-lived client per process, created on first use. Every call runs under
 `asyncio.timeout(timeout_seconds)` on top of botocore's own connect/read timeouts, and every
 connection-level failure becomes `StorageUnavailable`, so an unreachable or hung store costs a
 request a bounded wait and a 503, never a hang or a 500.
+
+A presigned PUT cannot be revoked, so it never names an asset's object: it writes
+`incoming/<key>`, and finalize pins those bytes to `<key>` with a server-side copy (a
+multipart copy above 5 GiB, CopyObject's limit), under a timeout of its own. The sweeper
+deletes the staged object once its URL has expired.
 """
 
 from __future__ import annotations
@@ -14,20 +19,22 @@ import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import botocore.exceptions
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
-from pixelwand.errors import StorageUnavailable
+from pixelwand.errors import StorageUnavailable, map_exceptions
 from pixelwand.storage.base import (
     ObjectInfo,
     ObjectNotFound,
     PartInfo,
     PresignedUpload,
     Storage,
+    content_disposition,
+    staging_key,
 )
 
 log = logging.getLogger(__name__)
@@ -35,14 +42,16 @@ log = logging.getLogger(__name__)
 # DeleteObjects takes at most this many keys per call.
 _DELETE_BATCH = 1000
 
-# Failures that mean "the store did not answer", as opposed to "the store said no".
-_OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+# The client libraries' own "the store did not answer" (as opposed to "the store said no");
+# OSErrors and timeouts are recognised by pixelwand.errors.map_exceptions itself.
+_CLIENT_FAULTS: tuple[type[BaseException], ...] = (
     botocore.exceptions.ConnectionError,  # EndpointConnectionError, ConnectTimeoutError, ...
     botocore.exceptions.HTTPClientError,  # ReadTimeoutError, ConnectionClosedError, ...
     aiohttp.ClientError,
-    TimeoutError,  # also asyncio.TimeoutError, which is the same class since 3.11
-    OSError,
 )
+# CopyObject copies at most 5 GiB; larger objects are copied part by part.
+COPY_LIMIT = 5 * 1024**3
+COPY_PART_BYTES = 512 * 1024**2
 
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchBucket", "NoSuchUpload"})
 
@@ -63,8 +72,12 @@ class S3Storage(Storage):
         access_key: str | None = None,
         secret_key: str | None = None,
         timeout_seconds: float = 10.0,
+        copy_timeout_seconds: float = 900.0,
     ) -> None:
         self.bucket = bucket
+        self.copy_timeout_seconds = copy_timeout_seconds
+        self.copy_limit = COPY_LIMIT
+        self.copy_part_bytes = COPY_PART_BYTES
         self.endpoint_url = endpoint_url
         self.region = region
         self.timeout_seconds = timeout_seconds
@@ -83,12 +96,20 @@ class S3Storage(Storage):
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
+        # Server-side copies answer only when done: a client of their own waits as long as
+        # the copy timeout for an answer, where the others give up after `timeout_seconds`.
+        self._copy_config = self._config.merge(
+            AioConfig(read_timeout=copy_timeout_seconds, retries={"total_max_attempts": 1})
+        )
         self._client: Any = None
+        self._copy_client: Any = None
         self._exit_stack: contextlib.AsyncExitStack | None = None
         self._client_lock = asyncio.Lock()
 
     @classmethod
-    def from_url(cls, url: str, *, timeout_seconds: float = 10.0) -> S3Storage:
+    def from_url(
+        cls, url: str, *, timeout_seconds: float = 10.0, copy_timeout_seconds: float = 900.0
+    ) -> S3Storage:
         """`s3://BUCKET?endpoint=URL&region=REGION[&access_key=..&secret_key=..]`."""
         parts = urlsplit(url)
         if parts.scheme != "s3" or not parts.netloc or parts.path not in ("", "/"):
@@ -104,50 +125,54 @@ class S3Storage(Storage):
             access_key=query.get("access_key"),
             secret_key=query.get("secret_key"),
             timeout_seconds=timeout_seconds,
+            copy_timeout_seconds=copy_timeout_seconds,
         )
 
     # --- client --------------------------------------------------------------------------
 
-    async def _get_client(self) -> Any:
-        if self._client is not None:
-            return self._client
+    async def _get_client(self, *, copying: bool = False) -> Any:
+        client = self._copy_client if copying else self._client
+        if client is not None:
+            return client
         async with self._client_lock:
-            if self._client is None:
-                stack = contextlib.AsyncExitStack()
-                self._client = await stack.enter_async_context(
+            if self._exit_stack is None:
+                self._exit_stack = contextlib.AsyncExitStack()
+            if (self._copy_client if copying else self._client) is None:
+                created = await self._exit_stack.enter_async_context(
                     get_session().create_client(
                         "s3",
                         endpoint_url=self.endpoint_url,
                         region_name=self.region,
                         aws_access_key_id=self._access_key,
                         aws_secret_access_key=self._secret_key,
-                        config=self._config,
+                        config=self._copy_config if copying else self._config,
                     )
                 )
-                self._exit_stack = stack
-        return self._client
+                if copying:
+                    self._copy_client = created
+                else:
+                    self._client = created
+        return self._copy_client if copying else self._client
 
     async def close(self) -> None:
-        stack, self._exit_stack, self._client = self._exit_stack, None, None
+        stack, self._exit_stack = self._exit_stack, None
+        self._client = self._copy_client = None
         if stack is not None:
             await stack.aclose()
 
     @contextlib.asynccontextmanager
     async def _guard(self, seconds: float | None = None) -> AsyncIterator[None]:
-        """Bound the wait, and turn "the store did not answer" into StorageUnavailable."""
-        try:
-            async with asyncio.timeout(seconds or self.timeout_seconds):
-                yield
-        except StorageUnavailable:
-            raise
-        except botocore.exceptions.ClientError as exc:
-            if _status(exc) >= 500:
-                log.warning("storage error from %s: %s", self._where(), exc)
-                raise StorageUnavailable() from exc
-            raise
-        except _OUTAGE_ERRORS as exc:
-            log.warning("storage unreachable at %s: %r", self._where(), exc)
-            raise StorageUnavailable() from exc
+        """Bound the wait, and turn "the store did not answer" (or answered 5xx: its
+        disk full, overloaded) into StorageUnavailable."""
+        with map_exceptions(StorageUnavailable, also=_CLIENT_FAULTS):
+            try:
+                async with asyncio.timeout(seconds or self.timeout_seconds):
+                    yield
+            except botocore.exceptions.ClientError as exc:
+                if _status(exc) >= 500:
+                    log.warning("storage error from %s: %s", self._where(), exc)
+                    raise StorageUnavailable() from exc
+                raise
 
     def _where(self) -> str:
         return f"{self.endpoint_url or 'aws'}/{self.bucket}"
@@ -166,7 +191,7 @@ class S3Storage(Storage):
             "put_object",
             Params={
                 "Bucket": self.bucket,
-                "Key": key,
+                "Key": staging_key(key),
                 "ContentType": content_type,
                 "ContentLength": size,
             },
@@ -197,7 +222,7 @@ class S3Storage(Storage):
         if content_type:
             params["ResponseContentType"] = content_type
         if filename:
-            params["ResponseContentDisposition"] = _attachment(filename)
+            params["ResponseContentDisposition"] = content_disposition(content_type, filename)
         client = await self._get_client()
         url: str = await client.generate_presigned_url(
             "get_object", Params=params, ExpiresIn=expires_in, HttpMethod="GET"
@@ -380,6 +405,92 @@ class S3Storage(Storage):
                 )
                 raise StorageUnavailable()
 
+    # --- pinning uploads -----------------------------------------------------------------
+
+    async def pin(self, key: str) -> bool:
+        staged = staging_key(key)
+        info = await self.head(staged)
+        if info is None:
+            return False
+        client = await self._get_client(copying=True)
+        source = {"Bucket": self.bucket, "Key": staged}
+        # One bound for the whole copy, however many parts: a hung store costs a finalize
+        # this long at most, and the finalize lease outlasts it.
+        async with self._guard(self.copy_timeout_seconds):
+            if info.size <= self.copy_limit:
+                await client.copy_object(
+                    Bucket=self.bucket, Key=key, CopySource=source, MetadataDirective="COPY"
+                )
+            else:
+                await self._copy_in_parts(client, source, key, info)
+        return True
+
+    async def _copy_in_parts(
+        self, client: Any, source: dict[str, str], key: str, info: ObjectInfo
+    ) -> None:
+        started = await client.create_multipart_upload(
+            Bucket=self.bucket, Key=key, ContentType=info.content_type or "binary/octet-stream"
+        )
+        upload_id = started["UploadId"]
+        try:
+            parts = []
+            for number, start in enumerate(range(0, info.size, self.copy_part_bytes), 1):
+                end = min(start + self.copy_part_bytes, info.size) - 1
+                copied = await client.upload_part_copy(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    CopySource=source,
+                    CopySourceRange=f"bytes={start}-{end}",
+                )
+                parts.append({"PartNumber": number, "ETag": copied["CopyPartResult"]["ETag"]})
+            await client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                async with self._guard():
+                    await client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=key, UploadId=upload_id
+                    )
+            raise
+
+    async def staged(self, older_than: dt.datetime) -> AsyncIterator[str]:
+        client = await self._get_client()
+        prefix = staging_key("")
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+            if token:
+                kwargs["ContinuationToken"] = token
+            async with self._guard():
+                page = await client.list_objects_v2(**kwargs)
+            for item in page.get("Contents", []):
+                if item["LastModified"] < older_than:
+                    yield item["Key"].removeprefix(prefix)
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
+
+    async def reap_temp_files(self, older_than: dt.datetime) -> int:
+        """Local temporary files, and multipart copies a killed process never completed."""
+        removed = await super().reap_temp_files(older_than)
+        client = await self._get_client()
+        async with self._guard():
+            page = await client.list_multipart_uploads(Bucket=self.bucket)
+        for upload in page.get("Uploads", []):
+            if upload["Initiated"] < older_than:
+                async with self._guard():
+                    await client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                removed += 1
+        return removed
+
     async def check(self) -> None:
         client = await self._get_client()
         try:
@@ -425,9 +536,3 @@ def _status(exc: botocore.exceptions.ClientError) -> int:
 
 def _is_not_found(exc: botocore.exceptions.ClientError) -> bool:
     return _status(exc) == 404 or _code(exc) in _NOT_FOUND_CODES
-
-
-def _attachment(filename: str) -> str:
-    """A Content-Disposition naming `filename`, with an ASCII fallback (RFC 6266)."""
-    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

@@ -14,7 +14,9 @@ from starlette.responses import Response, StreamingResponse
 from pixelwand import metrics
 from pixelwand.services.assets import object_is_live
 from pixelwand.services.multipart import part_upload_state
+from pixelwand.services.uploads import upload_is_open
 from pixelwand.signing import SignatureError
+from pixelwand.storage.base import content_disposition
 from pixelwand.storage.local import LocalStorage, UploadRejected
 from pixelwand.storage.local_parts import PartRejected
 from pixelwand.web.responses import rest_error
@@ -43,6 +45,7 @@ async def put_file(request: Request) -> Response:
             request.headers.get("content-type"),
             content_length,
             request.stream(),
+            still_open=upload_is_open,
         )
     except UploadRejected as exc:
         return rest_error(exc.status, exc.message)
@@ -101,6 +104,8 @@ async def get_file(request: Request) -> Response:
     }
     if _etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
         return Response(status_code=304, headers=headers)
+    if params.get("fn"):
+        headers["Content-Disposition"] = content_disposition(params.get("ct"), params["fn"])
     if request.method == "HEAD":
         return Response(status_code=200, headers=headers, media_type=params.get("ct"))
     return StreamingResponse(

@@ -11,21 +11,13 @@ rest of the body is not read at all.
 
 from __future__ import annotations
 
-import logging
 import math
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixelwand import metrics
-from pixelwand.errors import (
-    DatabaseUnavailable,
-    PayloadTooLarge,
-    PaymentRequired,
-    PixelWandError,
-    RateLimited,
-    is_database_outage,
-)
+from pixelwand.errors import PayloadTooLarge, PaymentRequired, PixelWandError, RateLimited
 from pixelwand.logs import key_var, org_id_var
 from pixelwand.plans import Plan
 from pixelwand.runtime import Runtime
@@ -35,8 +27,6 @@ from pixelwand.web.responses import graphql_error, rest_error
 GATED_PREFIXES = ("/graphql", "/api/v1")
 # Public pages under a gated prefix: no key, no rate limit (DESIGN.md "Public pages").
 PUBLIC_PATHS = frozenset({"/api/v1/openapi.json"})
-
-log = logging.getLogger(__name__)
 
 
 def _is_graphql(path: str) -> bool:
@@ -167,17 +157,6 @@ class Gate:
             (b"ratelimit-remaining", b"%d" % decision.remaining),
             (b"ratelimit-reset", b"%d" % reset),
         ]
-        try:
-            await self.app(scope, receive, send)
-        except Exception as exc:
-            # A database outage met outside GraphQL execution (which maps its own errors),
-            # e.g. by a route reading a row directly: 503, like everywhere else, not a 500.
-            if extras.started or isinstance(exc, PixelWandError) or not is_database_outage(exc):
-                raise
-            log.warning("database unavailable on %s: %r", path, exc)
-            down = DatabaseUnavailable()
-            if _is_graphql(path):
-                response = graphql_error(down.status, down.message, down.code)
-            else:
-                response = rest_error(down.status, down.message)
-            await response(scope, receive, send)
+        # What the route raises (a database outage met outside GraphQL, a bug) is
+        # answered by Edge, the one boundary, with these rate-limit headers.
+        await self.app(scope, receive, send)

@@ -1,5 +1,6 @@
-"""The outermost layer: request ids, CORS for the requests that are CORS requests, and
-the response headers that inner layers add.
+"""The outermost layer: request ids, CORS for the requests that are CORS requests, the
+response headers that inner layers add, and the one boundary where an exception a route
+raised becomes an answer (a translated fault's 503, or a bug's 500), so none escapes.
 
 Request ids are taken from X-Request-Id or made here, echoed back, and put on log
 records. CORS: Starlette's CORSMiddleware wraps every response it sees, though only a
@@ -19,23 +20,29 @@ body is not worth reading). Headers that stop coming are the HTTP protocol's bus
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixelwand import metrics
-from pixelwand.errors import RequestTimeout
+from pixelwand.errors import RequestTimeout, boundary_error
 from pixelwand.logs import key_var, org_id_var, request_id_var
+from pixelwand.web.responses import error_response
 
 _VARY_ORIGIN = (b"vary", b"Origin")
 _CONNECTION_CLOSE = (b"connection", b"close")
 # Answers after which the rest of the request body is not read: the connection is closed.
 _CLOSING_STATUSES = frozenset({408, 413})
+# On every answer: browsers must take the Content-Type as given (an uploaded file served as
+# image/jpeg is never sniffed into HTML).
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
 
 access_log = logging.getLogger("pixelwand.access")
 
@@ -126,14 +133,15 @@ class Edge:
         self.app = app
         self.access_log = access_log
         self.body_timeout = body_timeout
-        self.cors_app = CORSMiddleware(
-            app,
+        self._with_cors = functools.partial(
+            CORSMiddleware,
             allow_origins=allow_origins,
             allow_methods=allow_methods,
             allow_headers=allow_headers,
             expose_headers=expose_headers,
             max_age=max_age,
         )
+        self.cors_app = self._with_cors(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -157,11 +165,29 @@ class Edge:
         token = request_id_var.set(rid)
         org_token = org_id_var.set(None)
         key_token = key_var.set(None)
-        extras = scope[EXTRAS] = ResponseExtras([(b"x-request-id", rid.encode("latin-1"))])
+        extras = scope[EXTRAS] = ResponseExtras(
+            [(b"x-request-id", rid.encode("latin-1")), _NOSNIFF]
+        )
+        send_ = sending_extras(send, extras, vary_origin=not has_origin)
         started = time.perf_counter()
         try:
             app = self.cors_app if has_origin else self.app
-            await app(scope, receive, sending_extras(send, extras, vary_origin=not has_origin))
+            await app(scope, receive, send_)
+        except Exception as exc:
+            # The one place where what escaped a route becomes an answer: nothing escapes
+            # the ASGI app (uvicorn would close the keep-alive connection and log it
+            # without the request id). A streamed answer already under way cannot change
+            # its status: it is cut off, which tells the client it is incomplete.
+            if extras.started:
+                raise
+            if isinstance(exc, ClientDisconnect):
+                extras.status = 499  # nobody to answer, and nothing went wrong here
+                return
+            error = boundary_error(exc, f"{scope.get('method')} {scope.get('path')}")
+            answer: ASGIApp = error_response(scope["path"], error)
+            if has_origin:  # a browser must be able to read the error too
+                answer = self._with_cors(answer)
+            await answer(scope, receive, send_)
         finally:
             self._observe(scope, extras.status, time.perf_counter() - started)
             request_id_var.reset(token)

@@ -8,6 +8,8 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from pixelwand.errors import PixelWandError
+
 _JSON_TYPE = (b"content-type", b"application/json")
 
 
@@ -40,3 +42,10 @@ def graphql_error(
 ) -> Response:
     body = {"errors": [{"message": message, "extensions": {"code": code}}]}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def error_response(path: str, error: PixelWandError) -> Response:
+    """`error` in the shape of the surface `path` belongs to (GraphQL or REST)."""
+    if path == "/graphql" or path.startswith("/graphql/"):
+        return graphql_error(error.status, error.message, error.code)
+    return rest_error(error.status, error.message)

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
 
+from pixelwand.storage.base import staging_key
 from tests.conftest import BUSINESS_QUOTA
 from tests.helpers import make_image, make_mp4_head, presign, upload
 
@@ -22,10 +23,14 @@ def storage_root(app) -> Path:
 
 
 async def stored(app, key: str) -> bytes | None:
-    """What the object store holds at `key` (None: nothing), on any backend."""
+    """What the object store holds for `key` (None: nothing), on any backend: the pinned
+    object once finalized, before that the staged one a PUT wrote."""
     storage = app.state.runtime.storage
-    info = await storage.head(key)
-    return None if info is None else await storage.read_range(key, 0, info.size)
+    for where in (key, staging_key(key)):
+        info = await storage.head(where)
+        if info is not None:
+            return await storage.read_range(where, 0, info.size)
+    return None
 
 
 async def test_upload_flow_end_to_end(tenant, app):
@@ -201,10 +206,16 @@ async def test_quota_is_checked_again_at_finalize(make_tenant):
     await Upload.filter(storage_key=first["storageKey"]).update(
         created_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=16)
     )
-    await upload(t, data)
+    other = await upload(t, data)
     r = await t.post("/api/v1/assets", json=_finalize_body(first, data))
     assert r.status_code == 402
     assert "quota" in r.json()["error"]
+    # Space freed: the same upload finalizes now, with the bytes that were pinned before
+    # the 402 (the local store's staged file was moved by that first attempt).
+    assert (await t.delete(f"/api/v1/assets/{other['id']}")).status_code == 200
+    r = await t.post("/api/v1/assets", json=_finalize_body(first, data))
+    assert r.status_code == 201, r.text
+    assert r.json()["size"] == len(data)
 
 
 async def _presigned_put(tenant, data: bytes, mime: str = "image/jpeg") -> dict:

@@ -6,6 +6,7 @@ and restarts on the same ports and data.
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 import uuid
@@ -17,6 +18,7 @@ import pytest
 
 from pixelwand.errors import StorageUnavailable
 from pixelwand.storage import storage_from_url
+from pixelwand.storage.base import staging_key
 from pixelwand.storage.s3 import S3Storage
 from tests.support.seaweedfs import SeaweedFS
 
@@ -38,9 +40,55 @@ async def test_presigned_put_with_the_signed_content_type_stores_the_object(
         response = await client.put(upload.url, content=b"PNG bytes", headers=upload.headers)
 
     assert response.status_code == 200, response.text
-    info = await s3_storage.head(key("up.png"))
+    # The PUT writes the staged object, never the key an asset serves.
+    assert await s3_storage.head(key("up.png")) is None
+    info = await s3_storage.head(staging_key(key("up.png")))
     assert info is not None
     assert (info.size, info.content_type) == (9, "image/png")
+
+
+async def test_pin_copies_the_staged_bytes_and_later_puts_never_reach_them(
+    s3_storage: S3Storage, key: Key
+) -> None:
+    upload = await s3_storage.presign_put(key("up.png"), "image/png", 9, 60)
+    async with httpx.AsyncClient() as client:
+        assert (
+            await client.put(upload.url, content=b"PNG bytes", headers=upload.headers)
+        ).is_success
+        assert await s3_storage.pin(key("up.png"))
+        # The URL is still valid: a second PUT replaces the staged object only.
+        again = await client.put(upload.url, content=b"<script>!", headers=upload.headers)
+        assert again.status_code == 200
+    assert await s3_storage.read_range(key("up.png"), 0, 100) == b"PNG bytes"
+    info = await s3_storage.head(key("up.png"))
+    assert info is not None and info.content_type == "image/png"
+    assert await s3_storage.read_range(staging_key(key("up.png")), 0, 100) == b"<script>!"
+    assert not await s3_storage.pin(key("nothing-staged"))
+
+
+async def test_pin_above_the_copy_limit_copies_part_by_part(
+    s3_storage: S3Storage, key: Key
+) -> None:
+    # The same path as an object above CopyObject's 5 GiB, with the limits scaled down.
+    s3_storage.copy_limit = 6 * 1024 * 1024
+    s3_storage.copy_part_bytes = 5 * 1024 * 1024
+    data = os.urandom(13 * 1024 * 1024 + 7)  # three parts, the last one short
+    await s3_storage.put(staging_key(key("big.mp4")), data, "video/mp4")
+    assert await s3_storage.pin(key("big.mp4"))
+    info = await s3_storage.head(key("big.mp4"))
+    assert info is not None and info.size == len(data)
+    assert b"".join([c async for c in s3_storage.stream(key("big.mp4"))]) == data
+
+
+async def test_staged_lists_what_was_written_before_a_time(s3_storage: S3Storage, key: Key) -> None:
+    import datetime as dt
+
+    await s3_storage.put(staging_key(key("a")), b"a", "text/plain")
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
+    listed = [k async for k in s3_storage.staged(older_than=later)]
+    assert key("a") in listed
+    earlier = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    assert key("a") not in [k async for k in s3_storage.staged(older_than=earlier)]
 
 
 @pytest.mark.parametrize("headers", [{"Content-Type": "image/jpeg"}, {}], ids=["other", "none"])
@@ -53,7 +101,7 @@ async def test_presigned_put_with_another_content_type_is_refused(
         response = await client.put(upload.url, content=b"PNG bytes", headers=headers)
 
     assert response.status_code == 403
-    assert await s3_storage.head(key("up.png")) is None
+    assert await s3_storage.head(staging_key(key("up.png"))) is None
 
 
 @pytest.mark.parametrize("body", [b"PNG", b"PNG bytes, and more"], ids=["shorter", "longer"])
@@ -66,7 +114,7 @@ async def test_presigned_put_of_another_size_is_refused(
         response = await client.put(upload.url, content=body, headers=upload.headers)
 
     assert response.status_code == 403
-    assert await s3_storage.head(key("up.png")) is None
+    assert await s3_storage.head(staging_key(key("up.png"))) is None
 
 
 # --- outages ----------------------------------------------------------------------------

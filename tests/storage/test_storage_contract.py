@@ -137,8 +137,14 @@ async def test_presign_get_overrides_type_and_names_the_download(
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/webp"
     disposition = response.headers["content-disposition"]
-    assert disposition.startswith("attachment;")
+    assert disposition.startswith("inline;")  # an image type the service accepts
     assert "filename*=UTF-8''caf%C3%A9%20photo.webp" in disposition
+    # Anything else is a download, never rendered by a browser in the store's origin.
+    url = await storage.presign_get(key("raw"), 60, content_type="video/mp4", filename="a.mp4")
+    async with httpx.AsyncClient() as client:
+        response = await client.get(url)
+    assert response.headers["content-type"] == "video/mp4"
+    assert response.headers["content-disposition"].startswith("attachment;")
 
 
 async def test_presign_put_describes_the_upload(
