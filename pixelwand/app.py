@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from compat_rest.operations import stored_operations
 from compat_rest.routes import routes as rest_routes
@@ -38,6 +38,7 @@ from pixelwand.web.gate import Gate
 from pixelwand.web.graphql_endpoint import graphql_endpoint
 from pixelwand.web.health import healthz, readyz
 from pixelwand.web.middleware import Edge
+from pixelwand.web.pages import api_docs_page, console_page, static_files
 from pixelwand.web.responses import rest_error
 
 log = logging.getLogger("pixelwand")
@@ -133,13 +134,16 @@ def create_app(settings: Settings | None = None, *, run_sweeper: bool = True) ->
 
     app = Starlette(
         routes=[
+            Route("/", console_page, methods=["GET", "HEAD"]),
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+            Route("/api/v1/docs", api_docs_page, methods=["GET", "HEAD"]),
             *rest_routes,
             Route("/files/{key:path}", put_file, methods=["PUT"]),
             Route("/files/{key:path}", get_file, methods=["GET", "HEAD"]),
             Route("/exports/{id}", download_export, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Mount("/static", app=static_files, name="static"),
         ],
         middleware=[
             Middleware(

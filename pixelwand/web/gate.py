@@ -25,6 +25,8 @@ from pixelwand.web.middleware import EXTRAS, ResponseExtras, sending_extras
 from pixelwand.web.responses import graphql_error, rest_error
 
 GATED_PREFIXES = ("/graphql", "/api/v1")
+# Public pages under a gated prefix (DESIGN.md "Public pages"): no key, no rate limit.
+PUBLIC_PATHS = frozenset(("/api/v1/docs", "/api/v1/openapi.json"))
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,11 @@ class Gate:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if not path.startswith(GATED_PREFIXES) or (_is_graphql(path) and wants_graphiql(scope)):
+        if (
+            not path.startswith(GATED_PREFIXES)
+            or path in PUBLIC_PATHS
+            or (_is_graphql(path) and wants_graphiql(scope))
+        ):
             await self.app(scope, receive, send)
             return
         authorization = None
