@@ -63,17 +63,23 @@ function SignIn({ onSignedIn }) {
     </main>`;
 }
 
-function Shell({ viewer, onSignOut, refreshViewer }) {
+function Shell({ viewer, onSignOut, refreshViewer, focusFirst }) {
   const [route, setRoute] = useState(currentRoute());
   const heading = useRef(null);
+  const mounted = useRef(false);
   useEffect(() => {
     const onHash = () => setRoute(currentRoute());
     window.addEventListener("hashchange", onHash);
     return () => window.removeEventListener("hashchange", onHash);
   }, []);
+  // Moving to a page (or in from the sign-in form) puts focus on its heading; a reload
+  // leaves focus where the browser starts it, so the skip link comes first.
   useEffect(() => {
-    const h = document.querySelector("main h1");
-    if (h) h.focus();
+    if (mounted.current || focusFirst) {
+      const h = document.querySelector("main h1");
+      if (h) h.focus();
+    }
+    mounted.current = true;
   }, [route.path]);
   const title = (ROUTES.find(([r]) => r === route.path) || ROUTES[0])[1];
   useEffect(() => { document.title = `${title} · Pixel Wand`; }, [title]);
@@ -108,6 +114,7 @@ function Shell({ viewer, onSignOut, refreshViewer }) {
 function App() {
   const [viewer, setViewer] = useState(null);
   const [checking, setChecking] = useState(Boolean(session.key()));
+  const [signedInHere, setSignedInHere] = useState(false);
   async function refreshViewer() {
     try {
       const body = await request(VIEWER);
@@ -126,8 +133,8 @@ function App() {
     window.location.hash = "";
   }
   if (checking) return html`<p role="status">Loading…</p>`;
-  if (!viewer) return html`<${SignIn} onSignedIn=${setViewer} />`;
-  return html`<${Shell} viewer=${viewer} onSignOut=${signOut} refreshViewer=${refreshViewer} />`;
+  if (!viewer) return html`<${SignIn} onSignedIn=${(v) => { setSignedInHere(true); setViewer(v); }} />`;
+  return html`<${Shell} viewer=${viewer} onSignOut=${signOut} refreshViewer=${refreshViewer} focusFirst=${signedInHere} />`;
 }
 
 render(html`<${App} />`, document.getElementById("app"));

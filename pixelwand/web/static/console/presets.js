@@ -52,7 +52,7 @@ export function Presets() {
         <input id="p-name" value=${form.name} onInput=${set("name")} required />
         <label for="p-format">Format</label>
         <select id="p-format" value=${form.format} onChange=${set("format")}>
-          ${["JPEG", "PNG", "WEBP", "AVIF"].map((f) => html`<option>${f}</option>`)}
+          ${["JPEG", "PNG", "WEBP", "AVIF"].map((f) => html`<option value=${f}>${f}</option>`)}
         </select>
         <label for="p-quality">Quality (1–100)</label>
         <input id="p-quality" type="number" min="1" max="100" value=${form.quality} onInput=${set("quality")} />
