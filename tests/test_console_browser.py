@@ -22,7 +22,13 @@ import pytest
 
 from tests.conftest import BACKENDS, unavailable
 from tests.helpers import make_image
-from tests.support.live_server import ROOT, LiveServer, backend_env, live_server
+from tests.support.live_server import (
+    ROOT,
+    LiveServer,
+    backend_env,
+    backend_services,
+    live_server,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -33,11 +39,17 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
+def services(request: pytest.FixtureRequest) -> tuple[str, dict[str, str]]:
+    return request.param, backend_services(request.param, request)
+
+
+@pytest.fixture(scope="module")
 async def live(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    services: tuple[str, dict[str, str]], tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[LiveServer]:
-    tmp = tmp_path_factory.mktemp(f"console-{request.param}")
-    async with backend_env(request.param, request, tmp) as store:
+    name, shared = services
+    tmp = tmp_path_factory.mktemp(f"console-{name}")
+    async with backend_env(shared, tmp) as store:
         with live_server(store, tmp) as server:
             yield server
 

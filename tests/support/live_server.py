@@ -76,12 +76,23 @@ def _stop(proc: subprocess.Popen[Any]) -> None:
             proc.wait(wait)
 
 
-@contextlib.asynccontextmanager
-async def backend_env(
-    name: str, request: pytest.FixtureRequest, tmp: Path
-) -> AsyncIterator[dict[str, str]]:
-    """PIXELWAND_* variables for a store of the server's own on backend `name`."""
+def backend_services(name: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    """The session's shared services for backend `name` (call from a sync fixture: they
+    are async fixtures, resolved outside a running event loop)."""
     if name == "sqlite-local":
+        return {}
+    weed = request.getfixturevalue("seaweed")
+    return {
+        "PIXELWAND_STORAGE_URL": weed.storage_url,
+        "PIXELWAND_RATE_LIMIT_URL": request.getfixturevalue("redis_url"),
+    }
+
+
+@contextlib.asynccontextmanager
+async def backend_env(services: dict[str, str], tmp: Path) -> AsyncIterator[dict[str, str]]:
+    """PIXELWAND_* variables for a store of the server's own: a fresh SQLite file and
+    directory, or (with services) a fresh PostgreSQL database beside them."""
+    if not services:
         yield {
             "PIXELWAND_DATABASE_URL": f"sqlite://{tmp}/live.db",
             "PIXELWAND_STORAGE_URL": f"local:{tmp}/storage",
@@ -89,14 +100,8 @@ async def backend_env(
         return
     from tests.conftest import POSTGRES_ADMIN_URL, fresh_database
 
-    weed = request.getfixturevalue("seaweed")
-    redis_url = request.getfixturevalue("redis_url")
     async with fresh_database(POSTGRES_ADMIN_URL, "pixelwand_live") as url:
-        yield {
-            "PIXELWAND_DATABASE_URL": url,
-            "PIXELWAND_STORAGE_URL": weed.storage_url,
-            "PIXELWAND_RATE_LIMIT_URL": redis_url,
-        }
+        yield {"PIXELWAND_DATABASE_URL": url, **services}
 
 
 @contextlib.contextmanager
