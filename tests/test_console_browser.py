@@ -111,9 +111,7 @@ async def _sign_in(page: Any, base: str, key: str) -> None:
     await page.get_by_role("button", name="Sign in").click()
 
 
-async def test_a_day_in_the_console(
-    live: LiveServer, browser: Any, tmp_path: Path
-) -> None:
+async def test_a_day_in_the_console(live: LiveServer, browser: Any, tmp_path: Path) -> None:
     from playwright.async_api import expect
 
     net = Offline()
@@ -191,7 +189,11 @@ async def test_a_day_in_the_console(
     await _nav(page, "Library")
     await page.get_by_role("button", name="Open hero shot").click()
     panel = page.get_by_role("dialog")
-    spring_id = await panel.get_by_label("Collection").locator("option", has_text="Spring").get_attribute("value")
+    spring_id = (
+        await panel.get_by_label("Collection")
+        .locator("option", has_text="Spring")
+        .get_attribute("value")
+    )
     await panel.get_by_label("Collection").select_option(spring_id)
     await panel.get_by_role("button", name="Save").click()
     await expect(panel.get_by_text("Saved.")).to_be_visible()
@@ -236,7 +238,10 @@ async def test_a_day_in_the_console(
     await expect(page.get_by_role("button", name="Copy")).to_be_visible()
     await expect(page.get_by_text("shown only this once")).to_be_visible()
     await _shot(page, "api-keys", tmp_path)
-    assert httpx.get(f"{base}/api/v1/assets", headers={"Authorization": f"Bearer {plain}"}).status_code == 200
+    assert (
+        httpx.get(f"{base}/api/v1/assets", headers={"Authorization": f"Bearer {plain}"}).status_code
+        == 200
+    )
     await page.get_by_role("button", name="Done, hide it").click()
     assert plain not in await page.content()
     row = page.get_by_role("row").filter(has_text="ci build")

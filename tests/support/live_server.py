@@ -105,7 +105,9 @@ async def backend_env(services: dict[str, str], tmp: Path) -> AsyncIterator[dict
 
 
 @contextlib.contextmanager
-def live_server(store: dict[str, str], tmp: Path, *, plan: str = "ENTERPRISE") -> Iterator[LiveServer]:
+def live_server(
+    store: dict[str, str], tmp: Path, *, plan: str = "ENTERPRISE"
+) -> Iterator[LiveServer]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIXELWAND_")}
     env.update(
