@@ -17,7 +17,10 @@ function libraryQuery(caps) {
 
 // Without Asset.rendition (older servers): still one request for a page of thumbnails,
 // one aliased exportUrl per asset; those that fail (a video without a poster) stay blank.
-async function thumbnailsByAlias(items) {
+async function thumbnailsByAlias(all) {
+  // exportUrl is a non-null root field: one failing alias would null the whole answer, so
+  // only images are asked for here (video posters come with Asset.rendition).
+  const items = all.filter((a) => a.mediaType === "IMAGE");
   if (!items.length) return {};
   const fields = items.map((a, i) =>
     `t${i}: exportUrl(assetId: ${JSON.stringify(a.id)}, format: "WEBP", ${THUMB}) { assetId url }`);
@@ -74,10 +77,19 @@ export function Library({ params }) {
           page,
           pageSize: PAGE_SIZE,
         };
-        const body = await request(libraryQuery(caps), vars);
+        let body;
+        let withRenditions = caps.rendition;
+        try {
+          body = await request(libraryQuery(caps), vars);
+        } catch (err) {
+          // A rendition that fails (an undecodable file) must not hide the page.
+          if (!caps.rendition || err.status === 401 || err.status === 402 || err.status === 429) throw err;
+          withRenditions = false;
+          body = await request(libraryQuery({ rendition: false }), vars);
+        }
         const assets = body.data.assets;
         let thumbs = {};
-        if (caps.rendition) {
+        if (withRenditions) {
           for (const a of assets.items) if (a.thumb) thumbs[a.id] = a.thumb.url;
         } else {
           thumbs = await thumbnailsByAlias(assets.items);
