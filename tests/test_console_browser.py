@@ -8,6 +8,7 @@ PIXELWAND_UPDATE_SCREENSHOTS=1 they also replace docs/screenshots/*.png (the REA
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import re
@@ -56,7 +57,7 @@ async def live(
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Any]:
-    if not Path(CHROMIUM).exists():
+    if not os.access(CHROMIUM, os.X_OK):
         unavailable(f"Chromium at {CHROMIUM}", "apt-get install chromium (Debian's package)")
     from playwright.async_api import async_playwright
 
@@ -98,6 +99,10 @@ async def _shot(page: Any, name: str, tmp: Path) -> None:
     if os.environ.get("PIXELWAND_UPDATE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         (SCREENSHOTS / f"{name}.png").write_bytes(data)
+
+
+def _read(path: Any) -> bytes:
+    return Path(path).read_bytes()
 
 
 async def _nav(page: Any, name: str) -> None:
@@ -222,7 +227,7 @@ async def test_a_day_in_the_console(live: LiveServer, browser: Any, tmp_path: Pa
     async with page.expect_download() as waiting:
         await page.get_by_role("button", name="Download ZIP").click()
     download = await waiting.value
-    archive = zipfile.ZipFile(io.BytesIO(Path(await download.path()).read_bytes()))
+    archive = zipfile.ZipFile(io.BytesIO(await asyncio.to_thread(_read, await download.path())))
     assert sorted(archive.namelist()) == ["alpha.webp", "beta.webp"]
     assert all(archive.read(n)[8:12] == b"WEBP" for n in archive.namelist())
 
@@ -238,10 +243,9 @@ async def test_a_day_in_the_console(live: LiveServer, browser: Any, tmp_path: Pa
     await expect(page.get_by_role("button", name="Copy")).to_be_visible()
     await expect(page.get_by_text("shown only this once")).to_be_visible()
     await _shot(page, "api-keys", tmp_path)
-    assert (
-        httpx.get(f"{base}/api/v1/assets", headers={"Authorization": f"Bearer {plain}"}).status_code
-        == 200
-    )
+    async with httpx.AsyncClient(base_url=base) as api:
+        fresh = await api.get("/api/v1/assets", headers={"Authorization": f"Bearer {plain}"})
+    assert fresh.status_code == 200
     await page.get_by_role("button", name="Done, hide it").click()
     assert plain not in await page.content()
     row = page.get_by_role("row").filter(has_text="ci build")
@@ -249,7 +253,8 @@ async def test_a_day_in_the_console(live: LiveServer, browser: Any, tmp_path: Pa
     await row.get_by_role("button", name="Revoke ci build").click()
     await row.get_by_role("button", name="Yes, revoke").click()
     await expect(row).to_contain_text("revoked")
-    revoked = httpx.get(f"{base}/api/v1/assets", headers={"Authorization": f"Bearer {plain}"})
+    async with httpx.AsyncClient(base_url=base) as api:
+        revoked = await api.get("/api/v1/assets", headers={"Authorization": f"Bearer {plain}"})
     assert revoked.status_code == 401
 
     await _nav(page, "Usage")
