@@ -6,7 +6,8 @@ const KEY = "pixelwand.apiKey";
 export const session = {
   key: () => sessionStorage.getItem(KEY),
   signIn: (key) => sessionStorage.setItem(KEY, key),
-  signOut: () => sessionStorage.removeItem(KEY),
+  // Everything this tab kept goes: the key, and GraphiQL's saved headers (they hold it too).
+  signOut: () => sessionStorage.clear(),
 };
 
 export class ApiError extends Error {

@@ -35,8 +35,13 @@ async function thumbnailsByAlias(all) {
 }
 
 export function Library({ params }) {
-  const [filters, setFilters] = useState({ q: "", type: "", tags: "", collectionId: params.get("collection") || "" });
+  const [filters, setFiltersState] = useState({ q: "", type: "", tags: "", collectionId: params.get("collection") || "" });
   const [page, setPage] = useState(1);
+  // New filters start again at page 1 (in the same render, so one request, not two).
+  const setFilters = (next) => {
+    setPage(1);
+    setFiltersState(next);
+  };
   const [result, setResult] = useState(null);
   const [error, setError] = useState(null);
   const [loading, setLoading] = useState(false);
@@ -61,7 +66,6 @@ export function Library({ params }) {
     const t = setTimeout(() => setFilters((f) => (f.q === qInput ? f : { ...f, q: qInput })), 300);
     return () => clearTimeout(t);
   }, [qInput]);
-  useEffect(() => setPage(1), [filters]);
 
   useEffect(() => {
     const mine = ++seq.current;
