@@ -29,8 +29,9 @@ function groupByParent(collections) {
 function Tree({ children, parentId }) {
   const list = children.get(parentId) || [];
   if (!list.length) return null;
-  return html`<ul role=${parentId ? "group" : "tree"} aria-label=${parentId ? null : "Collections"}>
-    ${list.map((c) => html`<li role="treeitem" aria-expanded=${children.has(c.id) ? "true" : null} key=${c.id}>
+  // Nested lists of links (not an ARIA tree: every item is a plain link, reached with Tab).
+  return html`<ul aria-label=${parentId ? null : "Collections"}>
+    ${list.map((c) => html`<li key=${c.id}>
       <a href=${`#/library?collection=${c.id}`}><span class="swatch" style=${`background:${c.color}`} aria-hidden="true"></span>${c.name}</a>
       <${Tree} children=${children} parentId=${c.id} />
     </li>`)}

@@ -232,10 +232,15 @@ function Detail({ id, collections, presets, onClose, onChanged }) {
     return () => { live = false; };
   }, [id]);
   useEffect(() => {
+    // Focus moves into the panel, and back to what opened it when it closes.
+    const opener = document.activeElement;
     if (panel.current) panel.current.focus();
     const onKey = (e) => e.key === "Escape" && onClose();
     window.addEventListener("keydown", onKey);
-    return () => window.removeEventListener("keydown", onKey);
+    return () => {
+      window.removeEventListener("keydown", onKey);
+      if (opener && opener.isConnected) opener.focus();
+    };
   }, []);
 
   async function save(e) {
