@@ -369,3 +369,37 @@ async def test_rest_docs_page_renders_offline(
     await _shot(page, "api-docs", tmp_path)
     assert net.blocked == [] and net.errors == []
     await context.close()
+
+
+async def test_a_team_key_waits_out_429s(live: LiveServer, browser: Any, tmp_path: Path) -> None:
+    """TEAM: 3 requests a second. Six uploads (two GraphQL calls each, three at a time) run
+    into 429s; the console waits as Retry-After says and every file arrives."""
+    from playwright.async_api import expect
+
+    net = Offline()
+    context, page = await net.open(browser)
+    team_org = live.cli("orgs", "create", "--name", "Team org", "--plan", "TEAM").strip()
+    refusals: list[str] = []
+    page.on("response", lambda r: r.status == 429 and refusals.append(r.url))
+    team_key = live.new_key("read,write", plan_org=team_org)
+    await _sign_in(page, live.base, team_key)
+    await expect(page.get_by_role("heading", name="Library", level=1)).to_be_visible()
+    files = []
+    for i in range(6):
+        f = tmp_path / f"team{i}.png"
+        f.write_bytes(make_image(30 + i, 20, ".png"))
+        files.append(str(f))
+    await _nav(page, "Upload")
+    # Spend the key's allowance first, so the console's first calls are surely refused.
+    async with httpx.AsyncClient(base_url=live.base) as api:
+        auth = {"Authorization": f"Bearer {team_key}"}
+        drained = await asyncio.gather(*(api.get("/api/v1/assets", headers=auth) for _ in range(8)))
+    assert 429 in {r.status_code for r in drained}
+    await page.set_input_files("#u-files", files)
+    await expect(page.locator(".uploads li.done")).to_have_count(6, timeout=60_000)
+    await expect(page.locator(".uploads li.failed")).to_have_count(0)
+    assert refusals, "the console's first calls met the spent allowance"
+    await _nav(page, "Library")
+    await expect(page.locator(".grid .tile img")).to_have_count(6)
+    assert net.blocked == [] and net.errors == []
+    await context.close()
