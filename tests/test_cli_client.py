@@ -253,3 +253,16 @@ async def test_assets_collections_presets_commands(live: LiveServer, tmp_path: P
     assert rm.returncode == 0 and json_lines(rm.stdout)[0] == {"id": asset_id, "deleted": True}
     again = client(live, "assets", "show", asset_id)
     assert again.returncode == 1 and "not found" in again.stderr
+
+
+def test_archives_past_500_assets_are_numbered() -> None:
+    """More than 500 assets (the API's limit a request) become FILE-1.zip, FILE-2.zip, …"""
+    from pixelwand.client.commands import EXPORT_BATCH, archive_paths
+
+    assert EXPORT_BATCH == 500
+    assert archive_paths(Path("out/photos.zip"), 1) == [Path("out/photos.zip")]
+    assert archive_paths(Path("out/photos.zip"), 3) == [
+        Path("out/photos-1.zip"),
+        Path("out/photos-2.zip"),
+        Path("out/photos-3.zip"),
+    ]
