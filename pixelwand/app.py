@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from compat_rest.operations import stored_operations
 from compat_rest.routes import routes as rest_routes
@@ -41,6 +41,7 @@ from pixelwand.web.graphql_endpoint import graphql_endpoint
 from pixelwand.web.health import healthz, readyz
 from pixelwand.web.metrics_endpoint import metrics_endpoint
 from pixelwand.web.middleware import Edge
+from pixelwand.web.pages import api_docs_page, console_page, static_files
 from pixelwand.web.responses import rest_error
 from schema import documents
 
@@ -153,7 +154,9 @@ def create_app(settings: Settings | None = None, *, run_sweeper: bool = True) ->
 
     app = Starlette(
         routes=[
+            Route("/", console_page, methods=["GET", "HEAD"]),
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+            Route("/api/v1/docs", api_docs_page, methods=["GET", "HEAD"]),
             *rest_routes,
             *webhook_routes,
             Route("/files/{key:path}", put_file, methods=["PUT"]),
@@ -162,6 +165,7 @@ def create_app(settings: Settings | None = None, *, run_sweeper: bool = True) ->
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
+            Mount("/static", app=static_files, name="static"),
         ],
         middleware=[
             Middleware(

@@ -1,4 +1,6 @@
-"""`pixelwand` command line: serve, migrate, orgs, keys, sweep, export-schema."""
+"""`pixelwand` command line: serve, migrate, orgs, keys, sweep, export-schema on the server's
+own database; upload, export, assets, collections and presets as an HTTP client of any
+deployment (pixelwand/client/)."""
 
 from __future__ import annotations
 
@@ -260,11 +262,19 @@ def _parser() -> argparse.ArgumentParser:
     es = sub.add_parser("export-schema", help="print the GraphQL SDL")
     es.add_argument("--output", "-o", default=None)
     es.set_defaults(func=cmd_export_schema)
+
+    from pixelwand.client.commands import add_client_commands
+
+    add_client_commands(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "client", False):  # no server settings: it talks to PIXELWAND_URL
+        from pixelwand.client.commands import run_client_command
+
+        return run_client_command(args)
     if args.func is cmd_export_schema:
         return cmd_export_schema(None, args)
     try:

@@ -25,8 +25,8 @@ from pixelwand.web.middleware import EXTRAS, ResponseExtras, sending_extras
 from pixelwand.web.responses import graphql_error, rest_error
 
 GATED_PREFIXES = ("/graphql", "/api/v1")
-# Public pages under a gated prefix: no key, no rate limit (DESIGN.md "Public pages").
-PUBLIC_PATHS = frozenset({"/api/v1/openapi.json"})
+# Public pages under a gated prefix (DESIGN.md "Public pages"): no key, no rate limit.
+PUBLIC_PATHS = frozenset(("/api/v1/docs", "/api/v1/openapi.json"))
 
 
 def _is_graphql(path: str) -> bool:

@@ -1,4 +1,4 @@
-"""GraphQL over HTTP at /graphql: POST JSON, GET for queries, GraphiQL for browsers.
+"""GraphQL over HTTP at /graphql: POST JSON, GET for queries, GraphiQL (vendored) for browsers.
 
 Automatic persisted queries (Apollo's protocol): a request may carry
 `extensions.persistedQuery = {"version": 1, "sha256Hash": …}` and no query; an unknown hash
@@ -12,13 +12,13 @@ from typing import Any
 import orjson
 from graphql import OperationType
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from strawberry.http.ides import get_graphql_ide_html
+from starlette.responses import Response
 
 from pixelwand.errors import BadRequest, PixelWandError
 from pixelwand.runtime import Runtime
 from pixelwand.services.validation import check_strings
 from pixelwand.web.gate import wants_graphiql
+from pixelwand.web.pages import graphiql_page
 from pixelwand.web.requests import parse_json, read_body
 from pixelwand.web.responses import JSONResponse, graphql_error
 from schema import documents, schema
@@ -32,7 +32,6 @@ from schema.execution.documents import (
 )
 from schema.execution.executor import OperationNotAllowed
 
-_GRAPHIQL = get_graphql_ide_html(graphql_ide="graphiql")
 _QUERY_ONLY = (OperationType.QUERY,)
 _ANY = (OperationType.QUERY, OperationType.MUTATION)
 
@@ -61,7 +60,7 @@ async def _graphql(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     if request.method == "GET":
         if wants_graphiql(request.scope):
-            return HTMLResponse(_GRAPHIQL)
+            return graphiql_page()
         params: Any = dict(request.query_params)
         for name in ("variables", "extensions"):
             if (error := _json_param(params, name)) is not None:

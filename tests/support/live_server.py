@@ -19,10 +19,13 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import TracebackType
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -46,18 +49,25 @@ class LiveServer:
         self.log = tmp / "serve.log"
         self.startup_timeout = startup_timeout
         self.proc: subprocess.Popen[bytes] | None = None
+        self.org_id = ""  # set by live_server(): an organization and an all-scope key of it
+        self.key = ""
 
-    def cli(self, *args: str) -> str:
+    def cli(self, *args: str, timeout: float = 120) -> str:
         done = subprocess.run(
             [sys.executable, "-m", "pixelwand", *args],
             env=self.env,
             cwd=ROOT,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=timeout,
         )
         assert done.returncode == 0, (args, done.stdout, done.stderr)
         return done.stdout
+
+    def new_key(self, scopes: str, plan_org: str | None = None, name: str = "") -> str:
+        org = plan_org or self.org_id
+        out = self.cli("keys", "create", "--org", org, "--scopes", scopes, "--name", name)
+        return out.strip()
 
     def org_and_key(self, plan: str, scopes: str) -> tuple[str, str]:
         org = self.cli("orgs", "create", "--name", f"live-{time.time_ns()}", "--plan", plan)
@@ -136,3 +146,51 @@ class LiveServer:
                 proc.wait(wait)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+# --- a server with a store of its own, for the browser and command-line client tests -------
+
+
+def backend_services(name: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    """The session's shared services for backend `name` (call from a sync fixture: they
+    are async fixtures, resolved outside a running event loop)."""
+    if name == "sqlite-local":
+        return {}
+    weed = request.getfixturevalue("seaweed")
+    return {
+        "PIXELWAND_STORAGE_URL": weed.storage_url,
+        "PIXELWAND_RATE_LIMIT_URL": request.getfixturevalue("redis_url"),
+    }
+
+
+@contextlib.asynccontextmanager
+async def backend_env(services: dict[str, str], tmp: Path) -> AsyncIterator[dict[str, str]]:
+    """PIXELWAND_* variables for a store of the server's own: a fresh SQLite file and
+    directory, or (with services) a fresh PostgreSQL database beside them."""
+    if not services:
+        yield {
+            "PIXELWAND_DATABASE_URL": f"sqlite://{tmp}/live.db",
+            "PIXELWAND_STORAGE_URL": f"local:{tmp}/storage",
+        }
+        return
+    from tests.conftest import POSTGRES_ADMIN_URL, fresh_database
+
+    async with fresh_database(POSTGRES_ADMIN_URL, "pixelwand_live") as url:
+        yield {"PIXELWAND_DATABASE_URL": url, **services}
+
+
+@contextlib.contextmanager
+def live_server(
+    store: dict[str, str], tmp: Path, *, plan: str = "ENTERPRISE"
+) -> Iterator[LiveServer]:
+    """A running server on `store`, with an organization on `plan` and an all-scope key."""
+    env = {
+        **store,
+        "PIXELWAND_DATA_DIR": str(tmp / "data"),
+        "PIXELWAND_SECRET_KEY": f"live-{uuid.uuid4().hex}",
+        "PIXELWAND_SWEEP_INTERVAL_SECONDS": "0",
+    }
+    with LiveServer(env, tmp) as server:
+        server.org_id = server.cli("orgs", "create", "--name", "Live test", "--plan", plan).strip()
+        server.key = server.new_key("read,write,admin", name="test admin")
+        yield server

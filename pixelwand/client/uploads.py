@@ -1,0 +1,209 @@
+"""`pixelwand upload`: find the files, hash them, skip what the organization already holds
+(the `contentHash` list filter, 200 hashes a request), then presign → PUT → finalize in
+parallel with a progress bar of files and bytes."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import mimetypes
+import os
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from pixelwand.client.api import Api, ClientError, error_message, with_retries
+
+HASH_BATCH = 200  # the list filter's limit
+CHUNK = 1024 * 1024
+
+# What mimetypes may not know on a minimal system; anything unknown is sent as
+# application/octet-stream so that the API answers with its own reason.
+_EXTRA_TYPES = {
+    ".avif": "image/avif",
+    ".webp": "image/webp",
+    ".heic": "image/heic",
+    ".mov": "video/quicktime",
+    ".webm": "video/webm",
+}
+
+
+@dataclass
+class FileResult:
+    path: str
+    status: str = "pending"  # uploaded | skipped | failed
+    asset_id: str | None = None
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "status": self.status,
+            "assetId": self.asset_id,
+            "error": self.error,
+        }
+
+
+@dataclass
+class LocalFile:
+    path: Path
+    size: int
+    sha256: str = ""
+    result: FileResult | None = None
+    sent: int = 0  # bytes counted on the progress bar so far
+
+
+def discover(paths: Iterable[str]) -> tuple[list[Path], list[FileResult]]:
+    """Files under `paths` (folders recursively, hidden files and folders skipped), in order."""
+    found: list[Path] = []
+    missing: list[FileResult] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if not name.startswith("."):
+                        candidate = Path(root) / name
+                        if candidate.is_file() and candidate not in seen:
+                            seen.add(candidate)
+                            found.append(candidate)
+        elif p.is_file():
+            if p not in seen:
+                seen.add(p)
+                found.append(p)
+        else:
+            missing.append(FileResult(str(p), "failed", error="no such file or directory"))
+    return found, missing
+
+
+def mime_type(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in _EXTRA_TYPES:
+        return _EXTRA_TYPES[suffix]
+    guessed, _ = mimetypes.guess_type(path.name, strict=False)
+    return guessed or "application/octet-stream"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+async def existing_assets(api: Api, hashes: list[str]) -> tuple[dict[str, str], bool]:
+    """contentHash → asset id for the hashes the organization already holds.
+
+    The second value is False when the server does not filter by contentHash (an older
+    server ignores the unknown parameter and answers everything without the field)."""
+    found: dict[str, str] = {}
+    for start in range(0, len(hashes), HASH_BATCH):
+        batch = hashes[start : start + HASH_BATCH]
+        wanted = set(batch)
+        page = 1
+        while True:
+            body = await api.call(
+                "GET",
+                "/assets",
+                params={"contentHash": ",".join(batch), "page": page, "pageSize": 200},
+            )
+            for item in body["items"]:
+                if "contentHash" not in item:
+                    return {}, False
+                if item["contentHash"] in wanted:
+                    found.setdefault(item["contentHash"], item["id"])
+            if page >= body["totalPages"]:
+                break
+            page += 1
+    return found, True
+
+
+class Uploader:
+    def __init__(
+        self,
+        api: Api,
+        *,
+        tags: list[str],
+        collection_id: str | None,
+        on_bytes: Callable[[int], None],
+        on_done: Callable[[FileResult], None],
+    ) -> None:
+        self.api = api
+        self.tags = tags
+        self.collection_id = collection_id
+        self.on_bytes = on_bytes
+        self.on_done = on_done
+
+    async def _put(self, presigned: dict[str, Any], local: LocalFile) -> None:
+        async def body() -> AsyncIterator[bytes]:
+            f = await asyncio.to_thread(open, local.path, "rb")
+            try:
+                while chunk := await asyncio.to_thread(f.read, CHUNK):
+                    local.sent += len(chunk)
+                    self.on_bytes(len(chunk))
+                    yield chunk
+            finally:
+                f.close()
+
+        headers = dict(presigned.get("headers") or {})
+        headers["Content-Length"] = str(local.size)
+
+        def send() -> Any:
+            if local.sent:  # a retry: take back what the failed attempt counted
+                self.on_bytes(-local.sent)
+                local.sent = 0
+            return self.api.http.request(
+                presigned.get("method", "PUT"),
+                presigned["uploadUrl"],
+                content=body(),
+                headers=headers,
+            )
+
+        response: httpx.Response = await with_retries(send, what="upload")
+        if response.status_code >= 400:
+            raise ClientError(error_message(response), response.status_code)
+
+    async def upload(self, local: LocalFile) -> FileResult:
+        assert local.result is not None
+        result = local.result
+        mime = mime_type(local.path)
+        name = local.path.name
+        try:
+            presigned = await self.api.call(
+                "POST",
+                "/assets",
+                json={
+                    "mode": "presign",
+                    "originalName": name,
+                    "mimeType": mime,
+                    "size": local.size,
+                },
+            )
+            await self._put(presigned, local)
+            finalize: dict[str, Any] = {
+                "mode": "finalize",
+                "originalName": name,
+                "mimeType": mime,
+                "size": local.size,
+                "storageKey": presigned["storageKey"],
+            }
+            if self.tags:
+                finalize["tags"] = self.tags
+            if self.collection_id:
+                finalize["collectionId"] = self.collection_id
+            asset = await self.api.call("POST", "/assets", json=finalize)
+            result.status, result.asset_id = "uploaded", asset["id"]
+        except ClientError as exc:
+            result.status, result.error = "failed", exc.message
+        except OSError as exc:
+            result.status, result.error = "failed", f"cannot read the file: {exc.strerror or exc}"
+        self.on_bytes(local.size - local.sent)  # a failed file's bytes count as done
+        local.sent = local.size
+        self.on_done(result)
+        return result

@@ -1,0 +1,111 @@
+// The console's only way to the server: GraphQL over fetch, with the key from this tab's
+// sessionStorage as the Bearer header (never a cookie, never the URL). 429 answers are
+// retried after the Retry-After the server sends.
+const KEY = "pixelwand.apiKey";
+
+export const session = {
+  key: () => sessionStorage.getItem(KEY),
+  signIn: (key) => sessionStorage.setItem(KEY, key),
+  // Everything this tab kept goes: the key, and GraphiQL's saved headers (they hold it too).
+  signOut: () => sessionStorage.clear(),
+};
+
+export class ApiError extends Error {
+  constructor(message, { code = null, status = 0, retryAfter = null } = {}) {
+    super(message);
+    this.code = code;
+    this.status = status;
+    this.retryAfter = retryAfter;
+  }
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function retryAfterSeconds(value, attempt) {
+  const seconds = Number.parseFloat(value);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds : Math.min(8, 2 ** attempt);
+}
+
+const MAX_RETRIES = 6;
+
+/** POST a GraphQL document; answers {data, errors} (partial results kept). */
+export async function request(query, variables = {}, key = session.key()) {
+  for (let attempt = 0; ; attempt++) {
+    let res;
+    try {
+      res = await fetch("/graphql", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: `Bearer ${key}` },
+        body: JSON.stringify({ query, variables }),
+      });
+    } catch (e) {
+      throw new ApiError("the server cannot be reached");
+    }
+    if ((res.status === 429 || res.status === 503) && attempt < MAX_RETRIES) {
+      await sleep(retryAfterSeconds(res.headers.get("Retry-After"), attempt) * 1000);
+      continue;
+    }
+    let body = null;
+    try {
+      body = await res.json();
+    } catch (e) {
+      throw new ApiError(`HTTP ${res.status}`, { status: res.status });
+    }
+    if (!res.ok || body.data == null) {
+      const first = (body.errors && body.errors[0]) || { message: `HTTP ${res.status}` };
+      throw new ApiError(first.message, {
+        code: first.extensions && first.extensions.code,
+        status: res.status,
+        retryAfter: res.headers.get("Retry-After"),
+      });
+    }
+    return body;
+  }
+}
+
+/** Like request(), but any error (even beside partial data) is thrown. */
+export async function gql(query, variables = {}) {
+  const body = await request(query, variables);
+  if (body.errors && body.errors.length) {
+    const first = body.errors[0];
+    throw new ApiError(first.message, { code: first.extensions && first.extensions.code });
+  }
+  return body.data;
+}
+
+export function formatBytes(n) {
+  if (n == null) return "—";
+  const units = ["B", "KB", "MB", "GB", "TB", "PB"];
+  let i = 0;
+  let v = Number(n);
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(i === 0 || v >= 100 ? 0 : 1)} ${units[i]}`;
+}
+
+export function splitTags(text) {
+  return [...new Set(text.split(",").map((t) => t.trim()).filter(Boolean))];
+}
+
+// What the server offers beyond the reference, learnt once per sign-in by introspection:
+// Asset.rendition (a page of thumbnails in one query) and the type of its format argument.
+let capabilities = null;
+export async function serverCapabilities() {
+  if (capabilities) return capabilities;
+  const data = await gql(`{ __type(name: "Asset") { fields { name args { name type { kind name ofType { kind name } } } } } }`);
+  const fields = (data.__type && data.__type.fields) || [];
+  const rendition = fields.find((f) => f.name === "rendition");
+  let formatLiteral = '"WEBP"';
+  if (rendition) {
+    const arg = rendition.args.find((a) => a.name === "format");
+    const t = arg && (arg.type.kind === "NON_NULL" ? arg.type.ofType : arg.type);
+    if (t && t.kind === "ENUM") formatLiteral = "WEBP";
+  }
+  capabilities = { rendition: Boolean(rendition), formatLiteral };
+  return capabilities;
+}
+export function forgetCapabilities() {
+  capabilities = null;
+}

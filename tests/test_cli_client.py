@@ -1,0 +1,268 @@
+"""The command-line client (`pixelwand upload|export|assets|collections|presets`) against a
+live `pixelwand serve` on each backend, run as a user runs it: a subprocess with
+PIXELWAND_URL and PIXELWAND_API_KEY in its environment."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import zipfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import BACKENDS
+from tests.helpers import make_image, make_mp4_head
+from tests.support.live_server import (
+    ROOT,
+    LiveServer,
+    backend_env,
+    backend_services,
+    live_server,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def services(request: pytest.FixtureRequest) -> tuple[str, dict[str, str]]:
+    return request.param, backend_services(request.param, request)
+
+
+@pytest.fixture(scope="module")
+async def live(
+    services: tuple[str, dict[str, str]], tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LiveServer]:
+    name, shared = services
+    tmp = tmp_path_factory.mktemp(f"client-{name}")
+    async with backend_env(shared, tmp) as store:
+        # BUSINESS: 10 requests/second, so a 50-file upload meets 429s and must wait them out.
+        with live_server(store, tmp, plan="BUSINESS") as server:
+            yield server
+
+
+def client(
+    live: LiveServer, *args: str, key: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIXELWAND_")}
+    env.update(PIXELWAND_URL=live.base, PIXELWAND_API_KEY=key or live.key, COLUMNS="200")
+    done = subprocess.run(
+        [sys.executable, "-m", "pixelwand", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def api(live: LiveServer, method: str, path: str, **kw: Any) -> Any:
+    r = httpx.request(
+        method, live.base + path, headers={"Authorization": f"Bearer {live.key}"}, **kw
+    )
+    assert r.status_code < 300, (r.status_code, r.text)
+    return r.json()
+
+
+def make_folder(root: Path) -> tuple[set[str], set[str]]:
+    """50 files in nested folders, 9 of them not acceptable, plus hidden ones to ignore.
+    Returns (paths that must upload, paths that must fail)."""
+    good: set[str] = set()
+    bad: set[str] = set()
+    formats = [".jpg", ".png", ".webp", ".gif"]
+    for i in range(40):
+        folder = root / f"set{i % 3}" / ("deep" if i % 5 == 0 else "")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"photo{i:02d}{formats[i % 4]}"
+        path.write_bytes(make_image(20 + i, 16 + i % 7, formats[i % 4]))
+        good.add(str(path))
+    clip = root / "clip.mp4"
+    clip.write_bytes(make_mp4_head(8192))
+    good.add(str(clip))
+    rng = random.Random(7)
+    for i in range(4):
+        p = root / f"notes{i}.txt"
+        p.write_text(f"not an image {i}")
+        bad.add(str(p))
+    for i in range(3):
+        p = root / "set1" / f"broken{i}.jpg"
+        p.write_bytes(bytes(rng.randrange(256) for _ in range(600)))
+        bad.add(str(p))
+    for i in range(2):
+        p = root / f"phone{i}.heic"
+        p.write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(i) * 64)
+        bad.add(str(p))
+    # Hidden files and folders are never uploaded.
+    (root / ".DS_Store").write_bytes(b"\x00\x01")
+    (root / ".cache").mkdir()
+    (root / ".cache" / "thumb.jpg").write_bytes(make_image(33, 33, ".jpg"))
+    (root / "set0" / ".hidden.png").write_bytes(make_image(34, 34, ".png"))
+    assert len(good) + len(bad) == 50
+    return good, bad
+
+
+async def test_upload_a_mixed_folder_then_again(live: LiveServer, tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    good, bad = make_folder(folder)
+
+    done = client(
+        live,
+        "upload",
+        str(folder),
+        "--tags",
+        "batch,cli",
+        "--collection",
+        "Imports",
+        "--concurrency",
+        "4",
+        "--json",
+    )
+    assert done.returncode == 1, done.stderr  # some files failed
+    results = json_lines(done.stdout)
+    assert len(results) == 50, done.stdout
+    by_path = {r["path"]: r for r in results}
+    assert set(by_path) == good | bad
+    assert {p for p, r in by_path.items() if r["status"] == "uploaded"} == good
+    assert {p for p, r in by_path.items() if r["status"] == "failed"} == bad
+    for path in good:
+        assert re.fullmatch(r"c[0-9a-z]{24}", by_path[path]["assetId"]), by_path[path]
+        assert by_path[path]["error"] is None
+    for path in bad:
+        assert by_path[path]["assetId"] is None and by_path[path]["error"], by_path[path]
+    # Refused types carry the API's own reason.
+    assert "text/plain is not supported" in by_path[str(folder / "notes0.txt")]["error"]
+    assert "HEVC" in by_path[str(folder / "phone0.heic")]["error"]
+    assert len({by_path[p]["assetId"] for p in good}) == 41
+
+    collections = api(live, "GET", "/api/v1/collections", params={"name": "Imports"})
+    (imports,) = collections["collections"]
+    listed = api(live, "GET", "/api/v1/assets", params={"tags": "batch,cli", "pageSize": 200})
+    assert listed["total"] == 41
+    assert {a["collectionId"] for a in listed["items"]} == {imports["id"]}
+    assert {a["id"] for a in listed["items"]} == {by_path[p]["assetId"] for p in good}
+
+    # The second run finds every file's content already there (the contentHash filter).
+    again = client(live, "upload", str(folder), "--collection", "Imports")
+    assert again.returncode == 1  # the same 9 still fail
+    assert "Upload summary" in again.stdout
+    row = re.search(r"(\d+)\s*│\s*(\d+)\s*│\s*(\d+)\s*│\s*(\d+)", again.stdout)
+    assert row is not None, again.stdout
+    assert row.groups() == ("0", "41", "9", "50"), again.stdout + again.stderr
+    assert api(live, "GET", "/api/v1/assets", params={"tags": "batch"})["total"] == 41
+
+
+async def test_upload_exit_status_and_errors(live: LiveServer, tmp_path: Path) -> None:
+    one = tmp_path / "one.png"
+    one.write_bytes(make_image(41, 29, ".png"))
+    ok = client(live, "upload", str(one), "--json")
+    assert ok.returncode == 0, ok.stderr
+    (result,) = json_lines(ok.stdout)
+    assert result["status"] in ("uploaded", "skipped") and result["assetId"]
+
+    missing = client(live, "upload", str(tmp_path / "nope.jpg"), "--json")
+    assert missing.returncode == 1
+    assert json_lines(missing.stdout)[0]["status"] == "failed"
+
+    wrong = client(live, "assets", "list", key="ak_live_" + "y" * 40)
+    assert wrong.returncode == 1 and "invalid or revoked API key" in wrong.stderr
+
+
+async def test_export_round_trips(live: LiveServer, tmp_path: Path) -> None:
+    folder = tmp_path / "export-src"
+    folder.mkdir()
+    names = []
+    for i in range(5):
+        name = f"pic{i}.jpg"
+        (folder / name).write_bytes(make_image(50 + i, 40, ".jpg"))
+        names.append(name)
+    up = client(live, "upload", str(folder), "--tags", "roundtrip", "--json")
+    assert up.returncode == 0, up.stderr
+    ids = [r["assetId"] for r in json_lines(up.stdout)]
+
+    out = tmp_path / "out.zip"
+    done = client(
+        live, "export", "--tag", "roundtrip", "--format", "png", "--max-width", "16", "-o", str(out)
+    )
+    assert done.returncode == 0, done.stderr
+    archive = zipfile.ZipFile(out)
+    assert sorted(archive.namelist()) == sorted(n.replace(".jpg", ".png") for n in names)
+    for entry in archive.namelist():
+        data = archive.read(entry)
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert int.from_bytes(data[16:20], "big") == 16  # width from the IHDR chunk
+
+    # By ids, with a preset made by the client.
+    assert (
+        client(live, "presets", "set", "tiny", "--format", "webp", "--max-width", "8").returncode
+        == 0
+    )
+    presets = json_lines(client(live, "presets", "list", "--json").stdout)[0]["presets"]
+    assert [p["name"] for p in presets if p["name"] == "tiny"] == ["tiny"]
+    by_ids = tmp_path / "two.zip"
+    done = client(live, "export", ids[0], ids[1], "--preset", "tiny", "-o", str(by_ids), "--json")
+    assert done.returncode == 0, done.stderr
+    (summary,) = json_lines(done.stdout)
+    assert summary["archives"] == [
+        {"path": str(by_ids), "assets": 2, "bytes": by_ids.stat().st_size}
+    ]
+    entries = zipfile.ZipFile(io.BytesIO(by_ids.read_bytes())).namelist()
+    assert all(e.endswith(".webp") for e in entries) and len(entries) == 2
+
+    nothing = client(live, "export", "--tag", "no-such-tag", "-o", str(tmp_path / "x.zip"))
+    assert nothing.returncode == 1 and "no assets match" in nothing.stderr
+
+
+async def test_assets_collections_presets_commands(live: LiveServer, tmp_path: Path) -> None:
+    pic = tmp_path / "solo.webp"
+    pic.write_bytes(make_image(61, 17, ".webp"))
+    up = client(live, "upload", str(pic), "--tags", "solo", "--json")
+    asset_id = json_lines(up.stdout)[0]["assetId"]
+
+    listed = client(live, "assets", "list", "--tags", "solo", "--json")
+    assert [a["id"] for a in json_lines(listed.stdout)[0]["items"]] == [asset_id]
+    table = client(live, "assets", "list", "--q", "solo")
+    assert table.returncode == 0 and asset_id in table.stdout and "solo.webp" in table.stdout
+    shown = client(live, "assets", "show", asset_id, "--json")
+    assert json_lines(shown.stdout)[0]["originalName"] == "solo.webp"
+    assert "originalName" in client(live, "assets", "show", asset_id).stdout
+
+    made = client(live, "collections", "create", "Parent", "--json")
+    parent = json_lines(made.stdout)[0]
+    child = json_lines(
+        client(live, "collections", "create", "Child", "--parent", "Parent", "--json").stdout
+    )[0]
+    assert child["parentId"] == parent["id"]
+    tree = client(live, "collections", "list")
+    assert "Parent / Child" in tree.stdout
+
+    rm = client(live, "assets", "rm", asset_id, "--json")
+    assert rm.returncode == 0 and json_lines(rm.stdout)[0] == {"id": asset_id, "deleted": True}
+    again = client(live, "assets", "show", asset_id)
+    assert again.returncode == 1 and "not found" in again.stderr
+
+
+def test_archives_past_500_assets_are_numbered() -> None:
+    """More than 500 assets (the API's limit a request) become FILE-1.zip, FILE-2.zip, …"""
+    from pixelwand.client.commands import EXPORT_BATCH, archive_paths
+
+    assert EXPORT_BATCH == 500
+    assert archive_paths(Path("out/photos.zip"), 1) == [Path("out/photos.zip")]
+    assert archive_paths(Path("out/photos.zip"), 3) == [
+        Path("out/photos-1.zip"),
+        Path("out/photos-2.zip"),
+        Path("out/photos-3.zip"),
+    ]

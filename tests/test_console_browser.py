@@ -1,0 +1,405 @@
+"""The web console, GraphiQL and the REST docs page in a real headless Chromium (Debian's
+`chromium` package driven by Playwright), against a live `pixelwand serve`, with every
+request to anything but 127.0.0.1 refused: nothing may come from a CDN.
+
+Screenshots of the main pages go to this run's temporary directory; with
+PIXELWAND_UPDATE_SCREENSHOTS=1 they also replace docs/screenshots/*.png (the README's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import re
+import zipfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.conftest import BACKENDS, unavailable
+from tests.helpers import make_image
+from tests.support.live_server import (
+    ROOT,
+    LiveServer,
+    backend_env,
+    backend_services,
+    live_server,
+)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+API_KEY = re.compile(r"^ak_live_[A-Za-z0-9]{32,}$")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def services(request: pytest.FixtureRequest) -> tuple[str, dict[str, str]]:
+    return request.param, backend_services(request.param, request)
+
+
+@pytest.fixture(scope="module")
+async def live(
+    services: tuple[str, dict[str, str]], tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LiveServer]:
+    name, shared = services
+    tmp = tmp_path_factory.mktemp(f"console-{name}")
+    async with backend_env(shared, tmp) as store:
+        with live_server(store, tmp) as server:
+            yield server
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Any]:
+    if not os.access(CHROMIUM, os.X_OK):
+        unavailable(f"Chromium at {CHROMIUM}", "apt-get install chromium (Debian's package)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()
+
+
+class Offline:
+    """A browser context whose requests may only reach 127.0.0.1 (the others are aborted
+    and remembered), with the page's script errors collected."""
+
+    def __init__(self) -> None:
+        self.blocked: list[str] = []
+        self.errors: list[str] = []
+        self.urls: list[str] = []
+
+    async def open(self, browser: Any, **options: Any) -> Any:
+        context = await browser.new_context(accept_downloads=True, **options)
+
+        async def route(r: Any) -> None:
+            self.urls.append(r.request.url)
+            if urlsplit(r.request.url).hostname in ("127.0.0.1", None):
+                await r.continue_()
+            else:
+                self.blocked.append(r.request.url)
+                await r.abort()
+
+        await context.route("**/*", route)
+        page = await context.new_page()
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        return context, page
+
+
+async def _shot(page: Any, name: str, tmp: Path) -> None:
+    data = await page.screenshot(full_page=False)
+    (tmp / f"{name}.png").write_bytes(data)
+    if os.environ.get("PIXELWAND_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS / f"{name}.png").write_bytes(data)
+
+
+def _read(path: Any) -> bytes:
+    return Path(path).read_bytes()
+
+
+async def _nav(page: Any, name: str) -> None:
+    main = page.get_by_role("navigation", name="Main")
+    await main.get_by_role("link", name=name, exact=True).click()
+
+
+async def _sign_in(page: Any, base: str, key: str) -> None:
+    await page.goto(base + "/")
+    await page.get_by_label("API key").fill(key)
+    await page.get_by_role("button", name="Sign in").click()
+
+
+async def test_a_day_in_the_console(live: LiveServer, browser: Any, tmp_path: Path) -> None:
+    from playwright.async_api import expect
+
+    net = Offline()
+    context, page = await net.open(browser, viewport={"width": 1280, "height": 800})
+    base = live.base
+
+    # Sign in; the key lives in this tab's sessionStorage, never in a cookie or a URL.
+    await _sign_in(page, base, live.key)
+    await expect(page.get_by_role("heading", name="Library", level=1)).to_be_visible()
+    assert await page.evaluate("sessionStorage.getItem('pixelwand.apiKey')") == live.key
+    assert await context.cookies() == []
+
+    # Upload three files through presign → PUT → finalize; the text file is refused.
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "alpha.jpg").write_bytes(make_image(96, 64, ".jpg"))
+    (files / "beta.png").write_bytes(make_image(80, 80, ".png"))
+    (files / "notes.txt").write_text("not an image")
+    await _nav(page, "Upload")
+    await page.set_input_files(
+        "#u-files", [str(files / n) for n in ("alpha.jpg", "beta.png", "notes.txt")]
+    )
+    uploads = page.locator(".uploads li")
+    await expect(uploads).to_have_count(3)
+    await expect(page.locator(".uploads li.done")).to_have_count(2)
+    refused = page.locator(".uploads li.failed")
+    await expect(refused).to_have_count(1)
+    await expect(refused).to_contain_text("notes.txt")
+    await expect(refused).to_contain_text("text/plain is not supported")
+    await expect(page.get_by_text("2 of 3 uploaded, 1 failed")).to_be_visible()
+    await _shot(page, "upload", tmp_path)
+
+    # Thumbnails: one GraphQL request for the page, images that really decode.
+    await _nav(page, "Library")
+    tiles = page.locator(".grid .tile")
+    await expect(tiles).to_have_count(2)
+    thumbs = page.locator(".grid .tile img")
+    await expect(thumbs).to_have_count(2)
+    for i in range(2):
+        await expect(thumbs.nth(i)).to_have_js_property("complete", True)
+        assert await thumbs.nth(i).evaluate("img => img.naturalWidth") > 0
+    await _shot(page, "library", tmp_path)
+
+    # Search.
+    await page.get_by_label("Search").fill("alph")
+    await expect(tiles).to_have_count(1)
+    await expect(tiles.first).to_contain_text("alpha.jpg")
+
+    # Rename in the detail panel.
+    opener = page.get_by_role("button", name="Open alpha.jpg")
+    await opener.click()
+    panel = page.get_by_role("dialog")
+    await expect(panel).to_be_focused()
+    await expect(panel.get_by_label("Name")).to_have_value("alpha.jpg")
+    await panel.get_by_label("Name").fill("hero shot")
+    await panel.get_by_role("button", name="Save").click()
+    await expect(panel.get_by_text("Saved.")).to_be_visible()
+    await expect(panel.get_by_role("link", name="Original file")).to_be_visible()
+    await _shot(page, "detail", tmp_path)
+    await page.keyboard.press("Escape")
+    await expect(panel).to_have_count(0)
+    await expect(page.get_by_role("button", name="Open hero shot")).to_be_focused()
+    await page.get_by_label("Search").fill("")
+    await expect(tiles).to_have_count(2)
+    await expect(page.get_by_text("hero shot")).to_be_visible()
+
+    # A collection with a parent; put the renamed asset in it; filter the grid by it.
+    await _nav(page, "Collections")
+    await page.get_by_label("Name").fill("Campaigns")
+    await page.get_by_role("button", name="Create collection").click()
+    tree = page.get_by_role("list", name="Collections")
+    await expect(tree.get_by_role("link", name="Campaigns")).to_be_visible()
+    await page.get_by_label("Name").fill("Spring")
+    await page.get_by_label("Parent").select_option(label="Campaigns")
+    await page.get_by_role("button", name="Create collection").click()
+    # Nested under its parent.
+    parent_item = tree.get_by_role("listitem").filter(has_text="Campaigns").first
+    await expect(parent_item.get_by_role("list").get_by_role("link", name="Spring")).to_be_visible()
+    await _shot(page, "collections", tmp_path)
+
+    await _nav(page, "Library")
+    await page.get_by_role("button", name="Open hero shot").click()
+    panel = page.get_by_role("dialog")
+    spring_id = (
+        await panel.get_by_label("Collection")
+        .locator("option", has_text="Spring")
+        .get_attribute("value")
+    )
+    await panel.get_by_label("Collection").select_option(spring_id)
+    await panel.get_by_role("button", name="Save").click()
+    await expect(panel.get_by_text("Saved.")).to_be_visible()
+    await page.keyboard.press("Escape")
+    await _nav(page, "Collections")
+    await page.get_by_role("link", name="Spring").click()
+    await expect(page.get_by_role("heading", name="Library", level=1)).to_be_visible()
+    await expect(tiles).to_have_count(1)
+    await expect(tiles.first).to_contain_text("hero shot")
+    await page.get_by_label("Collection").select_option("")
+    await expect(tiles).to_have_count(2)
+
+    # A preset, then both assets as a ZIP with it.
+    await _nav(page, "Export presets")
+    await page.get_by_label("Name").fill("small-webp")
+    await page.get_by_label("Format").select_option("WEBP")
+    await page.get_by_label("Max width (px)").fill("40")
+    await page.get_by_role("button", name="Save preset").click()
+    await expect(page.get_by_role("rowheader", name="small-webp")).to_be_visible()
+    await _shot(page, "presets", tmp_path)
+    await _nav(page, "Library")
+    await expect(tiles).to_have_count(2)
+    for i in range(2):
+        await tiles.nth(i).get_by_role("checkbox").check()
+    await page.get_by_label("Preset").select_option("small-webp")
+    async with page.expect_download() as waiting:
+        await page.get_by_role("button", name="Download ZIP").click()
+    download = await waiting.value
+    archive = zipfile.ZipFile(io.BytesIO(await asyncio.to_thread(_read, await download.path())))
+    assert sorted(archive.namelist()) == ["alpha.webp", "beta.webp"]
+    assert all(archive.read(n)[8:12] == b"WEBP" for n in archive.namelist())
+
+    # API keys: create one (shown once, with a copy button), then revoke it.
+    await _nav(page, "API keys")
+    await page.get_by_label("Name").fill("ci build")
+    await page.get_by_role("checkbox", name="write").check()
+    await page.get_by_role("button", name="Create key").click()
+    secret = page.get_by_label("API key")
+    await expect(secret).to_be_visible()
+    plain = await secret.input_value()
+    assert API_KEY.match(plain), plain
+    await expect(page.get_by_role("button", name="Copy")).to_be_visible()
+    await expect(page.get_by_text("shown only this once")).to_be_visible()
+    await _shot(page, "api-keys", tmp_path)
+    async with httpx.AsyncClient(base_url=base) as api:
+        fresh = await api.get("/api/v1/assets", headers={"Authorization": f"Bearer {plain}"})
+    assert fresh.status_code == 200
+    await page.get_by_role("button", name="Done, hide it").click()
+    assert plain not in await page.content()
+    row = page.get_by_role("row").filter(has_text="ci build")
+    await expect(row).to_contain_text("active")
+    await row.get_by_role("button", name="Revoke ci build").click()
+    await row.get_by_role("button", name="Yes, revoke").click()
+    await expect(row).to_contain_text("revoked")
+    async with httpx.AsyncClient(base_url=base) as api:
+        revoked = await api.get("/api/v1/assets", headers={"Authorization": f"Bearer {plain}"})
+    assert revoked.status_code == 401
+
+    await _nav(page, "Usage")
+    await expect(page.get_by_text("ENTERPRISE", exact=True)).to_be_visible()
+    await expect(page.get_by_role("meter")).to_be_visible()
+    await _shot(page, "usage", tmp_path)
+
+    # Usable at a phone's width.
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await _nav(page, "Library")
+    await expect(tiles).to_have_count(2)
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    await _shot(page, "library-phone", tmp_path)
+
+    # Sign out forgets the key.
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_label("API key")).to_be_visible()
+    assert await page.evaluate("sessionStorage.length") == 0
+    assert await context.cookies() == []
+    assert not any(live.key in u or plain in u for u in net.urls)
+    assert net.blocked == [] and net.errors == []
+    await context.close()
+
+
+async def test_sign_in_shows_the_apis_own_messages(live: LiveServer, browser: Any) -> None:
+    from playwright.async_api import expect
+
+    net = Offline()
+    context, page = await net.open(browser)
+    await _sign_in(page, live.base, "ak_live_" + "x" * 40)
+    await expect(page.get_by_role("alert")).to_contain_text("invalid or revoked API key")
+    free_org = live.cli("orgs", "create", "--name", "Free org", "--plan", "FREE").strip()
+    await _sign_in(page, live.base, live.new_key("read", plan_org=free_org))
+    await expect(page.get_by_role("alert")).to_contain_text("upgrade required")
+    # A read-only key gets the library, and the keys page says which scope it lacks.
+    await _sign_in(page, live.base, live.new_key("read"))
+    await expect(page.get_by_role("heading", name="Library", level=1)).to_be_visible()
+    await _nav(page, "API keys")
+    await expect(page.get_by_role("note")).to_contain_text("admin")
+    assert net.blocked == [] and net.errors == []
+    await context.close()
+
+
+async def test_keyboard_reaches_sign_in(live: LiveServer, browser: Any) -> None:
+    from playwright.async_api import expect
+
+    context, page = await Offline().open(browser)
+    await page.goto(live.base + "/")
+    await expect(page.get_by_label("API key")).to_be_focused()
+    await page.keyboard.type(live.key)
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Library", level=1)).to_be_focused()
+    await page.keyboard.press("Tab")  # from the page's heading to its first control
+    await expect(page.get_by_label("Search")).to_be_focused()
+    await page.reload()  # still signed in (the tab's sessionStorage); the skip link first
+    await expect(page.get_by_role("heading", name="Library", level=1)).to_be_visible()
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#main")).to_be_focused()
+    await context.close()
+
+
+async def test_graphiql_runs_offline_with_the_tab_header(
+    live: LiveServer, browser: Any, tmp_path: Path
+) -> None:
+    from playwright.async_api import expect
+
+    net = Offline()
+    context, page = await net.open(browser)
+    # No key needed for the page itself.
+    page_answer = await page.goto(live.base + "/graphql")
+    assert page_answer is not None and page_answer.status == 200
+    headers = page.locator(".graphiql-editor-tool .graphiql-editor").last
+    await expect(page.locator(".graphiql-container")).to_be_visible()
+    await expect(page.get_by_text("ak_live_REPLACE_ME")).to_be_visible()
+    # Signed in to the console in this tab: the header template carries that key.
+    await page.evaluate(f"sessionStorage.setItem('pixelwand.apiKey', {live.key!r})")
+    for k in await page.evaluate("Object.keys(sessionStorage)"):
+        if k.startswith("graphiql:"):
+            await page.evaluate(f"sessionStorage.removeItem({k!r})")
+    await page.reload()
+    await page.locator(".graphiql-execute-button").click()
+    await expect(page.locator(".graphiql-response")).to_contain_text('"plan": "ENTERPRISE"')
+    await _shot(page, "graphiql", tmp_path)
+    assert await page.evaluate("localStorage.length") == 0  # the tab only
+    assert await context.cookies() == []
+    del headers
+    assert net.blocked == [] and net.errors == []
+    await context.close()
+
+
+async def test_rest_docs_page_renders_offline(
+    live: LiveServer, browser: Any, tmp_path: Path
+) -> None:
+    from playwright.async_api import expect
+
+    net = Offline()
+    context, page = await net.open(browser)
+    answer = await page.goto(live.base + "/api/v1/docs")
+    assert answer is not None and answer.status == 200
+    # Swagger UI over /api/v1/openapi.json (no key, no validator badge calling out).
+    await expect(page.locator(".swagger-ui .info .title")).to_be_visible()
+    await expect(page.locator(".opblock").first).to_be_visible()
+    await expect(page.get_by_text("/api/v1/assets/{id}").first).to_be_visible()
+    await _shot(page, "api-docs", tmp_path)
+    assert net.blocked == [] and net.errors == []
+    await context.close()
+
+
+async def test_a_team_key_waits_out_429s(live: LiveServer, browser: Any, tmp_path: Path) -> None:
+    """TEAM: 3 requests a second. Six uploads (two GraphQL calls each, three at a time) run
+    into 429s; the console waits as Retry-After says and every file arrives."""
+    from playwright.async_api import expect
+
+    net = Offline()
+    context, page = await net.open(browser)
+    team_org = live.cli("orgs", "create", "--name", "Team org", "--plan", "TEAM").strip()
+    refusals: list[str] = []
+    page.on("response", lambda r: r.status == 429 and refusals.append(r.url))
+    team_key = live.new_key("read,write", plan_org=team_org)
+    await _sign_in(page, live.base, team_key)
+    await expect(page.get_by_role("heading", name="Library", level=1)).to_be_visible()
+    files = []
+    for i in range(6):
+        f = tmp_path / f"team{i}.png"
+        f.write_bytes(make_image(30 + i, 20, ".png"))
+        files.append(str(f))
+    await _nav(page, "Upload")
+    # Spend the key's allowance first, so the console's first calls are surely refused.
+    async with httpx.AsyncClient(base_url=live.base) as api:
+        auth = {"Authorization": f"Bearer {team_key}"}
+        drained = await asyncio.gather(*(api.get("/api/v1/assets", headers=auth) for _ in range(8)))
+    assert 429 in {r.status_code for r in drained}
+    await page.set_input_files("#u-files", files)
+    await expect(page.locator(".uploads li.done")).to_have_count(6, timeout=60_000)
+    await expect(page.locator(".uploads li.failed")).to_have_count(0)
+    assert refusals, "the console's first calls met the spent allowance"
+    await _nav(page, "Library")
+    await expect(page.locator(".grid .tile img")).to_have_count(6)
+    assert net.blocked == [] and net.errors == []
+    await context.close()
