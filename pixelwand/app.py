@@ -29,6 +29,7 @@ from pixelwand.imaging.pool import ImagePool
 from pixelwand.ratelimit import rate_limiter_from_url
 from pixelwand.runtime import Runtime
 from pixelwand.services.exports import ExportStreamer
+from pixelwand.services.facts import FactsWorker
 from pixelwand.services.renditions import RenditionService
 from pixelwand.services.sweeper import sweep
 from pixelwand.storage import storage_from_url
@@ -117,14 +118,19 @@ def create_app(settings: Settings | None = None, *, run_sweeper: bool = True) ->
         sweeper = None
         if run_sweeper and settings.sweep_interval_seconds > 0:
             sweeper = asyncio.create_task(_sweep_forever(runtime))
+        facts_worker = FactsWorker(runtime) if settings.facts_worker else None
+        facts_task = asyncio.create_task(facts_worker.run_forever()) if facts_worker else None
         _tune_gc()
         try:
             yield
         finally:
-            if sweeper is not None:
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+            for task in (sweeper, facts_task):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            if facts_worker is not None:
+                facts_worker.close()
             if runtime.image_pool is not None:
                 runtime.image_pool.close()
             await runtime.limiter.close()

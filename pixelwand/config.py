@@ -49,6 +49,12 @@ class Settings:
     storage_timeout_seconds: float
     auth_cache_seconds: float
     log_level: str
+    # Facts after finalize (services/facts.py); defaults so that Settings(...) built by hand
+    # elsewhere keeps working.
+    facts_worker: bool = True
+    facts_lease_seconds: float = 60.0
+    facts_poll_seconds: float = 5.0
+    video_decode_timeout_seconds: float = 20.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -85,6 +91,13 @@ class Settings:
             storage_timeout_seconds=_float(env, "PIXELWAND_STORAGE_TIMEOUT_SECONDS", 10.0),
             auth_cache_seconds=min(_float(env, "PIXELWAND_AUTH_CACHE_SECONDS", 1.0), 1.0),
             log_level=env.get("PIXELWAND_LOG_LEVEL", "INFO").upper(),
+            facts_worker=env.get("PIXELWAND_FACTS_WORKER", "1").strip().lower()
+            not in ("0", "false", "no", "off"),
+            facts_lease_seconds=max(1.0, _float(env, "PIXELWAND_FACTS_LEASE_SECONDS", 60.0)),
+            facts_poll_seconds=max(0.1, _float(env, "PIXELWAND_FACTS_POLL_SECONDS", 5.0)),
+            video_decode_timeout_seconds=_float(
+                env, "PIXELWAND_VIDEO_DECODE_TIMEOUT_SECONDS", 20.0
+            ),
         )
 
     def base_url(self) -> str:

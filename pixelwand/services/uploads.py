@@ -24,6 +24,7 @@ from pixelwand.imaging.sniff import (
     matches,
 )
 from pixelwand.models import Asset, Upload
+from pixelwand.services import facts
 from pixelwand.services.assets import get_asset, replace_tag_rows
 from pixelwand.services.collections import get_owned_collection_id
 from pixelwand.services.records import AssetRecord, utcnow_ms
@@ -182,12 +183,14 @@ async def finalize_upload(
             if not claimed:
                 raise IntegrityError("upload already finalized or swept")
             await replace_tag_rows(org_id, asset.id, tags_)
+            await facts.enqueue(asset.id)  # filled after the commit (services/facts.py)
     except IntegrityError:
         # A concurrent finalize of the same key won, or the sweeper removed the upload.
         again = await Upload.filter(id=upload.id).first()
         if again is not None and again.asset_id is not None:
             return await _existing(org_id, again.asset_id), False
         raise BadRequest("upload not found: it expired before it was finalized") from None
+    facts.notify()
     return await get_asset(org_id, asset.id), True
 
 

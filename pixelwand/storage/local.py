@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import os
 import time
 import uuid
@@ -35,6 +36,10 @@ class LocalStorage(Storage):
         self.base_url = base_url.rstrip("/")
         self._tmp = self.root / ".tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
+        # SHA-256 of each uploaded object, taken while its bytes streamed in (see
+        # receive_upload): `<hex> <size> <mtime_ns>`, trusted only while the object still
+        # has that size and modification time.
+        self._hashes = self.root / ".sha256"
         self._put_signer = Signer(secret, "local-put")
         self._get_signer = Signer(secret, "local-get")
 
@@ -115,7 +120,13 @@ class LocalStorage(Storage):
         target = self.root / key
         tmp = self._tmp / f"{uuid.uuid4().hex}.part"
         received = 0
+        digest = hashlib.sha256()
         f = await asyncio.to_thread(open, tmp, "wb")
+
+        def write(chunk: bytes) -> None:
+            f.write(chunk)
+            digest.update(chunk)  # on the same thread hop: the hash costs the loop nothing
+
         try:
             async for chunk in body:
                 received += len(chunk)
@@ -123,17 +134,42 @@ class LocalStorage(Storage):
                     raise UploadRejected(
                         400, f"body is larger than the {declared} bytes declared at presign"
                     )
-                await asyncio.to_thread(f.write, chunk)
+                await asyncio.to_thread(write, chunk)
             if received != declared:
                 raise UploadRejected(
                     400, f"body is {received} bytes but {declared} were declared at presign"
                 )
             await asyncio.to_thread(f.close)
-            await asyncio.to_thread(_move_into_place, tmp, target)
+            await asyncio.to_thread(
+                self._place_hashed, tmp, target, self._hashes / key, digest.hexdigest()
+            )
         except BaseException:
             f.close()
             tmp.unlink(missing_ok=True)
             raise
+
+    @staticmethod
+    def _place_hashed(tmp: Path, target: Path, sidecar: Path, hexdigest: str) -> None:
+        st = os.stat(tmp)  # a rename keeps size and mtime: they identify these bytes
+        sidecar.parent.mkdir(parents=True, exist_ok=True)
+        sidecar.write_text(f"{hexdigest} {st.st_size} {st.st_mtime_ns}")
+        _move_into_place(tmp, target)
+
+    async def known_sha256(self, key: str) -> str | None:
+        if not is_safe_key(key):
+            return None
+
+        def read() -> str | None:
+            try:
+                hexdigest, size, mtime = (self._hashes / key).read_text().split()
+                st = os.stat(self.root / key)
+            except (OSError, ValueError):
+                return None
+            if (str(st.st_size), str(st.st_mtime_ns)) != (size, mtime):
+                return None  # the object was replaced after this hash was taken
+            return hexdigest
+
+        return await asyncio.to_thread(read)
 
     # --- objects -------------------------------------------------------------------------
 
@@ -188,7 +224,8 @@ class LocalStorage(Storage):
             for p in paths:
                 p.unlink(missing_ok=True)
 
-        paths = [self.root / k for k in keys if is_safe_key(k)]
+        safe = [k for k in keys if is_safe_key(k)]
+        paths = [self.root / k for k in safe] + [self._hashes / k for k in safe]
         await asyncio.to_thread(remove, paths)
 
     async def local_path(self, key: str) -> Path | None:

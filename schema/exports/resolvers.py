@@ -35,14 +35,31 @@ class ExportQueries:
         ttl: Annotated[
             int | None, strawberry.argument(description="Seconds, 60-86400; default 3600.")
         ] = None,
+        gravity: Annotated[
+            str | None,
+            strawberry.argument(
+                description="center (default), focal, attention or entropy: where a crop "
+                "keeps the picture; all but center need preserveAspect false."
+            ),
+        ] = None,
+        poster_at: Annotated[
+            str | None,
+            strawberry.argument(
+                description='Videos only: the poster frame\'s time, seconds ("2.5") or a '
+                'percentage ("25%", the default); the keyframe at or before it is used.'
+            ),
+        ] = None,
     ) -> ExportUrl:
         principal = require_scope(info, "read")
         result = await info.context.runtime.renditions.export_url(
             principal.org_id,
             asset_id,
             preset=preset,
-            inline=InlineTransform(format, quality, max_width, max_height, preserve_aspect),
+            inline=InlineTransform(
+                format, quality, max_width, max_height, preserve_aspect, gravity
+            ),
             ttl=ttl,
+            poster_at=poster_at,
         )
         return ExportUrl(
             asset_id=strawberry.ID(result.asset_id),
@@ -62,7 +79,15 @@ async def create_export(
     c = input.config
     config = exports.parse_config(
         *(
-            (c.format, c.quality, c.max_width, c.max_height, c.preserve_aspect, c.rename_on_export)
+            (
+                c.format,
+                c.quality,
+                c.max_width,
+                c.max_height,
+                c.preserve_aspect,
+                c.rename_on_export,
+                c.gravity,
+            )
             if c is not None
             else ()
         )
