@@ -56,10 +56,11 @@ def image_facts(source: Path, *, source_mime: str, max_pixels: int) -> ImageFact
             **options,
         )
         thumb = _srgb(thumb).copy_memory()  # decoded once, read by every step below
+        small = _blurhash_pixels(thumb).copy_memory()
         return ImageFacts(
             thumbhash=thumbhash_of(thumb),
-            blurhash=blurhash_of(thumb),
-            dominant_color=dominant_color_of(thumb),
+            blurhash=blurhash_of(small),
+            dominant_color=dominant_color_of(small),
             focal=attention_point(thumb),
         )
     except pyvips.Error:
@@ -112,16 +113,39 @@ def thumbhash_of(image: pyvips.Image) -> str:
 
 
 def _blurhash_pixels(image: pyvips.Image) -> pyvips.Image:
-    return _opaque(image.thumbnail_image(BLURHASH_SIDE, height=BLURHASH_SIDE)).cast("uchar")
+    """Opaque RGB, at most BLURHASH_SIDE on a side (unchanged when it already is)."""
+    if max(image.width, image.height) > BLURHASH_SIDE:
+        image = image.thumbnail_image(BLURHASH_SIDE, height=BLURHASH_SIDE)
+    return _opaque(image).cast("uchar")
 
 
 def blurhash_of(image: pyvips.Image) -> str:
+    """Through blurhash-python's C encoder, given the RGB bytes directly: its `encode` wants
+    a Pillow image and copies it pixel by pixel through Pillow's deprecated `getdata`."""
     import blurhash
-    from PIL import Image
 
     small = _blurhash_pixels(image)
-    pil = Image.frombytes("RGB", (small.width, small.height), bytes(small.write_to_memory()))
-    return str(blurhash.encode(pil, *BLURHASH_COMPONENTS))
+    data = bytes(small.write_to_memory())
+    lib = getattr(getattr(blurhash, "_functions", None), "lib", None)
+    if lib is None:  # another packaging of the module: its public, Pillow-based encoder
+        from PIL import Image
+
+        pil = Image.frombytes("RGB", (small.width, small.height), data)
+        return str(blurhash.encode(pil, *BLURHASH_COMPONENTS))
+    ffi = blurhash._functions.ffi
+    destination = ffi.new("char[]", 2 + 4 + (9 * 9 - 1) * 2 + 1)
+    result = lib.create_hash_from_pixels(
+        BLURHASH_COMPONENTS[0],
+        BLURHASH_COMPONENTS[1],
+        small.width,
+        small.height,
+        ffi.from_buffer("uint8_t[]", data),
+        small.width * 3,
+        destination,
+    )
+    if result == ffi.NULL:
+        raise UndecodableImage()
+    return str(ffi.string(result).decode())
 
 
 def dominant_color_of(image: pyvips.Image) -> str:
