@@ -3,14 +3,14 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint format bench bench-api schema clean
+.PHONY: run test lint format bench bench-api bench-media schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
 $(VENV)/.runtime: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[video]'
 	touch $@
 
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
@@ -44,6 +44,10 @@ bench: $(VENV)/.dev
 
 bench-api: $(VENV)/.dev
 	$(BIN)/python bench/bench_api.py
+
+## bench-media: finalize with and without facts, facts latency, posters, attention crops
+bench-media: $(VENV)/.dev
+	$(BIN)/python bench/bench_media.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
