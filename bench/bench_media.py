@@ -67,8 +67,16 @@ def clip_1080p(seconds: int = 12, fps: int = 30, bitrate: int = 6_000_000) -> by
     import av
 
     width, height = 1920, 1080
-    base = pyvips.Image.gaussnoise(width, height, mean=128, sigma=40).cast("uchar")
-    base = base.bandjoin([base.rot("d180"), base.flip("horizontal")]).copy(interpretation="srgb")
+    # Photo-like pixels (gradients, texture), computed once; each frame scrolls them.
+    x = pyvips.Image.xyz(width, height)
+    noise = pyvips.Image.gaussnoise(width, height, mean=0, sigma=20)
+    base = (
+        (x[0] * 255 / width + noise)
+        .bandjoin([x[1] * 255 / height + noise, (x[0] + x[1]) % 256])
+        .cast("uchar")
+        .copy(interpretation="srgb")
+        .copy_memory()
+    )
     out = io.BytesIO()
     with av.open(out, mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=fps)
@@ -237,7 +245,8 @@ def main() -> None:
                     (
                         f"export-url 12 MP JPEG → 400x400 crop, gravity={gravity}, uncached",
                         ms(timings[gravity]),
-                        f"{ratio:.2f}x centre" + (" (target ≤ 1.2x)" if gravity == "attention" else ""),
+                        f"{ratio:.2f}x centre"
+                        + (" (target ≤ 1.2x)" if gravity == "attention" else ""),
                     )
                 )  # fmt: skip
     finally:

@@ -189,6 +189,6 @@ async def test_facts_pending_at_a_kill_are_filled_after_restart(
         proc = _start(env, log)
         assets = _wait_filled(client, more)
         assert all(assets[i]["dominantColor"] for i in more)
-        client.close()
+        client.close()  # noqa: ASYNC212 - the whole test drives a subprocess synchronously
     finally:
         _kill(proc)

@@ -18,11 +18,12 @@ frame (measured), and what Cloudinary and Mux do too for speed.
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import pyvips
 
@@ -121,7 +122,7 @@ def available() -> bool:
     return importlib.util.find_spec("av") is not None
 
 
-def _open(source: Path | BinaryIO) -> Any:
+def _open(source: Path | io.IOBase) -> Any:
     import av
 
     try:
@@ -151,7 +152,7 @@ def _duration(container: Any, stream: Any) -> float | None:
     return None
 
 
-def probe(path: Path | BinaryIO) -> VideoFacts:
+def probe(path: Path | io.IOBase) -> VideoFacts:
     """Duration, codec (FFmpeg's name), frame rate and coded size, from the headers."""
     container = _open(path)
     try:
@@ -173,7 +174,7 @@ def probe(path: Path | BinaryIO) -> VideoFacts:
         container.close()
 
 
-def poster_frame(path: Path | BinaryIO, at: PosterAt, *, max_pixels: int) -> pyvips.Image:
+def poster_frame(path: Path | io.IOBase, at: PosterAt, *, max_pixels: int) -> pyvips.Image:
     """The keyframe at or before `at`, as an 8-bit sRGB image, upright.
 
     Raises UndecodableVideo, VideoTooLarge (declared or decoded size over `max_pixels`) and

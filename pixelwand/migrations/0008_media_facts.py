@@ -16,7 +16,7 @@ from tortoise import fields, migrations
 from tortoise.fields.base import OnDelete
 from tortoise.migrations import operations as ops
 
-_ASSET_FIELDS = [
+_ASSET_FIELDS: list[tuple[str, fields.Field]] = [
     ("content_hash", fields.CharField(null=True, max_length=71)),
     ("thumbhash", fields.CharField(null=True, max_length=64)),
     ("blurhash", fields.CharField(null=True, max_length=32)),

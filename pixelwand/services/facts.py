@@ -144,9 +144,7 @@ def _video_values(path: Path, max_pixels: int) -> dict[str, Any]:
         "height": probed.height,
     }
     try:
-        frame = video.poster_frame(
-            path, video.parse_poster_at(video.DEFAULT_POSTER_AT), max_pixels=max_pixels
-        )
+        frame = video.poster_frame(path, video.PosterAt(percent=25.0), max_pixels=max_pixels)
         values["width"], values["height"] = frame.width, frame.height  # upright
         x, y = attention_point(_srgb(frame.thumbnail_image(FOCAL_SIDE, height=FOCAL_SIDE)))
         values["focal_auto_x"], values["focal_auto_y"] = x, y
@@ -221,7 +219,7 @@ class FactsWorker:
                 holder=self.holder, lease_expires_at=now + self.lease, attempts=F("attempts") + 1
             )
             if won:
-                claimed.append(asset_id)
+                claimed.append(str(asset_id))
         return claimed
 
     async def _process(self, asset_id: str) -> None:

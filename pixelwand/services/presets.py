@@ -47,8 +47,9 @@ async def list_presets(org_id: str) -> list[PresetRecord]:
 
 
 def _record(row: tuple) -> PresetRecord:
-    *head, gravity = row
-    return PresetRecord(*head, gravity=gravity or "center")  # null: rows from before 0008
+    values = list(row)
+    values[-1] = values[-1] or "center"  # gravity: null in rows from before 0008
+    return PresetRecord(*values)
 
 
 async def get_preset(org_id: str, name: str) -> PresetRecord:

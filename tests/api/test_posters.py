@@ -69,8 +69,7 @@ async def test_poster_is_the_keyframe_at_or_before_poster_at(tenant, clip):
     assert (image.width, image.height) == (50, 50)
 
     body = await tenant.gql(
-        'query($id: ID!) { exportUrl(assetId: $id, posterAt: "1", maxWidth: 64) '
-        "{ url format } }",
+        'query($id: ID!) { exportUrl(assetId: $id, posterAt: "1", maxWidth: 64) { url format } }',
         {"id": asset["id"]},
     )
     assert body["data"]["exportUrl"]["format"] == "JPEG"
