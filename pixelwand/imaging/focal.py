@@ -28,8 +28,10 @@ import pyvips
 from pixelwand.imaging.errors import UndecodableImage
 from pixelwand.imaging.pipeline import check_source
 
-FOCAL_SIDE = 256
-THUMBHASH_SIDE = 32  # the encoder's DCT keeps at most 7x7 terms; more pixels add nothing
+FOCAL_SIDE = 192
+# The encoder keeps at most 7 DCT terms a side, and it is pure Python (its time grows with
+# the pixels: ~45 ms at 32 px, ~15 ms at 20 px): 20 px sample each term's wave 3 times over.
+THUMBHASH_SIDE = 20
 BLURHASH_SIDE = 32
 BLURHASH_COMPONENTS = (4, 3)
 

@@ -156,14 +156,24 @@ def render_image(
     """Encode pixels already in memory (a video's poster frame, 8-bit sRGB) as `params`
     ask, through the same shrink, colour and encode steps; without a format, JPEG."""
     output_format = params.format or "JPEG"
+    untouched = (
+        params.preserve_aspect
+        and params.max_width is None
+        and params.max_height is None
+        and max(image.width, image.height) <= _MAX_SIDE[output_format]
+    )
     with _decode_errors():
-        shrunk = _shrink(
-            lambda width, **options: image.thumbnail_image(width, **options),
-            params,
-            output_format,
-            False,
-            (image.width, image.height),
-            focal,
+        shrunk = (
+            image
+            if untouched
+            else _shrink(
+                lambda width, **options: image.thumbnail_image(width, **options),
+                params,
+                output_format,
+                False,
+                (image.width, image.height),
+                focal,
+            )
         )
         shrunk = _colour(shrunk, output_format)
         data = _encode(shrunk, output_format, params.quality)

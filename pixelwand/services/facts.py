@@ -60,9 +60,16 @@ def notify() -> None:
         event.set()
 
 
-async def enqueue(asset_id: str) -> None:
-    """Record that `asset_id` needs its facts (call inside the asset's transaction)."""
-    await FactJob.create(asset_id=asset_id, created_at=utcnow_ms())
+async def enqueue(connection: Any, asset_id: str) -> None:
+    """Record that `asset_id` needs its facts, on `connection` (the asset's transaction).
+
+    Written out rather than `FactJob.create`: the ORM's create cost ~1 ms of CPU on the
+    finalize path, a statement with two parameters a tenth of that."""
+    mark = "$" if connection.capabilities.dialect == "postgres" else "?"
+    await connection.execute_query(
+        f"INSERT INTO fact_jobs (asset_id, created_at, attempts) VALUES ({mark}1, {mark}2, 0)",
+        [asset_id, utcnow_ms()],
+    )
 
 
 async def enqueue_missing() -> int:

@@ -164,7 +164,7 @@ async def finalize_upload(
         raise PaymentRequired("storage quota exceeded: upgrade your plan or delete assets")
 
     try:
-        async with in_transaction():
+        async with in_transaction() as connection:
             asset = await Asset.create(
                 organization_id=org_id,
                 name=display_name,
@@ -183,7 +183,7 @@ async def finalize_upload(
             if not claimed:
                 raise IntegrityError("upload already finalized or swept")
             await replace_tag_rows(org_id, asset.id, tags_)
-            await facts.enqueue(asset.id)  # filled after the commit (services/facts.py)
+            await facts.enqueue(connection, asset.id)  # filled after the commit (facts.py)
     except IntegrityError:
         # A concurrent finalize of the same key won, or the sweeper removed the upload.
         again = await Upload.filter(id=upload.id).first()
