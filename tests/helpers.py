@@ -169,3 +169,25 @@ def redness(data: bytes) -> float:
     """How much of an image is the red subject: mean of (red - green), 0-255."""
     image = pyvips.Image.new_from_buffer(data, "")
     return float((image[0].cast("float") - image[1].cast("float")).avg())
+
+
+# Filled in by the facts worker after finalize (docs/media.md), so two reads of one asset
+# may differ in them; width/height too for videos.
+FACT_KEYS = (
+    "contentHash",
+    "thumbhash",
+    "blurhash",
+    "dominantColor",
+    "durationSeconds",
+    "videoCodec",
+    "frameRate",
+    "focalPoint",
+)
+
+
+def without_facts(asset: dict[str, Any]) -> dict[str, Any]:
+    """The asset JSON less what the facts worker may fill in between two reads."""
+    drop = set(FACT_KEYS)
+    if asset.get("mediaType") == "VIDEO":
+        drop |= {"width", "height"}
+    return {k: v for k, v in asset.items() if k not in drop}
