@@ -192,3 +192,41 @@ async def test_facts_pending_at_a_kill_are_filled_after_restart(
         client.close()  # noqa: ASYNC212 - the whole test drives a subprocess synchronously
     finally:
         _kill(proc)
+
+
+async def test_backfill_fills_assets_finalized_without_a_worker(
+    backend: Backend, database_url: str, tmp_path: Path
+) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIXELWAND_")}
+    env.update(
+        PIXELWAND_DATABASE_URL=database_url,
+        PIXELWAND_STORAGE_URL=(
+            f"local:{tmp_path}/storage" if backend.is_local else backend.storage_url
+        ),
+        PIXELWAND_SECRET_KEY=f"backfill-{uuid.uuid4().hex}",
+        PIXELWAND_DATA_DIR=str(tmp_path / "data"),
+        PIXELWAND_PORT=str(port),
+        PIXELWAND_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        PIXELWAND_SWEEP_INTERVAL_SECONDS="0",
+        PIXELWAND_FACTS_WORKER="0",
+    )
+    _cli(env, "migrate")
+    log = tmp_path / "serve.log"
+    proc = _start(env, log)
+    try:
+        keys = [ln.strip() for ln in log.read_text().splitlines() if API_KEY.match(ln.strip())]
+        client = httpx.Client(
+            base_url=f"http://127.0.0.1:{port}",
+            headers={"Authorization": f"Bearer {keys[0]}"},
+            timeout=30,
+        )
+        ids = [_upload(client, make_image(200 + i, 100), f"{i}.jpg", "image/jpeg") for i in (0, 1)]
+        out = _cli(env, "backfill", timeout=120)
+        assert "filled 2/2" in out, out
+        assets = _assets(client)
+        assert all(assets[i]["contentHash"] and assets[i]["blurhash"] for i in ids)
+        assert "queued 0 assets" in _cli(env, "backfill", timeout=120)  # nothing left to do
+        client.close()  # noqa: ASYNC212 - the whole test drives a subprocess synchronously
+    finally:
+        _kill(proc)
