@@ -31,7 +31,9 @@ def test_poster_at_parses(text, seconds, percent, normalised):
     assert at.text.rstrip("%") == normalised
 
 
-@pytest.mark.parametrize("text", ["", "1.", ".5", "1e3", "-1", "+1", "1 ", "\u0661", "100.5%", "inf"])
+@pytest.mark.parametrize(
+    "text", ["", "1.", ".5", "1e3", "-1", "+1", "1 ", "\u0661", "100.5%", "inf"]
+)
 def test_poster_at_refuses(text):
     with pytest.raises(BadRequest, match="posterAt"):
         video.parse_poster_at(text)
