@@ -259,7 +259,8 @@ def main() -> None:
         SECTION,
         "",
         f"`make bench-media`, {stamp}, {platform.machine()}, {os.cpu_count()} cores "
-        f"(5-minute load average {load:.1f} at the end: the machine is shared by other work), SQLite + local disk, "
+        f"(5-minute load average {load:.1f} at the end: the machine is shared by other work), "
+        "SQLite + local disk, "
         f"p50 of {rounds} requests each, client and server on the same machine.",
         "",
         "| measurement | p50 ms | note |",
