@@ -213,7 +213,7 @@ def main() -> None:
             wait_facts(client, video_id)
             posters = []
             for i in range(rounds):
-                at = f"{1 + i * 0.7:.1f}"
+                at = f"{0.5 + (i * 0.53) % 11:.2f}"  # distinct: each one uncached
                 began = time.perf_counter()
                 r = client.get(f"/api/v1/assets/{video_id}/export-url", params={"posterAt": at})
                 posters.append(time.perf_counter() - began)
