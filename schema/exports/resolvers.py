@@ -15,13 +15,15 @@ from schema.exports.types import CreateExportInput, ExportLink, ExportUrl
 @strawberry.type
 class ExportQueries:
     @strawberry.field(
-        description="A short-lived signed URL to a transformed copy of one image: a preset "
-        "or inline parameters (not both)."
+        description="A short-lived signed URL to a transformed copy of one image (of a "
+        "video: a poster frame, see posterAt): a preset or inline parameters (not both)."
     )
     async def export_url(
         self,
         info: strawberry.Info,
-        asset_id: Annotated[strawberry.ID, strawberry.argument(description="An image's id.")],
+        asset_id: Annotated[
+            strawberry.ID, strawberry.argument(description="An image's or a video's id.")
+        ],
         preset: Annotated[str | None, strawberry.argument(description="A preset's name.")] = None,
         format: Annotated[
             str | None, strawberry.argument(description="JPEG, PNG, WEBP or AVIF.")
