@@ -40,7 +40,7 @@ async def wait_for_facts(tenant, asset_id: str) -> dict[str, Any]:
 
 
 async def fetch(url: str) -> bytes:
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(timeout=60) as client:  # a loaded machine is slow, not wrong
         r = await client.get(url)
     assert r.status_code == 200, r.text
     return r.content
