@@ -6,7 +6,10 @@ COPY pyproject.toml README.md ./
 COPY pixelwand ./pixelwand
 COPY schema ./schema
 COPY compat_rest ./compat_rest
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# `video` (PyAV: video facts and posters) bundles GPL FFmpeg builds; build with
+# `--build-arg EXTRAS=` for an image without it (docs/media.md).
+ARG EXTRAS=video
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[${EXTRAS}]"
 
 # Runtime stage: only the wheels, a non-root user and the data volume.
 FROM python:3.11-slim-bookworm

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint format fuzz bench bench-api schema clean
+.PHONY: run test lint format fuzz bench bench-api bench-media schema clean
 
 # make fuzz: examples per operation and seed ("random", or a number to replay a run)
 FUZZ_EXAMPLES ?= 100
@@ -14,7 +14,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 $(VENV)/.runtime: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[video]'
 	touch $@
 
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
@@ -53,6 +53,10 @@ bench: $(VENV)/.dev
 
 bench-api: $(VENV)/.dev
 	$(BIN)/python bench/bench_api.py
+
+## bench-media: finalize with and without facts, facts latency, posters, attention crops
+bench-media: $(VENV)/.dev
+	$(BIN)/python bench/bench_media.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

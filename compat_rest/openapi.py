@@ -116,6 +116,13 @@ TAGS = array(string(maxLength=MAX_TAG_LENGTH), maxItems=MAX_TAGS)
 FORMAT_IN = string("JPEG, PNG, WEBP or AVIF, in any case (`jpg` is JPEG)", enum=FORMATS)
 QUALITY = integer(1, 100, description="Encoder quality, 1-100; default 85")
 DIMENSION = integer(1, MAX_DIMENSION)
+GRAVITY = string(enum=["center", "focal", "attention", "entropy"])
+FOCAL_POINT = obj(
+    {"x": {"type": "number", "minimum": 0, "maximum": 1},
+     "y": {"type": "number", "minimum": 0, "maximum": 1}},
+    "all",
+    closed=True,
+)
 
 
 # --- operations -------------------------------------------------------------------------
@@ -180,6 +187,11 @@ OPERATIONS: list[Operation] = [
             Param("tags", string(), "Comma-separated; an asset must carry every tag listed"),
             Param("page", integer(1, default=1), "Page number, from 1"),
             Param("pageSize", integer(1, MAX_PAGE_SIZE, default=50), "Assets per page"),
+            Param(
+                "contentHash",
+                string(),
+                "`sha256:<hex>`, or up to 200 of them comma-separated: assets with these bytes",
+            ),
         ),
         answers={200: Answer("One page of assets", ref("AssetPage"))},
     ),
@@ -269,6 +281,13 @@ OPERATIONS: list[Operation] = [
                 " (needs maxWidth and maxHeight); also 1 or 0",
             ),
             Param("ttl", integer(MIN_TTL, MAX_TTL, default=3600), "Seconds the URL lives"),
+            Param("gravity", GRAVITY, "Where a crop keeps the picture (needs preserveAspect false"
+                  " unless center)"),
+            Param(
+                "posterAt",
+                string(maxLength=32),
+                "Videos: seconds (`2.5`) or a percentage (`25%`, the default) of the duration",
+            ),
         ),
         answers={200: Answer("The signed URL", ref("ExportUrl"))},
     ),
@@ -394,6 +413,14 @@ OPERATIONS: list[Operation] = [
     ),
     Operation(
         "get",
+        PREFIX + "/docs",
+        "apiDocs",
+        "This document, rendered (Swagger UI, served from this server)",
+        public=True,
+        answers={200: Answer("An HTML page", {"type": "string"}, media_type="text/html")},
+    ),
+    Operation(
+        "get",
         OPENAPI_PATH,
         "openapi",
         "This document",
@@ -420,6 +447,23 @@ ASSET_FIELDS: dict[str, Schema] = {
     "uploadedAt": TIMESTAMP,
     "width": nullable(integer(1, description="Pixels (images)")),
     "height": nullable(integer(1, description="Pixels (images)")),
+    "contentHash": nullable(string("sha256:<hex> of the original", pattern="^sha256:[0-9a-f]{64}$")),
+    "thumbhash": nullable(string("ThumbHash placeholder, standard base64")),
+    "blurhash": nullable(string("BlurHash placeholder, 4x3 components")),
+    "dominantColor": nullable(string(pattern="^#[0-9a-f]{6}$")),
+    "durationSeconds": nullable({"type": "number", "minimum": 0}),
+    "videoCodec": nullable(string("FFmpeg's codec name")),
+    "frameRate": nullable({"type": "number", "minimum": 0}),
+    "focalPoint": nullable(
+        obj(
+            {
+                "x": {"type": "number", "minimum": 0, "maximum": 1},
+                "y": {"type": "number", "minimum": 0, "maximum": 1},
+                "source": string(enum=["auto", "manual"]),
+            },
+            "all",
+        )
+    ),
 }
 
 _UPLOAD_DECLARED: dict[str, Schema] = {
@@ -606,9 +650,10 @@ SCHEMAS: dict[str, Schema] = {
             "name": string(minLength=1, maxLength=MAX_NAME),
             "tags": TAGS,
             "collectionId": nullable(string(description="null takes the asset out")),
+            "focalPoint": nullable(FOCAL_POINT),
         },
         closed=True,
-        description="Only the fields given change",
+        description="Only the fields given change (focalPoint null: back to the automatic one)",
     ),
     "DeletedAsset": obj({"id": ID, "deleted": {"const": True}}, "all"),
     "ExportUrl": obj(
@@ -632,6 +677,7 @@ SCHEMAS: dict[str, Schema] = {
             "renameOnExport": nullable(
                 boolean(description="true: entries take the asset's name; else originalName")
             ),
+            "gravity": nullable(GRAVITY),
         },
         closed=True,
     ),
@@ -671,6 +717,7 @@ SCHEMAS: dict[str, Schema] = {
             "maxWidth": nullable(DIMENSION),
             "maxHeight": nullable(DIMENSION),
             "preserveAspect": boolean(),
+            "gravity": GRAVITY,
             "createdAt": TIMESTAMP,
             "updatedAt": TIMESTAMP,
         },
@@ -684,6 +731,7 @@ SCHEMAS: dict[str, Schema] = {
             "maxWidth": nullable(DIMENSION),
             "maxHeight": nullable(DIMENSION),
             "preserveAspect": nullable(boolean(description="Default true")),
+            "gravity": nullable(GRAVITY),
         },
         ("name", "format"),
         closed=True,

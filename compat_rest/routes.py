@@ -76,6 +76,11 @@ def _str_param(request: Request, name: str) -> str | None:
     return check_text(raw, name)
 
 
+def _list_param(request: Request, name: str) -> list[str] | None:
+    raw = _str_param(request, name)
+    return [item.strip() for item in raw.split(",")] if raw is not None else None
+
+
 def _bool_param(request: Request, name: str) -> bool | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
@@ -102,6 +107,7 @@ async def list_assets(request: Request, op: StoredOperation) -> Response:
         "tags": [t for t in tags.split(",")] if tags else None,
         "page": _int_param(request, "page", 1),
         "pageSize": _int_param(request, "pageSize", 50),
+        "contentHash": _list_param(request, "contentHash"),
     }
     return JSONResponse(await _run(request, op, variables))
 
@@ -195,8 +201,21 @@ async def get_asset(request: Request, op: StoredOperation) -> Response:
 
 
 async def update_asset(request: Request, op: StoredOperation) -> Response:
-    body = await _json_body(request, {"name", "tags", "collectionId"})
+    body = await _json_body(request, {"name", "tags", "collectionId", "focalPoint"})
+    _check_focal_point(body)
     return JSONResponse(await _run(request, op, {"id": request.path_params["id"], "input": body}))
+
+
+def _check_focal_point(body: dict[str, Any]) -> None:
+    """The shape GraphQL's FocalPointInput takes; its range is checked by the service."""
+    if "focalPoint" not in body or body["focalPoint"] is None:
+        return
+    point = body["focalPoint"]
+    if not isinstance(point, dict) or set(point) != {"x", "y"}:
+        raise BadRequest('focalPoint must be {"x": 0-1, "y": 0-1} or null')
+    for axis in ("x", "y"):
+        if isinstance(point[axis], bool) or not isinstance(point[axis], int | float):
+            raise BadRequest(f"focalPoint.{axis} must be a number between 0 and 1")
 
 
 async def delete_asset(request: Request, op: StoredOperation) -> Response:
@@ -228,7 +247,8 @@ async def list_export_presets(request: Request, op: StoredOperation) -> Response
 
 async def upsert_export_preset(request: Request, op: StoredOperation) -> Response:
     body = await _json_body(
-        request, {"name", "format", "quality", "maxWidth", "maxHeight", "preserveAspect"}
+        request,
+        {"name", "format", "quality", "maxWidth", "maxHeight", "preserveAspect", "gravity"},
     )
     for field in ("name", "format"):
         if body.get(field) is None:
@@ -247,11 +267,21 @@ async def export_url(request: Request, op: StoredOperation) -> Response:
         "maxHeight": _int_param(request, "maxHeight", None),
         "preserveAspect": _bool_param(request, "preserveAspect"),
         "ttl": _int_param(request, "ttl", None),
+        "gravity": _str_param(request, "gravity"),
+        "posterAt": _str_param(request, "posterAt"),
     }
     return JSONResponse(await _run(request, op, variables))
 
 
-_EXPORT_CONFIG = {"format", "quality", "maxWidth", "maxHeight", "preserveAspect", "renameOnExport"}
+_EXPORT_CONFIG = {
+    "format",
+    "quality",
+    "maxWidth",
+    "maxHeight",
+    "preserveAspect",
+    "renameOnExport",
+    "gravity",
+}
 
 
 async def create_export(request: Request, op: StoredOperation) -> Response:

@@ -30,6 +30,7 @@ from pixelwand.imaging.pool import ImagePool
 from pixelwand.ratelimit import rate_limiter_from_url
 from pixelwand.runtime import Runtime
 from pixelwand.services.exports import ExportStreamer
+from pixelwand.services.facts import FactsWorker
 from pixelwand.services.renditions import RenditionService
 from pixelwand.services.sweeper import sweep
 from pixelwand.services.webhook_delivery import DeliveryWorker
@@ -138,6 +139,9 @@ def create_app(settings: Settings | None = None, *, run_sweeper: bool = True) ->
         if settings.webhook_worker:
             runtime.webhook_worker = DeliveryWorker(settings)
             background.append(asyncio.create_task(runtime.webhook_worker.run()))
+        facts_worker = FactsWorker(runtime) if settings.facts_worker else None
+        if facts_worker is not None:
+            background.append(asyncio.create_task(facts_worker.run_forever()))
         _tune_gc()
         try:
             yield
@@ -146,6 +150,8 @@ def create_app(settings: Settings | None = None, *, run_sweeper: bool = True) ->
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if facts_worker is not None:
+                facts_worker.close()
             if runtime.image_pool is not None:
                 runtime.image_pool.close()
             await runtime.limiter.close()

@@ -198,6 +198,42 @@ def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
+    """Queue every asset finalized before facts existed, then work the queue to the end
+    (alongside any running servers' workers: the leases keep them apart)."""
+    from pixelwand.app import build_runtime
+    from pixelwand.services import facts
+
+    runtime = build_runtime(settings)
+
+    async def run() -> int:
+        worker = facts.FactsWorker(runtime)
+        try:
+            queued = await facts.enqueue_missing()
+            total = await facts.pending_count()
+            print(f"queued {queued} assets; {total} pending", flush=True)
+            done = 0
+            while True:
+                finished = await worker.run_once()
+                done += finished
+                if finished:
+                    print(f"filled {done}/{total}", flush=True)
+                    continue
+                left = await facts.pending_count()
+                if not left:
+                    return done
+                await asyncio.sleep(1.0)  # others hold the leases left: wait for them
+        finally:
+            worker.close()
+            await runtime.storage.close()
+            if runtime.image_pool is not None:
+                runtime.image_pool.close()
+
+    done = _with_db(settings, run)
+    print(f"done: {done} assets filled by this process")
+    return 0
+
+
 def cmd_export_schema(settings: Settings | None, args: argparse.Namespace) -> int:
     from schema import schema
 
@@ -259,6 +295,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("sweep", help="remove deleted assets' objects and stale uploads").set_defaults(
         func=cmd_sweep
     )
+    sub.add_parser(
+        "backfill", help="compute facts (hashes, placeholders, video facts) of older assets"
+    ).set_defaults(func=cmd_backfill)
     es = sub.add_parser("export-schema", help="print the GraphQL SDL")
     es.add_argument("--output", "-o", default=None)
     es.set_defaults(func=cmd_export_schema)

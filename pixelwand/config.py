@@ -68,6 +68,12 @@ class Settings:
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 30.0
     keep_alive_timeout_seconds: float = 5.0
+    # Facts after finalize (services/facts.py); defaults so that Settings(...) built by hand
+    # elsewhere keeps working.
+    facts_worker: bool = True
+    facts_lease_seconds: float = 60.0
+    facts_poll_seconds: float = 5.0
+    video_decode_timeout_seconds: float = 20.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -125,6 +131,13 @@ class Settings:
             header_timeout_seconds=_float(env, "PIXELWAND_HEADER_TIMEOUT_SECONDS", 10.0),
             body_timeout_seconds=_float(env, "PIXELWAND_BODY_TIMEOUT_SECONDS", 30.0),
             keep_alive_timeout_seconds=_float(env, "PIXELWAND_KEEP_ALIVE_TIMEOUT_SECONDS", 5.0),
+            facts_worker=env.get("PIXELWAND_FACTS_WORKER", "1").strip().lower()
+            not in ("0", "false", "no", "off"),
+            facts_lease_seconds=max(1.0, _float(env, "PIXELWAND_FACTS_LEASE_SECONDS", 60.0)),
+            facts_poll_seconds=max(0.1, _float(env, "PIXELWAND_FACTS_POLL_SECONDS", 5.0)),
+            video_decode_timeout_seconds=_float(
+                env, "PIXELWAND_VIDEO_DECODE_TIMEOUT_SECONDS", 20.0
+            ),
         )
 
     def base_url(self) -> str:

@@ -81,6 +81,18 @@ class Asset(Model):
     height = fields.IntField(null=True)
     uploaded_at = fields.DatetimeField()
     deleted_at = fields.DatetimeField(null=True)
+    # Facts, filled after finalize by services/facts.py (migration 0008); null until then.
+    content_hash = fields.CharField(max_length=71, null=True)
+    thumbhash = fields.CharField(max_length=64, null=True)
+    blurhash = fields.CharField(max_length=32, null=True)
+    dominant_color = fields.CharField(max_length=7, null=True)
+    duration_seconds = fields.FloatField(null=True)
+    video_codec = fields.CharField(max_length=32, null=True)
+    frame_rate = fields.FloatField(null=True)
+    focal_auto_x = fields.FloatField(null=True)  # the automatic focal point (a fact)
+    focal_auto_y = fields.FloatField(null=True)
+    focal_x = fields.FloatField(null=True)  # the manual one, which wins when set
+    focal_y = fields.FloatField(null=True)
 
     class Meta:
         table = "assets"
@@ -199,6 +211,7 @@ class ExportPreset(Model):
     preserve_aspect = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
+    gravity = fields.CharField(max_length=16, default="center", null=True)  # null: center
 
     class Meta:
         table = "export_presets"
@@ -309,3 +322,19 @@ class WebhookDelivery(Model):
             Index(fields=("status", "next_attempt_at")),
             Index(fields=("endpoint_id", "created_at")),
         )
+
+
+class FactJob(Model):
+    """An asset whose facts are pending: written with the asset, claimed under a lease."""
+
+    asset: fields.OneToOneRelation[Asset] = fields.OneToOneField(
+        "models.Asset", related_name="fact_job", on_delete=fields.CASCADE, primary_key=True
+    )
+    asset_id: str
+    created_at = fields.DatetimeField()
+    attempts = fields.IntField(default=0)
+    holder = fields.CharField(max_length=64, null=True)
+    lease_expires_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "fact_jobs"

@@ -119,3 +119,75 @@ def decode(data: bytes) -> pyvips.Image:
 def loader(image: pyvips.Image) -> str:
     """The libvips loader that read `image` (jpegload_buffer, webpload_buffer, ...)."""
     return image.get("vips-loader") if image.get_typeof("vips-loader") else ""
+
+
+def make_mp4(
+    seconds: float = 2.0,
+    width: int = 320,
+    height: int = 240,
+    fps: int = 10,
+    gop: int = 10,
+    bitrate: int | None = None,
+) -> bytes:
+    """A real H.264 MP4 (PyAV's libx264): frame i is a flat grey of level (10 * i) % 256, so
+    a poster tells which frame it is; a keyframe every `gop` frames."""
+    import io
+
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.gop_size = gop
+        stream.options = {"preset": "ultrafast", "sc_threshold": "0"}
+        if bitrate:
+            stream.bit_rate = bitrate
+        for i in range(round(seconds * fps)):
+            frame = av.VideoFrame(width, height, "rgb24")
+            frame.planes[0].update(bytes([(10 * i) % 256]) * (frame.planes[0].line_size * height))
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+def subject_image(width: int, height: int, cx: float, cy: float, fmt: str = ".jpg") -> bytes:
+    """Grey noise with a saturated red disc centred at (cx, cy) (fractions of the sides):
+    an off-centre subject for smart crops."""
+    x = pyvips.Image.xyz(width, height)
+    noise = pyvips.Image.gaussnoise(width, height, mean=128, sigma=8).cast("uchar")
+    image = noise.bandjoin([noise, noise]).copy(interpretation="srgb")
+    radius = min(width, height) * 0.12
+    disc = ((x[0] - cx * width) ** 2 + (x[1] - cy * height) ** 2) < radius**2
+    return disc.ifthenelse([230, 30, 30], image).write_to_buffer(fmt, Q=90)
+
+
+def redness(data: bytes) -> float:
+    """How much of an image is the red subject: mean of (red - green), 0-255."""
+    image = pyvips.Image.new_from_buffer(data, "")
+    return float((image[0].cast("float") - image[1].cast("float")).avg())
+
+
+# Filled in by the facts worker after finalize (docs/media.md), so two reads of one asset
+# may differ in them; width/height too for videos.
+FACT_KEYS = (
+    "contentHash",
+    "thumbhash",
+    "blurhash",
+    "dominantColor",
+    "durationSeconds",
+    "videoCodec",
+    "frameRate",
+    "focalPoint",
+)
+
+
+def without_facts(asset: dict[str, Any]) -> dict[str, Any]:
+    """The asset JSON less what the facts worker may fill in between two reads."""
+    drop = set(FACT_KEYS)
+    if asset.get("mediaType") == "VIDEO":
+        drop |= {"width", "height"}
+    return {k: v for k, v in asset.items() if k not in drop}

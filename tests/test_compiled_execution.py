@@ -373,7 +373,7 @@ def test_fast_variable_coercion_takes_what_rest_sends() -> None:
     plan = stored_operations()["list_assets"].prepared.plan(schema._schema, None)
     assert plan is not None and plan.coerce_variables is not None
     rest = {"q": "cat", "type": None, "collectionId": None, "tags": ["a", "b"], "page": 1,
-            "pageSize": 50}  # fmt: skip
+            "pageSize": 50, "contentHash": None}  # fmt: skip
     fast = plan.coerce_variables(rest)
     assert fast is not None and fast.coerced == rest
     assert fast.coerced["tags"] is not rest["tags"]  # a copy, as graphql-core makes

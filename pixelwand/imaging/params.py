@@ -29,6 +29,9 @@ _LOSSLESS = frozenset({"PNG"})
 _KEY_VERSION = "1"
 # ASCII digits only: int() would also read "1_0", "+5", " 5" and "٣".
 _INTEGER = re.compile(r"-?[0-9]{1,10}")
+# Where a crop (preserveAspect false) keeps the picture: `center` is today's behaviour;
+# `focal` keeps the asset's focal point; `attention` and `entropy` are libvips' smartcrop.
+GRAVITIES = ("center", "focal", "attention", "entropy")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +42,8 @@ class TransformParams:
     quality: int = DEFAULT_QUALITY
     max_width: int | None = None
     max_height: int | None = None
-    preserve_aspect: bool = True  # True: fit inside, never enlarge; False: exact size, centre crop
+    preserve_aspect: bool = True  # True: fit inside, never enlarge; False: exact size, crop
+    gravity: str = "center"  # one of GRAVITIES; anything but center needs preserve_aspect False
 
     @classmethod
     def parse(
@@ -59,6 +63,7 @@ def parse_transform(
     max_width: int | str | None = None,
     max_height: int | str | None = None,
     preserve_aspect: bool | str | None = None,
+    gravity: str | None = None,
 ) -> TransformParams:
     """Validate client input (GraphQL values or query-string text) into TransformParams.
 
@@ -77,7 +82,22 @@ def parse_transform(
         max_width=width,
         max_height=height,
         preserve_aspect=True if keep_aspect is None else keep_aspect,
+        gravity=parse_gravity(gravity, preserve_aspect=keep_aspect is not False),
     )
+
+
+def parse_gravity(value: object, *, preserve_aspect: bool) -> str:
+    """`gravity`, normalised to lower case; anything but center needs a crop to place."""
+    if value is None:
+        return "center"
+    name = value.strip().lower() if isinstance(value, str) else None
+    if name == "centre":
+        name = "center"
+    if name not in GRAVITIES:
+        raise BadRequest(f"gravity must be one of {', '.join(GRAVITIES)}")
+    if name != "center" and preserve_aspect:
+        raise BadRequest(f"gravity {name} needs preserveAspect false (a crop to place)")
+    return name
 
 
 def resolve_format(params: TransformParams, source_mime: str, has_alpha: bool) -> str:

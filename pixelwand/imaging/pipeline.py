@@ -35,14 +35,16 @@ from pixelwand import metrics
 from pixelwand.errors import BadRequest
 from pixelwand.imaging.errors import ImageTooLarge, UndecodableImage
 from pixelwand.imaging.params import TransformParams, extension_for, mime_for, resolve_format
-from pixelwand.imaging.probe import open_header
+from pixelwand.imaging.probe import open_header, upright_size
 
 __all__ = [
     "ImageTooLarge",
     "Rendered",
     "UndecodableImage",
+    "check_source",
     "output_format_for",
     "render",
+    "render_image",
 ]
 
 log = logging.getLogger(__name__)
@@ -108,13 +110,20 @@ class Rendered:
 
 
 def render(
-    source: Path | bytes, params: TransformParams, *, source_mime: str, max_pixels: int
+    source: Path | bytes,
+    params: TransformParams,
+    *,
+    source_mime: str,
+    max_pixels: int,
+    focal: tuple[float, float] | None = None,
 ) -> Rendered:
     """Encode `source` (a file path or its bytes) as `params` ask.
 
-    Raises ImageTooLarge when the header declares more than `max_pixels` (first frame of a GIF),
-    UndecodableImage when the bytes are corrupt, truncated or not a `source_mime` image, and
-    BadRequest when the asked-for size cannot be written in the output format.
+    `focal` is the point (fractions of the upright image) a `gravity=focal` crop keeps;
+    None keeps the centre. Raises ImageTooLarge when the header declares more than
+    `max_pixels` (first frame of a GIF), UndecodableImage when the bytes are corrupt,
+    truncated or not a `source_mime` image, and BadRequest when the asked-for size cannot be
+    written in the output format.
     """
     started = time.perf_counter()
     with _decode_errors():
@@ -122,7 +131,14 @@ def render(
         output_format = params.format or resolve_format(
             params, source_mime, _has_alpha(header, source_mime)
         )
-        image = _shrink(source, params, output_format, _is_colour_managed(header))
+        image = _shrink(
+            _thumbnailer(source),
+            params,
+            output_format,
+            _is_colour_managed(header),
+            upright_size(header),
+            focal,
+        )
         image = _colour(image, output_format)
         data = _encode(image, output_format, params.quality)
     metrics.renders.labels(output_format).inc()
@@ -134,6 +150,53 @@ def render(
         height=image.height,
         mime_type=mime_for(output_format),
     )
+
+
+def render_image(
+    image: pyvips.Image,
+    params: TransformParams,
+    *,
+    focal: tuple[float, float] | None = None,
+) -> Rendered:
+    """Encode pixels already in memory (a video's poster frame, 8-bit sRGB) as `params`
+    ask, through the same shrink, colour and encode steps; without a format, JPEG."""
+    output_format = params.format or "JPEG"
+    untouched = (
+        params.preserve_aspect
+        and params.max_width is None
+        and params.max_height is None
+        and max(image.width, image.height) <= _MAX_SIDE[output_format]
+    )
+    with _decode_errors():
+        shrunk = (
+            image
+            if untouched
+            else _shrink(
+                lambda width, **options: image.thumbnail_image(width, **options),
+                params,
+                output_format,
+                False,
+                (image.width, image.height),
+                focal,
+            )
+        )
+        shrunk = _colour(shrunk, output_format)
+        data = _encode(shrunk, output_format, params.quality)
+        image = shrunk
+    return Rendered(
+        data=data,
+        format=output_format,
+        width=image.width,
+        height=image.height,
+        mime_type=mime_for(output_format),
+    )
+
+
+def check_source(source: Path | bytes, source_mime: str, max_pixels: int) -> bool:
+    """The header checks `render` makes (the mime type's loader, the pixel budget);
+    answers whether the pixels are colour managed (an ICC profile or CMYK)."""
+    with _decode_errors():
+        return _is_colour_managed(_load(source, source_mime, max_pixels))
 
 
 def output_format_for(
@@ -187,8 +250,35 @@ def _is_colour_managed(header: pyvips.Image) -> bool:
     return bool(header.get_typeof("icc-profile-data")) or header.interpretation == "cmyk"
 
 
+# `gravity` → libvips' `crop` (Interesting) for the gravities that libvips places itself.
+_CROP = {"center": "centre", "attention": "attention", "entropy": "entropy"}
+
+
+def _thumbnailer(source: Path | bytes):
+    """`thumbnail(width, **options)` of the source, shrinking on load."""
+
+    def thumbnail(width: int, **options: object) -> pyvips.Image:
+        if isinstance(source, Path):
+            return pyvips.Image.thumbnail_source(
+                pyvips.Source.new_from_file(str(source)),
+                width,
+                option_string=_LOADER_OPTIONS,
+                **options,
+            )
+        return pyvips.Image.thumbnail_buffer(
+            source, width, option_string=_LOADER_OPTIONS, **options
+        )
+
+    return thumbnail
+
+
 def _shrink(
-    source: Path | bytes, params: TransformParams, output_format: str, colour_managed: bool
+    thumbnail,
+    params: TransformParams,
+    output_format: str,
+    colour_managed: bool,
+    upright: tuple[int, int],
+    focal: tuple[float, float] | None,
 ) -> pyvips.Image:
     limit = _MAX_SIDE[output_format]
     if params.preserve_aspect:
@@ -200,18 +290,40 @@ def _shrink(
         width, height = params.max_width, params.max_height
         if max(width, height) > limit:
             raise BadRequest(f"{output_format} images are at most {limit} pixels on a side")
-        options = {"height": height, "size": "both", "crop": "centre"}
+        if params.gravity == "focal":
+            return _focal_crop(thumbnail, width, height, colour_managed, upright, focal)
+        options = {"height": height, "size": "both", "crop": _CROP[params.gravity]}
     if colour_managed:
         # Asked for only then: with it, libvips also turns untagged grey into three bands.
         options["output_profile"] = "srgb"
-    if isinstance(source, Path):
-        return pyvips.Image.thumbnail_source(
-            pyvips.Source.new_from_file(str(source)),
-            width,
-            option_string=_LOADER_OPTIONS,
-            **options,
-        )
-    return pyvips.Image.thumbnail_buffer(source, width, option_string=_LOADER_OPTIONS, **options)
+    return thumbnail(width, **options)
+
+
+def _focal_crop(
+    thumbnail,
+    width: int,
+    height: int,
+    colour_managed: bool,
+    upright: tuple[int, int],
+    focal: tuple[float, float] | None,
+) -> pyvips.Image:
+    """Scale to cover width x height (shrinking on load), then cut that box out around the
+    focal point, pushed inwards where the point is nearer an edge than half the box."""
+    source_w, source_h = upright
+    options: dict[str, object] = {"size": "both"}
+    if colour_managed:
+        options["output_profile"] = "srgb"
+    if source_w * height >= width * source_h:  # wider than the box: its height binds
+        image = thumbnail(_UNBOUNDED, height=height, **options)
+    else:
+        image = thumbnail(width, height=_UNBOUNDED, **options)
+    if image.width < width or image.height < height:  # one pixel short after rounding
+        scale = max(width / image.width, height / image.height)
+        image = image.resize(scale * 1.0001)
+    fx, fy = focal if focal is not None else (0.5, 0.5)
+    left = min(max(round(fx * image.width - width / 2), 0), image.width - width)
+    top = min(max(round(fy * image.height - height / 2), 0), image.height - height)
+    return image.crop(left, top, width, height)
 
 
 def _colour(image: pyvips.Image, output_format: str) -> pyvips.Image:

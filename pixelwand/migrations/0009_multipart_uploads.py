@@ -9,7 +9,7 @@ from pixelwand.ids import new_id
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0007_upload_finalize_lease")]
+    dependencies = [("models", "0008_media_facts")]
 
     initial = False
 

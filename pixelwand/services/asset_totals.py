@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import collections
 
-# (organization id, q, type, collectionId, tags) → (generation, total)
-TotalKey = tuple[str, str | None, str | None, str | None, tuple[str, ...]]
+# (organization id, q, type, collectionId, tags[, contentHash list]) → (generation, total)
+TotalKey = (
+    tuple[str, str | None, str | None, str | None, tuple[str, ...]]
+    | tuple[str, str | None, str | None, str | None, tuple[str, ...], tuple[str, ...]]
+)
 
 _MAX_ENTRIES = 8192
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 
 from tortoise import connections
 from tortoise.transactions import in_transaction
@@ -37,10 +39,32 @@ class AssetFilter:
     tags: tuple[str, ...] = ()
     page: int = 1
     page_size: int = 50
+    content_hashes: tuple[str, ...] = ()
+
+
+MAX_CONTENT_HASHES = 200
+_CONTENT_HASH = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def normalize_content_hashes(values: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """`contentHash` filter values: `sha256:<64 hex digits>` (hex in any case), distinct,
+    at most MAX_CONTENT_HASHES of them."""
+    if not values:
+        return ()
+    out: list[str] = []
+    for raw in values:
+        value = raw.strip().lower() if isinstance(raw, str) else ""
+        if not _CONTENT_HASH.fullmatch(value):
+            raise BadRequest("contentHash must be sha256:<64 hex digits> (comma-separated)")
+        if value not in out:
+            out.append(value)
+    if len(out) > MAX_CONTENT_HASHES:
+        raise BadRequest(f"contentHash takes at most {MAX_CONTENT_HASHES} values")
+    return tuple(out)
 
 
 def record(row: tuple) -> AssetRecord:
-    return AssetRecord(*row)
+    return decode_asset(row)
 
 
 # The hot, fixed-shape queries (see statements.py); the sentinels only shape the SQL.
@@ -64,15 +88,18 @@ async def list_assets(org_id: str, f: AssetFilter) -> Page:
     if f.q is not None:
         check_text(f.q, "q", MAX_QUERY_LENGTH)
     tags = tuple(normalize_tags(list(f.tags)))
+    hashes = normalize_content_hashes(f.content_hashes)
     if f.collection_id is not None:
         await get_owned_collection_id(org_id, f.collection_id, "collectionId")
     offset = (f.page - 1) * f.page_size
-    where = Where(f.type, f.collection_id, f.q or None, tags)
+    where = Where(f.type, f.collection_id, f.q or None, tags, hashes)
     db = connections.get("default")
     dialect = db.capabilities.dialect
     _, rows = await db.execute_query(*page_sql(dialect, org_id, where, f.page_size, offset))
     items = [decode_asset(r) for r in rows]
     key: TotalKey = (org_id, f.q or None, f.type, f.collection_id, tags)
+    if hashes:
+        key = (*key, hashes)
     generation = rows[0][-1] if rows else None
     if 0 < len(rows) < f.page_size or (not rows and f.page == 1):
         total = offset + len(rows)  # the page ends the result: nothing to count
@@ -135,9 +162,14 @@ async def update_asset(
     collection_id: str | object | None = _UNSET,
     location_x: float | object | None = _UNSET,
     location_y: float | object | None = _UNSET,
+    focal_point: dict[str, object] | object | None = _UNSET,
 ) -> AssetRecord:
-    """Apply the given changes; `collection_id=None` moves the asset out of its collection."""
+    """Apply the given changes; `collection_id=None` moves the asset out of its collection,
+    `focal_point=None` returns it to its automatic focal point."""
     changes: dict[str, object] = {}
+    if focal_point is not _UNSET:
+        x, y = parse_focal_point(focal_point)
+        changes["focal_x"], changes["focal_y"] = x, y
     if name is not _UNSET:
         changes["name"] = require_name(name, "name")  # type: ignore[arg-type]
     new_tags: list[str] | None = None
@@ -161,15 +193,10 @@ async def update_asset(
                 raise NotFound(f"asset {asset_id} not found")
             if new_tags is not None:
                 await replace_tag_rows(org_id, asset_id, new_tags)
-            event = await webhooks.record(org_id, "asset.updated", lambda: _data(asset_id))
+            event = await webhooks.record(org_id, "asset.updated", lambda: webhooks.asset_snapshot(asset_id))
         if event:
             webhooks.wake_workers()
     return await get_asset(org_id, asset_id)
-
-
-async def _data(asset_id: str) -> dict[str, object]:
-    """The asset as the API shows it, read inside the caller's transaction."""
-    return webhooks.asset_data(await Asset.get(id=asset_id))
 
 
 async def replace_tag_rows(org_id: str, asset_id: str, tags: list[str]) -> None:
@@ -191,6 +218,25 @@ async def delete_asset(org_id: str, asset_id: str) -> str:
     if event:
         webhooks.wake_workers()
     return asset_id
+
+
+def parse_focal_point(value: object) -> tuple[float | None, float | None]:
+    """A manual focal point `{"x": 0-1, "y": 0-1}` → (x, y); None → (None, None)."""
+    if value is None:
+        return None, None
+    message = 'focalPoint must be {"x": 0-1, "y": 0-1} or null'
+    if not isinstance(value, dict) or set(value) != {"x", "y"}:
+        raise BadRequest(message)
+    out = []
+    for axis in ("x", "y"):
+        number = value[axis]
+        if isinstance(number, bool) or not isinstance(number, int | float):
+            raise BadRequest(message)
+        number = float(number)
+        if not math.isfinite(number) or not 0.0 <= number <= 1.0:
+            raise BadRequest(f"focalPoint.{axis} must be a number between 0 and 1")
+        out.append(number)
+    return out[0], out[1]
 
 
 def _camel(name: str) -> str:

@@ -31,6 +31,7 @@ from pixelwand.models import Asset, ExportJob
 from pixelwand.runtime import Runtime
 from pixelwand.services.assets import record
 from pixelwand.services.records import ASSET_COLUMNS, AssetRecord, utcnow_ms
+from pixelwand.services.renditions import focal_used
 from pixelwand.services.zip_stream import zip_stream
 from pixelwand.signing import Signer
 
@@ -55,6 +56,7 @@ class ExportConfig:
             "maxHeight": p.max_height,
             "preserveAspect": p.preserve_aspect,
             "renameOnExport": self.rename_on_export,
+            "gravity": p.gravity,
         }
 
     @classmethod
@@ -73,11 +75,13 @@ def parse_config(
     max_height: Any = None,
     preserve_aspect: Any = None,
     rename_on_export: Any = None,
+    gravity: Any = None,
 ) -> ExportConfig:
-    """Defaults: the source's format, quality 85, no resize, preserveAspect, original names."""
+    """Defaults: the source's format, quality 85, no resize, preserveAspect, original names,
+    centre crops."""
     if rename_on_export is not None and not isinstance(rename_on_export, bool):
         raise BadRequest("renameOnExport must be true or false")
-    params = parse_transform(format, quality, max_width, max_height, preserve_aspect)
+    params = parse_transform(format, quality, max_width, max_height, preserve_aspect, gravity)
     return ExportConfig(params=params, rename_on_export=bool(rename_on_export))
 
 
@@ -208,7 +212,12 @@ class ExportStreamer:
         runtime = self.runtime
         async with runtime.storage.local_copy(asset.storage_key) as path:
             return await runtime.run_blocking(
-                _render, path, params, asset.mime_type, runtime.settings.max_image_pixels
+                _render,
+                path,
+                params,
+                asset.mime_type,
+                runtime.settings.max_image_pixels,
+                focal_used(params, asset),
             )
 
     def archive(
@@ -267,5 +276,5 @@ class ExportStreamer:
                 task.cancel()
 
 
-def _render(path, params: TransformParams, mime: str, max_pixels: int) -> Rendered:
-    return render(path, params, source_mime=mime, max_pixels=max_pixels)
+def _render(path, params: TransformParams, mime: str, max_pixels: int, focal=None) -> Rendered:
+    return render(path, params, source_mime=mime, max_pixels=max_pixels, focal=focal)

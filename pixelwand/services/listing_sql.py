@@ -41,6 +41,7 @@ class Where(NamedTuple):
     collection_id: str | None
     q: str | None
     tags: tuple[str, ...]
+    content_hashes: tuple[str, ...] = ()  # "sha256:<hex>" values; any of them matches
 
 
 class _Params:
@@ -67,6 +68,10 @@ def _where(p: _Params, org_id: str, w: Where, *, exact_tags: bool = True, alias:
         clauses.append(f"{a}media_type = {p(w.media_type)}")
     if w.collection_id is not None:
         clauses.append(f"{a}collection_id = {p(w.collection_id)}")
+    if w.content_hashes:
+        # On the (organization_id, content_hash) index of live assets (migration 0008).
+        marks = ", ".join(p(h) for h in w.content_hashes)
+        clauses.append(f"{a}content_hash IN ({marks})")
     postgres = p.mark == "$"
     if w.tags and postgres:
         # Before `q`: one AND on an integer rejects most entries before any LIKE runs.

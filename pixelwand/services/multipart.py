@@ -29,7 +29,7 @@ from pixelwand.errors import BadRequest, Conflict, Forbidden, NotFound, PaymentR
 from pixelwand.ids import is_valid_id, new_id
 from pixelwand.imaging.sniff import IMAGE_MIME_TYPES, SNIFF_BYTES, matches
 from pixelwand.models import Asset, MultipartUpload
-from pixelwand.services import webhooks
+from pixelwand.services import facts, webhooks
 from pixelwand.services.assets import get_asset, replace_tag_rows
 from pixelwand.services.collections import get_owned_collection_id
 from pixelwand.services.records import AssetRecord, utcnow_ms
@@ -384,7 +384,7 @@ async def _create_asset(
     height: int | None,
 ) -> tuple[AssetRecord, bool]:
     try:
-        async with in_transaction():
+        async with in_transaction() as connection:
             asset = await Asset.create(
                 organization_id=org_id,
                 name=display_name,
@@ -405,13 +405,17 @@ async def _create_asset(
             if not claimed:
                 raise IntegrityError("upload already completed or swept")
             await replace_tag_rows(org_id, asset.id, tags)
-            event = await webhooks.record(org_id, "asset.finalized", webhooks.asset_data(asset))
+            await facts.enqueue(connection, asset.id)  # filled after the commit (facts.py)
+            event = await webhooks.record(
+                org_id, "asset.finalized", lambda: webhooks.asset_snapshot(asset.id)
+            )
     except IntegrityError:
         again = await MultipartUpload.filter(id=row.id).first()
         if again is not None and again.asset_id is not None:
             return await _existing(org_id, again.asset_id), False
         raise NotFound(f"multipart upload {row.id} expired before it was completed") from None
     metrics.bytes_stored.inc(row.size)
+    facts.notify()
     if event:
         webhooks.wake_workers()
     return await get_asset(org_id, asset.id), True

@@ -7,6 +7,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from pixelwand.errors import BadRequest, NotFound
+from pixelwand.imaging.params import parse_gravity
 from pixelwand.models import ExportPreset
 from pixelwand.services.records import PRESET_COLUMNS, PresetRecord
 from pixelwand.services.validation import check_text, require_name, require_range
@@ -44,7 +45,13 @@ async def list_presets(org_id: str) -> list[PresetRecord]:
         .order_by("name")
         .values_list(*PRESET_COLUMNS)
     )
-    return [PresetRecord(*r) for r in rows]
+    return [_record(r) for r in rows]
+
+
+def _record(row: tuple) -> PresetRecord:
+    values = list(row)
+    values[-1] = values[-1] or "center"  # gravity: null in rows from before 0008
+    return PresetRecord(*values)
 
 
 async def get_preset(org_id: str, name: str, field: str = "name") -> PresetRecord:
@@ -52,7 +59,7 @@ async def get_preset(org_id: str, name: str, field: str = "name") -> PresetRecor
     rows = await ExportPreset.filter(organization_id=org_id, name=name).values_list(*PRESET_COLUMNS)
     if not rows:
         raise NotFound(f"export preset {name!r} not found")
-    return PresetRecord(*rows[0])
+    return _record(rows[0])
 
 
 async def upsert_preset(
@@ -64,6 +71,7 @@ async def upsert_preset(
     max_width: int | None = None,
     max_height: int | None = None,
     preserve_aspect: bool | None = None,
+    gravity: str | None = None,
 ) -> tuple[PresetRecord, bool]:
     """(preset, created). An update replaces the whole spec; omitted fields take defaults."""
     name = require_name(name, "name", max_length=MAX_PRESET_NAME)
@@ -75,6 +83,7 @@ async def upsert_preset(
         "preserve_aspect": True if preserve_aspect is None else preserve_aspect,
     }
     check_dimensions(max_width, max_height, fields["preserve_aspect"])
+    fields["gravity"] = parse_gravity(gravity, preserve_aspect=fields["preserve_aspect"])
     for _ in range(3):
         updated = await ExportPreset.filter(organization_id=org_id, name=name).update(**fields)
         if updated:

@@ -21,6 +21,14 @@ class StoredInstant(dt.datetime):
     api_text: str
 
 
+class FocalPoint(NamedTuple):
+    """Where the subject is, as fractions of the upright image (0-1, from the top left)."""
+
+    x: float
+    y: float
+    source: str  # "auto" (libvips attention, a fact) | "manual" (set by a client)
+
+
 class AssetRecord(NamedTuple):
     """An asset row. A named tuple: immutable, read by attribute, and built from a database
     row in 0.20 µs against 1.36 µs for the frozen dataclass it replaced (measured)."""
@@ -40,9 +48,26 @@ class AssetRecord(NamedTuple):
     width: int | None
     height: int | None
     uploaded_at: dt.datetime
+    # Facts (services/facts.py), null until the worker fills them after finalize.
+    content_hash: str | None = None
+    thumbhash: str | None = None
+    blurhash: str | None = None
+    dominant_color: str | None = None
+    duration_seconds: float | None = None
+    video_codec: str | None = None
+    frame_rate: float | None = None
+    focal_point: FocalPoint | None = None  # the manual point, else the automatic one
 
 
-ASSET_COLUMNS = AssetRecord._fields
+# The columns an asset row is read from: the record's own, with the focal point as its four
+# columns (automatic x, y; manual x, y). rows.decode_asset builds the record from them.
+ASSET_COLUMNS = (
+    *AssetRecord._fields[:-1],
+    "focal_auto_x",
+    "focal_auto_y",
+    "focal_x",
+    "focal_y",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -70,6 +95,7 @@ class PresetRecord:
     preserve_aspect: bool
     created_at: dt.datetime
     updated_at: dt.datetime
+    gravity: str = "center"
 
 
 PRESET_COLUMNS = tuple(f.name for f in dataclasses.fields(PresetRecord))

@@ -13,6 +13,7 @@ import collections
 import dataclasses
 import datetime as dt
 import hashlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -26,10 +27,12 @@ from pixelwand.imaging.params import (
     parse_transform,
     resolve_format,
 )
-from pixelwand.imaging.pipeline import render
+from pixelwand.imaging.pipeline import Rendered, render
+from pixelwand.imaging.video import PosterAt, parse_poster_at
 from pixelwand.models import Rendition
 from pixelwand.runtime import Runtime
 from pixelwand.services.assets import get_asset
+from pixelwand.services.posters import render_poster
 from pixelwand.services.presets import get_preset
 from pixelwand.services.records import AssetRecord
 from pixelwand.storage.keys import rendition_key
@@ -39,6 +42,7 @@ MAX_TTL = 86_400
 DEFAULT_TTL = 3600
 # Rendition rows a process remembers (a few hundred bytes each).
 KNOWN_RENDITIONS = 10_000
+DEFAULT_POSTER = PosterAt(percent=25.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +64,7 @@ class InlineTransform:
     max_width: Any = None
     max_height: Any = None
     preserve_aspect: Any = None
+    gravity: Any = None
 
     def given(self) -> bool:
         return not (
@@ -68,6 +73,7 @@ class InlineTransform:
             and self.max_width is None
             and self.max_height is None
             and self.preserve_aspect is None
+            and self.gravity is None
         )
 
 
@@ -91,18 +97,55 @@ def rendition_cache_key(params: TransformParams, source_mime: str) -> str:
     return params_key(params, resolve_format(params, source_mime, has_alpha=False))
 
 
+def focal_used(params: TransformParams, asset: AssetRecord) -> tuple[float, float] | None:
+    """The point a `gravity=focal` crop keeps (rounded as keyed); None for other gravities
+    and for assets without a focal point yet (their crop keeps the centre)."""
+    if params.gravity != "focal" or asset.focal_point is None:
+        return None
+    return (round(asset.focal_point.x, 4), round(asset.focal_point.y, 4))
+
+
+def _extended_key(key: str, params: TransformParams, focal: tuple[float, float] | None) -> str:
+    """`key` extended with what else decides the pixels: gravity (and the focal point it
+    used, so a moved focal point makes a new rendition). Centre crops keep their old key."""
+    if params.gravity == "center":
+        return key
+    extra = f"{key}|gravity={params.gravity}"
+    if params.gravity == "focal":
+        extra += "|focal=" + ("-" if focal is None else f"{focal[0]:.4f},{focal[1]:.4f}")
+    return hashlib.sha256(extra.encode()).hexdigest()[:32]
+
+
+def poster_cache_key(
+    params: TransformParams, at: PosterAt, focal: tuple[float, float] | None
+) -> str:
+    base = params_key(params, params.format or "JPEG")
+    key = hashlib.sha256(f"poster|{at.text}|{base}".encode()).hexdigest()[:32]
+    return _extended_key(key, params, focal)
+
+
 async def resolve_params(
-    org_id: str, preset: str | None, inline: InlineTransform
+    org_id: str, preset: str | None, inline: InlineTransform, *, poster_given: bool = False
 ) -> TransformParams:
     if preset is not None and inline.given():
         raise BadRequest("give either preset or inline parameters, not both")
-    if preset is None and not inline.given():
-        raise BadRequest("give a preset or at least one of format, quality, maxWidth, maxHeight")
+    if preset is None and not inline.given() and not poster_given:
+        raise BadRequest(
+            "give a preset or at least one of format, quality, maxWidth, maxHeight"
+            " (or posterAt, for a video)"
+        )
     if preset is not None:
         p = await get_preset(org_id, preset, "preset")
-        return TransformParams(p.format, p.quality, p.max_width, p.max_height, p.preserve_aspect)
+        return TransformParams(
+            p.format, p.quality, p.max_width, p.max_height, p.preserve_aspect, p.gravity
+        )
     return parse_transform(
-        inline.format, inline.quality, inline.max_width, inline.max_height, inline.preserve_aspect
+        inline.format,
+        inline.quality,
+        inline.max_width,
+        inline.max_height,
+        inline.preserve_aspect,
+        inline.gravity,
     )
 
 
@@ -125,13 +168,18 @@ class RenditionService:
         preset: str | None,
         inline: InlineTransform,
         ttl: int | None,
+        poster_at: str | None = None,
     ) -> ExportUrl:
         ttl_ = check_ttl(ttl)
-        params = await resolve_params(org_id, preset, inline)
+        at = parse_poster_at(poster_at)
+        params = await resolve_params(org_id, preset, inline, poster_given=at is not None)
         asset = await get_asset(org_id, asset_id)
-        if asset.media_type != "IMAGE":
-            raise BadRequest("export URLs are for images; fetch a video with Asset.originalUrl")
-        rendition, cached = await self.rendition(asset, params)
+        if asset.media_type == "VIDEO":
+            rendition, cached = await self.poster(asset, params, at or DEFAULT_POSTER)
+        else:
+            if at is not None:
+                raise BadRequest("posterAt applies to videos only")
+            rendition, cached = await self.rendition(asset, params)
         url = await self.runtime.storage.presign_get(
             rendition.storage_key, ttl_, content_type=mime_for(rendition.format)
         )
@@ -153,7 +201,23 @@ class RenditionService:
         Rendition rows never change, and are removed only after their asset is deleted
         (which the caller has just checked it is not), so a process may remember them.
         """
-        key = rendition_cache_key(params, asset.mime_type)
+        focal = focal_used(params, asset)
+        key = _extended_key(rendition_cache_key(params, asset.mime_type), params, focal)
+        return await self._stored(asset, key, lambda: self._render_image(asset, params, focal))
+
+    async def poster(
+        self, asset: AssetRecord, params: TransformParams, at: PosterAt
+    ) -> tuple[Rendition, bool]:
+        """(rendition, cached) of a video's poster frame at `at`."""
+        focal = focal_used(params, asset)
+        key = poster_cache_key(params, at, focal)
+        return await self._stored(
+            asset, key, lambda: render_poster(self.runtime, asset, params, at, focal)
+        )
+
+    async def _stored(
+        self, asset: AssetRecord, key: str, produce: Callable[[], Awaitable[Rendered]]
+    ) -> tuple[Rendition, bool]:
         known = self._known.get((asset.id, key))
         if known is not None:
             return known, True
@@ -169,7 +233,7 @@ class RenditionService:
         future: asyncio.Future[tuple[Rendition, bool]] = asyncio.get_running_loop().create_future()
         self._inflight[flight] = future
         try:
-            result = await self._render_and_store(asset, params, key)
+            result = await self._store(asset, key, await produce())
             self._remember(result[0])
             future.set_result(result)
             return result
@@ -180,18 +244,24 @@ class RenditionService:
         finally:
             del self._inflight[flight]
 
-    async def _render_and_store(
-        self, asset: AssetRecord, params: TransformParams, key: str
-    ) -> tuple[Rendition, bool]:
+    async def _render_image(
+        self, asset: AssetRecord, params: TransformParams, focal: tuple[float, float] | None
+    ) -> Rendered:
         runtime = self.runtime
         async with runtime.storage.local_copy(asset.storage_key) as path:
-            rendered = await runtime.run_blocking(
+            return await runtime.run_blocking(
                 _render,
                 path,
                 params,
                 asset.mime_type,
                 runtime.settings.max_image_pixels,
+                focal,
             )
+
+    async def _store(
+        self, asset: AssetRecord, key: str, rendered: Rendered
+    ) -> tuple[Rendition, bool]:
+        runtime = self.runtime
         storage_key = rendition_key(
             asset.organization_id, asset.id, key, extension_for(rendered.format)
         )
@@ -214,5 +284,5 @@ class RenditionService:
         return row, False
 
 
-def _render(path, params: TransformParams, mime: str, max_pixels: int):
-    return render(path, params, source_mime=mime, max_pixels=max_pixels)
+def _render(path, params: TransformParams, mime: str, max_pixels: int, focal=None):
+    return render(path, params, source_mime=mime, max_pixels=max_pixels, focal=focal)

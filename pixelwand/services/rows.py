@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from pixelwand.services.records import ASSET_COLUMNS, AssetRecord, StoredInstant
+from pixelwand.services.records import ASSET_COLUMNS, AssetRecord, FocalPoint, StoredInstant
 
 _new = tuple.__new__
 _loads = orjson.loads
@@ -43,6 +43,12 @@ def decode_asset(r: Any) -> AssetRecord:
         uploaded_at = _timestamp(uploaded_at)
     if uploaded_at.tzinfo is None:  # SQLite rows written without an offset are UTC
         uploaded_at = uploaded_at.replace(tzinfo=_UTC)
+    if r[24] is not None and r[25] is not None:
+        focal: FocalPoint | None = _new(FocalPoint, (r[24], r[25], "manual"))
+    elif r[22] is not None and r[23] is not None:
+        focal = _new(FocalPoint, (r[22], r[23], "auto"))
+    else:
+        focal = None
     return _new(
         AssetRecord,
         (
@@ -50,8 +56,16 @@ def decode_asset(r: Any) -> AssetRecord:
             _loads(tags) if tags.__class__ is str else list(tags or ()),
             r[9], r[10], r[11], r[12], r[13],
             uploaded_at,
+            r[15], r[16], r[17], r[18], r[19], r[20], r[21],
+            focal,
         ),
     )  # fmt: skip
 
 
 assert ASSET_COLUMNS.index("tags") == 8 and ASSET_COLUMNS.index("uploaded_at") == 14
+assert ASSET_COLUMNS.index("frame_rate") == 21 and ASSET_COLUMNS[22:] == (
+    "focal_auto_x",
+    "focal_auto_y",
+    "focal_x",
+    "focal_y",
+)

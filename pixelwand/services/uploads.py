@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.functions import Sum
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from pixelwand import metrics
@@ -45,7 +46,7 @@ from pixelwand.imaging.sniff import (
     matches,
 )
 from pixelwand.models import Asset, MultipartUpload, Upload
-from pixelwand.services import webhooks
+from pixelwand.services import facts, webhooks
 from pixelwand.services.assets import get_asset, replace_tag_rows
 from pixelwand.services.collections import get_owned_collection_id
 from pixelwand.services.records import AssetRecord, utcnow_ms
@@ -96,7 +97,7 @@ def check_declared(original_name: str | None, mime_type: str | None, size: objec
 
 
 @contextlib.asynccontextmanager
-async def reserving(org_id: str) -> AsyncIterator[None]:
+async def reserving(org_id: str) -> AsyncIterator[BaseDBAsyncClient]:
     """A transaction in which only this request reads and changes the organization's
     storage use: the check "does it fit" and the write that uses the space are one step.
 
@@ -112,7 +113,7 @@ async def reserving(org_id: str) -> AsyncIterator[None]:
             )
         else:
             await db.execute_query("UPDATE organizations SET plan = plan WHERE id = ?", [org_id])
-        yield
+        yield db
 
 
 async def storage_used(org_id: str, *, exclude_upload: str | None = None) -> int:
@@ -304,7 +305,7 @@ async def _pin_check_and_record(
         raise
 
     try:
-        async with reserving(org_id):
+        async with reserving(org_id) as connection:
             if await storage_used(org_id, exclude_upload=upload_id) + size > quota:
                 raise PaymentRequired("storage quota exceeded: upgrade your plan or delete assets")
             asset = await Asset.create(
@@ -327,7 +328,10 @@ async def _pin_check_and_record(
             if not claimed:
                 raise IntegrityError("upload already finalized, swept or taken over")
             await replace_tag_rows(org_id, asset.id, tags)
-            event = await webhooks.record(org_id, "asset.finalized", webhooks.asset_data(asset))
+            event = await webhooks.record(
+                org_id, "asset.finalized", lambda: webhooks.asset_snapshot(asset.id)
+            )
+            await facts.enqueue(connection, asset.id)  # filled after the commit (facts.py)
     except IntegrityError:
         # The sweeper removed the upload, or our lease expired and another finalize won.
         again = await Upload.filter(id=upload_id).first()
@@ -341,6 +345,7 @@ async def _pin_check_and_record(
     # lives; the sweeper deletes that once the URL has expired.
     with contextlib.suppress(StorageUnavailable):
         await storage.delete_staged([storage_key])
+    facts.notify()
     return await get_asset(org_id, asset.id), True
 
 

@@ -18,8 +18,9 @@ import orjson
 
 from pixelwand.errors import BadRequest, NotFound
 from pixelwand.ids import new_id
-from pixelwand.models import WebhookDelivery, WebhookEndpoint
-from pixelwand.services.records import ASSET_COLUMNS, utcnow_ms
+from pixelwand.models import Asset, WebhookDelivery, WebhookEndpoint
+from pixelwand.services.records import ASSET_COLUMNS, AssetRecord, FocalPoint, utcnow_ms
+from pixelwand.services.rows import decode_asset
 from pixelwand.services.webhook_urls import check_destination, parse_url
 
 EVENT_TYPES = (
@@ -212,15 +213,24 @@ def _camel(name: str) -> str:
     return head + "".join(p.title() for p in rest)
 
 
-def asset_data(row: Any) -> dict[str, Any]:
-    """An asset as the API answers it, from a model instance or an AssetRecord."""
+def asset_data(record: AssetRecord) -> dict[str, Any]:
+    """An asset as the API answers it (camelCase, instants as the API writes them)."""
     out: dict[str, Any] = {}
-    for column in ASSET_COLUMNS:
-        if column == "organization_id":
+    for field, value in zip(AssetRecord._fields, record, strict=True):
+        if field == "organization_id":
             continue
-        value = getattr(row, column)
-        out[_camel(column)] = api_time(value) if isinstance(value, dt.datetime) else value
+        if isinstance(value, dt.datetime):
+            value = api_time(value)
+        elif isinstance(value, FocalPoint):
+            value = value._asdict()
+        out[_camel(field)] = value
     return out
+
+
+async def asset_snapshot(asset_id: str) -> dict[str, Any]:
+    """The asset as it is now, read on the caller's connection (inside its transaction)."""
+    rows = await Asset.filter(id=asset_id).values_list(*ASSET_COLUMNS)
+    return asset_data(decode_asset(rows[0]))
 
 
 def collection_data(row: Any) -> dict[str, Any]:

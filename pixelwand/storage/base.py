@@ -110,6 +110,11 @@ class Storage(abc.ABC):
     async def delete_many(self, keys: Iterable[str]) -> None:
         """Delete objects; keys that do not exist are not an error."""
 
+    async def known_sha256(self, key: str) -> str | None:
+        """The object's SHA-256 (hex) when the backend took it while the bytes came in and it
+        still describes the object; None otherwise (the caller reads the bytes back)."""
+        return None
+
     async def local_path(self, key: str) -> Path | None:
         """A filesystem path holding the object, when the backend has one (local disk)."""
         return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import os
 import time
 import uuid
@@ -51,6 +52,10 @@ class LocalStorage(Storage):
         self._tmp = self.root / ".tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
         self._staging = self.root / staging_key("")
+        # SHA-256 of each uploaded object, taken while its bytes streamed in (see
+        # receive_upload): `<hex> <size> <mtime_ns>`, trusted only while the object still
+        # has that size and modification time.
+        self._hashes = self.root / ".sha256"
         self._put_signer = Signer(secret, "local-put")
         self._get_signer = Signer(secret, "local-get")
         self._part_signer = Signer(secret, "local-part")
@@ -146,8 +151,14 @@ class LocalStorage(Storage):
         target = self.root / staging_key(key)
         tmp = self._tmp / f"{uuid.uuid4().hex}.part"
         received = 0
+        digest = hashlib.sha256()
         with map_exceptions(StorageUnavailable):
             f = await asyncio.to_thread(open, tmp, "wb")
+
+        def write(chunk: bytes) -> None:
+            f.write(chunk)
+            digest.update(chunk)  # on the same thread hop: the hash costs the loop nothing
+
         try:
             async for chunk in body:
                 received += len(chunk)
@@ -156,7 +167,7 @@ class LocalStorage(Storage):
                         400, f"body is larger than the {declared} bytes declared at presign"
                     )
                 with map_exceptions(StorageUnavailable):
-                    await asyncio.to_thread(f.write, chunk)
+                    await asyncio.to_thread(write, chunk)
             if received != declared:
                 raise UploadRejected(
                     400, f"body is {received} bytes but {declared} were declared at presign"
@@ -167,8 +178,12 @@ class LocalStorage(Storage):
             # only ever replaces a staged file, never the asset's bytes.
             if not await still_open(key):
                 raise UploadRejected(409, _FINAL)
+            # The hash is kept under the asset's key: pinning renames the staged file,
+            # which keeps the size and mtime the hash is trusted by.
             with map_exceptions(StorageUnavailable):
-                await asyncio.to_thread(_move_into_place, tmp, target)
+                await asyncio.to_thread(
+                    self._place_hashed, tmp, target, self._hashes / key, digest.hexdigest()
+                )
         except BaseException:
             f.close()
             tmp.unlink(missing_ok=True)
@@ -278,6 +293,29 @@ class LocalStorage(Storage):
         with map_exceptions(StorageUnavailable):
             return removed + await asyncio.to_thread(reap_files, self._tmp, "*.part", older_than)
 
+    @staticmethod
+    def _place_hashed(tmp: Path, target: Path, sidecar: Path, hexdigest: str) -> None:
+        st = os.stat(tmp)  # a rename keeps size and mtime: they identify these bytes
+        sidecar.parent.mkdir(parents=True, exist_ok=True)
+        sidecar.write_text(f"{hexdigest} {st.st_size} {st.st_mtime_ns}")
+        _move_into_place(tmp, target)
+
+    async def known_sha256(self, key: str) -> str | None:
+        if not is_safe_key(key):
+            return None
+
+        def read() -> str | None:
+            try:
+                hexdigest, size, mtime = (self._hashes / key).read_text().split()
+                st = os.stat(self.root / key)
+            except (OSError, ValueError):
+                return None
+            if (str(st.st_size), str(st.st_mtime_ns)) != (size, mtime):
+                return None  # the object was replaced after this hash was taken
+            return hexdigest
+
+        return await asyncio.to_thread(read)
+
     # --- objects -------------------------------------------------------------------------
 
     async def head(self, key: str) -> ObjectInfo | None:
@@ -339,7 +377,8 @@ class LocalStorage(Storage):
             for p in paths:
                 p.unlink(missing_ok=True)
 
-        paths = [self.root / k for k in keys if is_safe_key(k)]
+        safe = [k for k in keys if is_safe_key(k)]
+        paths = [self.root / k for k in safe] + [self._hashes / k for k in safe]
         with map_exceptions(StorageUnavailable):
             await asyncio.to_thread(remove, paths)
 

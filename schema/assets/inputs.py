@@ -29,6 +29,12 @@ class FinalizeUploadInput:
     )
 
 
+@strawberry.input(description="A manual focal point, as fractions of the upright image.")
+class FocalPointInput:
+    x: float = strawberry.field(description="0 (left edge) to 1 (right edge).")
+    y: float = strawberry.field(description="0 (top edge) to 1 (bottom edge).")
+
+
 @strawberry.input(description="Changes to an asset; omitted fields stay as they are.")
 class UpdateAssetInput:
     name: str | None = strawberry.field(default=strawberry.UNSET, description="New name.")
@@ -43,4 +49,8 @@ class UpdateAssetInput:
     )
     location_y: float | None = strawberry.field(
         default=strawberry.UNSET, description="Vertical canvas position."
+    )
+    focal_point: FocalPointInput | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="A manual focal point; null returns to the automatic one.",
     )

@@ -33,6 +33,13 @@ class AssetQueries:
         ] = None,
         page: Annotated[int, strawberry.argument(description="Page number, from 1.")] = 1,
         page_size: Annotated[int, strawberry.argument(description="1 to 200.")] = 50,
+        content_hash: Annotated[
+            list[str] | None,
+            strawberry.argument(
+                description='Only assets whose contentHash is one of these ("sha256:<hex>", '
+                "up to 200): duplicates of a file."
+            ),
+        ] = None,
     ) -> AssetPage:
         principal = require_scope(info, "read")
         result = await assets.list_assets(
@@ -44,6 +51,7 @@ class AssetQueries:
                 tags=tuple(tags or ()),
                 page=page,
                 page_size=page_size,
+                content_hashes=tuple(content_hash or ()),
             ),
         )
         return AssetPage(

@@ -23,6 +23,18 @@ class MediaType(enum.StrEnum):
     VIDEO = "VIDEO"
 
 
+@strawberry.type(
+    description="Where an image's subject is, as fractions of its upright width and height."
+)
+class FocalPoint:
+    x: float = strawberry.field(description="0 (left edge) to 1 (right edge).")
+    y: float = strawberry.field(description="0 (top edge) to 1 (bottom edge).")
+    source: str = strawberry.field(
+        description='"auto" (found by libvips attention after upload) or "manual" (set '
+        "through updateAsset / PATCH)."
+    )
+
+
 @strawberry.type(description="An image or video stored in the workspace.")
 class Asset:
     id: strawberry.ID = strawberry.field(description="cuid-style id: c + 24 characters.")
@@ -43,6 +55,31 @@ class Asset:
     width: int | None = strawberry.field(description="Pixel width (images), from the header.")
     height: int | None = strawberry.field(description="Pixel height (images), from the header.")
     uploaded_at: dt.datetime = strawberry.field(description="When the upload was finalized.")
+    content_hash: str | None = strawberry.field(
+        description='"sha256:<hex>" of the original bytes; null until computed after upload.'
+    )
+    thumbhash: str | None = strawberry.field(
+        description="Images: ThumbHash placeholder (standard base64); null until computed."
+    )
+    blurhash: str | None = strawberry.field(
+        description="Images: BlurHash placeholder (base83, 4x3 components); null until computed."
+    )
+    dominant_color: str | None = strawberry.field(
+        description="Images: the dominant colour, #rrggbb; null until computed."
+    )
+    duration_seconds: float | None = strawberry.field(
+        description="Videos: duration in seconds; null until computed."
+    )
+    video_codec: str | None = strawberry.field(
+        description="Videos: FFmpeg's name of the video codec (h264, hevc, vp9, av1...)."
+    )
+    frame_rate: float | None = strawberry.field(
+        description="Videos: average frames per second; null until computed."
+    )
+    focal_point: FocalPoint | None = strawberry.field(
+        description="The manual focal point if set, else the automatic one (images and "
+        "video posters); null until computed. Used by gravity=focal."
+    )
 
     @strawberry.field(description="The collection holding the asset (batched per request).")
     async def collection(

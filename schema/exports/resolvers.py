@@ -15,13 +15,15 @@ from schema.exports.types import CreateExportInput, ExportLink, ExportUrl
 @strawberry.type
 class ExportQueries:
     @strawberry.field(
-        description="A short-lived signed URL to a transformed copy of one image: a preset "
-        "or inline parameters (not both)."
+        description="A short-lived signed URL to a transformed copy of one image (of a "
+        "video: a poster frame, see posterAt): a preset or inline parameters (not both)."
     )
     async def export_url(
         self,
         info: strawberry.Info,
-        asset_id: Annotated[strawberry.ID, strawberry.argument(description="An image's id.")],
+        asset_id: Annotated[
+            strawberry.ID, strawberry.argument(description="An image's or a video's id.")
+        ],
         preset: Annotated[str | None, strawberry.argument(description="A preset's name.")] = None,
         format: Annotated[
             str | None, strawberry.argument(description="JPEG, PNG, WEBP or AVIF.")
@@ -35,14 +37,31 @@ class ExportQueries:
         ttl: Annotated[
             int | None, strawberry.argument(description="Seconds, 60-86400; default 3600.")
         ] = None,
+        gravity: Annotated[
+            str | None,
+            strawberry.argument(
+                description="center (default), focal, attention or entropy: where a crop "
+                "keeps the picture; all but center need preserveAspect false."
+            ),
+        ] = None,
+        poster_at: Annotated[
+            str | None,
+            strawberry.argument(
+                description='Videos only: the poster frame\'s time, seconds ("2.5") or a '
+                'percentage ("25%", the default); the keyframe at or before it is used.'
+            ),
+        ] = None,
     ) -> ExportUrl:
         principal = require_scope(info, "read")
         result = await info.context.runtime.renditions.export_url(
             principal.org_id,
             asset_id,
             preset=preset,
-            inline=InlineTransform(format, quality, max_width, max_height, preserve_aspect),
+            inline=InlineTransform(
+                format, quality, max_width, max_height, preserve_aspect, gravity
+            ),
             ttl=ttl,
+            poster_at=poster_at,
         )
         return ExportUrl(
             asset_id=strawberry.ID(result.asset_id),
@@ -62,7 +81,15 @@ async def create_export(
     c = input.config
     config = exports.parse_config(
         *(
-            (c.format, c.quality, c.max_width, c.max_height, c.preserve_aspect, c.rename_on_export)
+            (
+                c.format,
+                c.quality,
+                c.max_width,
+                c.max_height,
+                c.preserve_aspect,
+                c.rename_on_export,
+                c.gravity,
+            )
             if c is not None
             else ()
         )

@@ -35,6 +35,11 @@ class ExportConfigInput:
         description="true: entries take the asset's current name; false (default): its "
         "originalName. The extension always becomes the output format's.",
     )
+    gravity: str | None = strawberry.field(
+        default=None,
+        description="Where crops keep the picture: center (default), focal, attention or "
+        "entropy; all but center need preserveAspect false.",
+    )
 
 
 @strawberry.input(description="A batch export of up to 500 distinct assets.")

@@ -22,6 +22,7 @@ async def upsert_export_preset(
         max_width=input.max_width,
         max_height=input.max_height,
         preserve_aspect=input.preserve_aspect,
+        gravity=input.gravity,
     )
     return UpsertExportPresetResult(preset=row, created=created)  # type: ignore[arg-type]
 

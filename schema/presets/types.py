@@ -29,6 +29,9 @@ class ExportPreset:
     )
     created_at: dt.datetime = strawberry.field(description="When it was created.")
     updated_at: dt.datetime = strawberry.field(description="When it last changed.")
+    gravity: str = strawberry.field(
+        description="Where crops keep the picture: center (default), focal, attention, entropy."
+    )
 
 
 @strawberry.input(description="A preset to create or replace (by name).")
@@ -39,6 +42,11 @@ class UpsertExportPresetInput:
     max_width: int | None = strawberry.field(default=None, description="1-16384.")
     max_height: int | None = strawberry.field(default=None, description="1-16384.")
     preserve_aspect: bool | None = strawberry.field(default=None, description="Default true.")
+    gravity: str | None = strawberry.field(
+        default=None,
+        description="center (default), focal, attention or entropy; all but center need "
+        "preserveAspect false.",
+    )
 
 
 @strawberry.type(description="The outcome of upsertExportPreset.")

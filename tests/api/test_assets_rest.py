@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.helpers import make_image, seed_assets, upload
+from tests.helpers import make_image, seed_assets, upload, without_facts
 
 BASE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -173,7 +173,7 @@ async def test_patch_name_tags_and_collection(tenant):
     url = f"/api/v1/assets/{asset['id']}"
     r = await tenant.patch(url, json={"tags": ["marketing", "q2", " q2 "]})
     assert r.status_code == 200
-    assert r.json() == {**asset, "tags": ["marketing", "q2"]}
+    assert without_facts(r.json()) == without_facts({**asset, "tags": ["marketing", "q2"]})
     r = await tenant.patch(url, json={"name": "Renamed.jpg", "collectionId": col["id"]})
     assert r.json()["name"] == "Renamed.jpg" and r.json()["collectionId"] == col["id"]
     assert r.json()["originalName"] == "hero.jpg"
@@ -183,7 +183,7 @@ async def test_patch_name_tags_and_collection(tenant):
     assert r.status_code == 200 and r.json()["collectionId"] is None
     r = await tenant.patch(url, json={})
     assert r.status_code == 200 and r.json()["name"] == "Renamed.jpg"
-    assert (await tenant.get(url)).json() == r.json()
+    assert without_facts((await tenant.get(url)).json()) == without_facts(r.json())
 
 
 @pytest.mark.parametrize(
@@ -206,7 +206,9 @@ async def test_patch_rejects_bad_input(tenant, body, status, message):
     r = await tenant.patch(f"/api/v1/assets/{asset['id']}", json=body)
     assert r.status_code == status, r.text
     assert message in r.json()["error"]
-    assert (await tenant.get(f"/api/v1/assets/{asset['id']}")).json() == asset
+    assert without_facts(
+        (await tenant.get(f"/api/v1/assets/{asset['id']}")).json()
+    ) == without_facts(asset)
 
 
 async def test_patch_into_another_orgs_collection_is_403(make_tenant):
@@ -251,7 +253,7 @@ async def test_the_largest_row_the_contract_allows_is_saved_and_found(tenant):
     r = await tenant.patch(url, json={"name": renamed, "tags": retagged})
     assert r.status_code == 200, r.text
     assert (r.json()["name"], r.json()["tags"]) == (renamed, retagged)
-    assert (await tenant.get(url)).json() == r.json()
+    assert without_facts((await tenant.get(url)).json()) == without_facts(r.json())
 
     async def found(query: str) -> list[str]:
         return await _all_ids(tenant, query)

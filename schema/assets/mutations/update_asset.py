@@ -21,4 +21,7 @@ async def update_asset(
         for field in ("name", "tags", "collection_id", "location_x", "location_y")
         if getattr(input, field) is not strawberry.UNSET
     }
+    focal = input.focal_point
+    if focal is not strawberry.UNSET:
+        changes["focal_point"] = None if focal is None else {"x": focal.x, "y": focal.y}
     return await assets.update_asset(principal.org_id, id, **changes)  # type: ignore[return-value]

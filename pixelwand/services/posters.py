@@ -1,0 +1,133 @@
+"""Video posters: one frame of a video, rendered through the image pipeline.
+
+Decoding runs on threads of its own (at most POSTER_THREADS at once, so videos never take
+the image pool's threads) under a deadline (PIXELWAND_VIDEO_DECODE_TIMEOUT_SECONDS): a
+file that takes longer answers 400 and its thread finishes on its own, bounded by
+imaging/video.py's packet limit. On local disk FFmpeg reads the file; on S3 it reads
+through `RangeReader`, ranged GETs of what it asks for (the index and one keyframe's
+packets), never the whole video.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from pixelwand.errors import BadRequest
+from pixelwand.imaging.params import TransformParams
+from pixelwand.imaging.pipeline import Rendered, render_image
+from pixelwand.runtime import Runtime
+from pixelwand.services.records import AssetRecord
+from pixelwand.storage import Storage
+
+log = logging.getLogger(__name__)
+
+POSTER_THREADS = 2
+_READ_AHEAD = 256 * 1024
+_executor = ThreadPoolExecutor(max_workers=POSTER_THREADS, thread_name_prefix="posters")
+
+
+class RangeReader(io.RawIOBase):
+    """A seekable, read-only file over an object in storage, for a thread that is not the
+    event loop's: each read is a ranged read run on the loop (at least _READ_AHEAD bytes,
+    buffered)."""
+
+    def __init__(
+        self, storage: Storage, key: str, size: int, loop: asyncio.AbstractEventLoop, timeout: float
+    ) -> None:
+        self._storage, self._key, self._size = storage, key, size
+        self._loop, self._timeout = loop, timeout
+        self._pos = 0
+        self._buffer = b""
+        self._buffer_start = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        wanted = min(len(buffer), max(0, self._size - self._pos))
+        if wanted == 0:
+            return 0
+        start = self._pos - self._buffer_start
+        if not (start >= 0 and start + wanted <= len(self._buffer)):
+            length = max(wanted, _READ_AHEAD)
+            future = asyncio.run_coroutine_threadsafe(
+                self._storage.read_range(self._key, self._pos, length), self._loop
+            )
+            self._buffer = future.result(self._timeout)
+            self._buffer_start = self._pos
+            start = 0
+        chunk = self._buffer[start : start + wanted]
+        buffer[: len(chunk)] = chunk
+        self._pos += len(chunk)
+        return len(chunk)
+
+
+def _decode_and_render(
+    source: Path | RangeReader,
+    params: TransformParams,
+    at: Any,
+    max_pixels: int,
+    focal: tuple[float, float] | None,
+) -> Rendered:
+    from pixelwand.imaging import video
+
+    frame = video.poster_frame(source, at, max_pixels=max_pixels)
+    return render_image(frame, params, focal=focal)
+
+
+async def render_poster(
+    runtime: Runtime,
+    asset: AssetRecord,
+    params: TransformParams,
+    at: Any,
+    focal: tuple[float, float] | None,
+) -> Rendered:
+    """The poster frame at `at` (a video.PosterAt) rendered as `params` ask; BadRequest
+    for anything the video makes impossible (undecodable, too large, past the end, slow)."""
+    from pixelwand.imaging import video
+
+    if not video.available():
+        raise BadRequest("video posters need the server's `video` extra (PyAV)")
+    settings = runtime.settings
+    storage = runtime.storage
+    loop = asyncio.get_running_loop()
+    path = await storage.local_path(asset.storage_key)
+    source: Path | RangeReader
+    if path is not None:
+        source = path
+    else:
+        timeout = settings.storage_timeout_seconds
+        source = RangeReader(storage, asset.storage_key, asset.size, loop, timeout)
+    work = loop.run_in_executor(
+        _executor,
+        _decode_and_render,
+        source,
+        params,
+        at,
+        settings.max_image_pixels,
+        focal,
+    )
+    try:
+        return await asyncio.wait_for(work, settings.video_decode_timeout_seconds)
+    except TimeoutError:
+        log.warning("poster of asset %s: no frame within the deadline", asset.id)
+        raise BadRequest("could not decode video: no frame within the time limit") from None
+    except video.UndecodableVideo as exc:
+        log.info("poster of asset %s did not decode: %s", asset.id, exc.detail)
+        raise

@@ -1,0 +1,324 @@
+"""Facts after finalize, duplicates by hash, focal points and gravity — on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import make_image, make_mp4_head, redness, subject_image, upload
+
+_FACT_FIELDS = (
+    "contentHash",
+    "thumbhash",
+    "blurhash",
+    "dominantColor",
+    "durationSeconds",
+    "videoCodec",
+    "frameRate",
+    "focalPoint",
+)
+
+
+async def wait_for_facts(tenant, asset_id: str) -> dict[str, Any]:
+    """Poll the asset until its contentHash is filled (facts are written in one go)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 90.0  # a bound against hanging, not a timed assertion
+    while True:
+        r = await tenant.get(f"/api/v1/assets/{asset_id}")
+        assert r.status_code == 200, r.text
+        body = r.json()
+        if body["contentHash"] is not None:
+            return body
+        assert loop.time() < deadline, f"facts of {asset_id} never filled: {body}"
+        await asyncio.sleep(0.1)
+
+
+async def fetch(url: str) -> bytes:
+    async with httpx.AsyncClient(timeout=60) as client:  # a loaded machine is slow, not wrong
+        r = await client.get(url)
+    assert r.status_code == 200, r.text
+    return r.content
+
+
+async def _download(tenant, url: str) -> bytes:
+    if url.startswith("http://testserver"):
+        r = await tenant.http.get(url)
+        assert r.status_code == 200, r.text
+        return r.content
+    return await fetch(url)
+
+
+# --- facts ---------------------------------------------------------------------------------
+
+
+async def test_image_facts_are_filled_after_finalize(tenant):
+    data = subject_image(600, 400, 0.25, 0.3)
+    asset = await upload(tenant, data, "scene.jpg")
+    for field in _FACT_FIELDS:
+        assert field in asset  # extra keys, null until filled (or already filled)
+    filled = await wait_for_facts(tenant, asset["id"])
+    assert filled["contentHash"] == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert len(base64.b64decode(filled["thumbhash"], validate=True)) > 5
+    assert re.fullmatch(r"[0-9A-Za-z#$%*+,\-.:;=?@\[\]^_{|}~]{28}", filled["blurhash"])
+    assert re.fullmatch(r"#[0-9a-f]{6}", filled["dominantColor"])
+    focal = filled["focalPoint"]
+    assert focal["source"] == "auto"
+    # The red disc is the subject: attention finds it, left of and above the centre.
+    assert focal["x"] < 0.45 and focal["y"] < 0.5, focal
+    assert filled["durationSeconds"] is None and filled["videoCodec"] is None
+
+
+async def test_undecodable_media_keep_facts_null_and_finalize_anyway(tenant):
+    video = make_mp4_head(8192)  # an MP4 header and zeros: passes the sniff, decodes to nothing
+    asset = await upload(tenant, video, "broken.mp4", "video/mp4")
+    filled = await wait_for_facts(tenant, asset["id"])
+    assert filled["contentHash"] == "sha256:" + hashlib.sha256(video).hexdigest()
+    for field in _FACT_FIELDS[1:]:
+        assert filled[field] is None, field
+
+
+async def test_duplicates_are_found_by_content_hash(tenant, make_tenant):
+    data = make_image(90, 60)
+    first = await upload(tenant, data, "a.jpg")
+    second = await upload(tenant, data, "b-copy.jpg")
+    other = await upload(tenant, make_image(91, 60), "c.jpg")
+    digest = (await wait_for_facts(tenant, first["id"]))["contentHash"]
+    await wait_for_facts(tenant, second["id"])
+    other_hash = (await wait_for_facts(tenant, other["id"]))["contentHash"]
+    assert other_hash != digest
+
+    r = await tenant.get("/api/v1/assets", params={"contentHash": digest})
+    assert r.status_code == 200, r.text
+    assert {a["id"] for a in r.json()["items"]} == {first["id"], second["id"]}
+    assert r.json()["total"] == 2
+
+    both = f"{digest.upper().replace('SHA256', 'sha256')},{other_hash}"
+    r = await tenant.get("/api/v1/assets", params={"contentHash": both})
+    assert {a["id"] for a in r.json()["items"]} == {first["id"], second["id"], other["id"]}
+
+    # Another organization holding the same bytes sees only its own.
+    stranger = await make_tenant()
+    r = await stranger.get("/api/v1/assets", params={"contentHash": digest})
+    assert r.json()["items"] == []
+
+    body = await tenant.gql(
+        "query($h: [String!]) { assets(contentHash: $h) { total items { id contentHash } } }",
+        {"h": [digest]},
+    )
+    assert body["data"]["assets"]["total"] == 2
+    assert {a["contentHash"] for a in body["data"]["assets"]["items"]} == {digest}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "md5:abc",
+        "sha256:" + "0" * 63,
+        "sha256:" + "g" * 64,
+        ",".join(["sha256:" + "0" * 64] * 2) + ",",
+        ",".join(f"sha256:{i:064x}" for i in range(201)),
+    ],
+)
+async def test_content_hash_filter_refuses_bad_values(tenant, value):
+    r = await tenant.get("/api/v1/assets", params={"contentHash": value})
+    assert r.status_code == 400, r.text
+    assert "contentHash" in r.json()["error"]
+
+
+async def test_content_hash_filter_takes_two_hundred_values(tenant):
+    values = ",".join(f"sha256:{i:064x}" for i in range(200))
+    r = await tenant.get("/api/v1/assets", params={"contentHash": values})
+    assert r.status_code == 200, r.text
+    assert r.json()["items"] == []
+
+
+# --- focal points ----------------------------------------------------------------------------
+
+
+async def test_manual_focal_point_and_back_to_auto(tenant):
+    asset = await upload(tenant, subject_image(300, 200, 0.8, 0.7), "f.jpg")
+    auto = (await wait_for_facts(tenant, asset["id"]))["focalPoint"]
+    assert auto["source"] == "auto"
+
+    r = await tenant.patch(f"/api/v1/assets/{asset['id']}", json={"focalPoint": {"x": 0.1, "y": 1}})
+    assert r.status_code == 200, r.text
+    assert r.json()["focalPoint"] == {"x": 0.1, "y": 1.0, "source": "manual"}
+
+    r = await tenant.patch(f"/api/v1/assets/{asset['id']}", json={"focalPoint": None})
+    assert r.status_code == 200, r.text
+    assert r.json()["focalPoint"] == auto
+
+    body = await tenant.gql(
+        "mutation($id: ID!) { updateAsset(id: $id, input: {focalPoint: {x: 0.5, y: 0.25}})"
+        " { focalPoint { x y source } } }",
+        {"id": asset["id"]},
+    )
+    assert body["data"]["updateAsset"]["focalPoint"] == {"x": 0.5, "y": 0.25, "source": "manual"}
+    body = await tenant.gql(
+        "mutation($id: ID!) { updateAsset(id: $id, input: {focalPoint: null}) "
+        "{ focalPoint { source } } }",
+        {"id": asset["id"]},
+    )
+    assert body["data"]["updateAsset"]["focalPoint"] == {"source": "auto"}
+
+
+@pytest.mark.parametrize(
+    "point",
+    [{"x": 1.5, "y": 0.5}, {"x": -0.1, "y": 0}, {"x": 0.5}, {"x": "0.5", "y": 0.5},
+     {"x": 0.5, "y": 0.5, "z": 1}, [0.5, 0.5], {"x": True, "y": 0.5}],
+)  # fmt: skip
+async def test_bad_focal_points_are_refused(tenant, point):
+    asset = await upload(tenant, make_image(40, 30), "g.jpg")
+    r = await tenant.patch(f"/api/v1/assets/{asset['id']}", json={"focalPoint": point})
+    assert r.status_code == 400, r.text
+    assert "focalPoint" in r.json()["error"]
+
+
+async def test_bad_focal_points_are_refused_on_graphql(tenant):
+    asset = await upload(tenant, make_image(40, 30), "g.jpg")
+    query = "mutation($id: ID!, $p: FocalPointInput) { updateAsset(id: $id, input: {focalPoint: $p}) { id } }"  # noqa: E501
+    for point in ({"x": 2, "y": 0.5}, {"x": 0.5, "y": -1}):
+        body = await tenant.gql(query, {"id": asset["id"], "p": point})
+        assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+        assert "focalPoint" in body["errors"][0]["message"]
+    body = await tenant.gql(
+        "mutation($id: ID!) { updateAsset(id: $id, input: {focalPoint: {x: 1e999, y: 0}}) { id } }",
+        {"id": asset["id"]},
+    )
+    assert body["errors"]  # GraphQL's Float refuses non-finite numbers
+
+
+# --- gravity ---------------------------------------------------------------------------------
+
+
+async def _crop(tenant, asset_id: str, gravity: str, width: int, height: int) -> bytes:
+    r = await tenant.get(
+        f"/api/v1/assets/{asset_id}/export-url",
+        params={
+            "format": "png",
+            "maxWidth": width,
+            "maxHeight": height,
+            "preserveAspect": "false",
+            "gravity": gravity,
+        },
+    )
+    assert r.status_code == 200, r.text
+    return await _download(tenant, r.json()["url"])
+
+
+@pytest.mark.parametrize(
+    ("size", "box"),
+    [((900, 400), (200, 200)), ((400, 900), (200, 200)), ((900, 400), (100, 300))],
+    ids=["landscape", "portrait", "tall-box"],
+)
+async def test_each_gravity_crops_exactly_and_keeps_the_subject(tenant, size, box):
+    from tests.helpers import decode
+
+    # The subject sits near a corner, far from the centre of the crop axis.
+    asset = await upload(tenant, subject_image(*size, 0.15, 0.2), "subject.jpg")
+    await wait_for_facts(tenant, asset["id"])
+    crops = {}
+    for gravity in ("center", "focal", "attention", "entropy"):
+        data = await _crop(tenant, asset["id"], gravity, *box)
+        image = decode(data)
+        assert (image.width, image.height) == box, gravity
+        crops[gravity] = data
+    assert redness(crops["attention"]) > redness(crops["center"]) + 5
+    assert redness(crops["focal"]) > redness(crops["center"]) + 5
+    assert crops["attention"] != crops["center"]
+
+
+async def test_focal_crop_follows_a_moved_focal_point(tenant):
+    asset = await upload(tenant, subject_image(800, 400, 0.1, 0.5), "moved.jpg")
+    await wait_for_facts(tenant, asset["id"])
+    first = await _crop(tenant, asset["id"], "focal", 200, 200)
+    r = await tenant.patch(f"/api/v1/assets/{asset['id']}", json={"focalPoint": {"x": 1, "y": 0}})
+    assert r.status_code == 200
+    second = await _crop(tenant, asset["id"], "focal", 200, 200)
+    assert redness(first) > redness(second) + 5  # a new rendition, away from the subject
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"gravity": "focal", "maxWidth": 10, "maxHeight": 10},
+        {"gravity": "attention", "maxWidth": 10, "maxHeight": 10, "preserveAspect": "true"},
+        {"gravity": "north", "maxWidth": 10, "maxHeight": 10, "preserveAspect": "false"},
+    ],
+)
+async def test_bad_gravity_is_refused(tenant, params):
+    asset = await upload(tenant, make_image(40, 30), "g.jpg")
+    r = await tenant.get(f"/api/v1/assets/{asset['id']}/export-url", params=params)
+    assert r.status_code == 400, r.text
+    assert "gravity" in r.json()["error"]
+    body = await tenant.gql(
+        "query($id: ID!, $g: String) { exportUrl(assetId: $id, maxWidth: 10, maxHeight: 10, "
+        "gravity: $g) { url } }",
+        {"id": asset["id"], "g": params["gravity"]},
+    )
+    assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert "gravity" in body["errors"][0]["message"]
+
+
+async def test_center_gravity_is_todays_crop(tenant):
+    asset = await upload(tenant, subject_image(600, 300, 0.2, 0.2), "c.jpg")
+    base = {"format": "png", "maxWidth": 100, "maxHeight": 100, "preserveAspect": "false"}
+    r1 = await tenant.get(f"/api/v1/assets/{asset['id']}/export-url", params=base)
+    r2 = await tenant.get(
+        f"/api/v1/assets/{asset['id']}/export-url", params={**base, "gravity": "center"}
+    )
+    assert r1.status_code == r2.status_code == 200
+    assert r2.json()["cached"] is True  # the same rendition as without gravity
+
+
+async def test_presets_and_zip_exports_take_gravity(tenant):
+    r = await tenant.post(
+        "/api/v1/export-presets",
+        json={
+            "name": "square-subject",
+            "format": "png",
+            "maxWidth": 120,
+            "maxHeight": 120,
+            "preserveAspect": False,
+            "gravity": "Attention",
+        },
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["gravity"] == "attention"
+    listed = (await tenant.get("/api/v1/export-presets")).json()["presets"]
+    assert [p["gravity"] for p in listed if p["name"] == "square-subject"] == ["attention"]
+    bad = await tenant.post(
+        "/api/v1/export-presets", json={"name": "x", "format": "png", "gravity": "focal"}
+    )
+    assert bad.status_code == 400 and "gravity" in bad.json()["error"]
+
+    asset = await upload(tenant, subject_image(800, 400, 0.12, 0.5), "zip.jpg")
+    r = await tenant.get(
+        f"/api/v1/assets/{asset['id']}/export-url", params={"preset": "square-subject"}
+    )
+    assert r.status_code == 200, r.text
+    by_preset = await _download(tenant, r.json()["url"])
+    assert redness(by_preset) > redness(await _crop(tenant, asset["id"], "center", 120, 120)) + 5
+
+    import io
+    import zipfile
+
+    config = {"format": "png", "maxWidth": 120, "maxHeight": 120, "preserveAspect": False}
+    r = await tenant.post(
+        "/api/v1/exports",
+        json={"assetIds": [asset["id"]], "config": {**config, "gravity": "attention"}},
+    )
+    assert r.status_code == 200, r.text
+    with zipfile.ZipFile(io.BytesIO(r.content)) as archive:
+        entry = archive.read("zip.png")
+    assert redness(entry) > redness(await _crop(tenant, asset["id"], "center", 120, 120)) + 5
+    r = await tenant.post(
+        "/api/v1/exports", json={"assetIds": [asset["id"]], "config": {"gravity": "entropy"}}
+    )
+    assert r.status_code == 400 and "gravity" in r.json()["error"]

@@ -1,0 +1,133 @@
+"""Video facts and poster frames through export-url — on both backends."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+
+from tests.api.test_media import _download, wait_for_facts
+from tests.helpers import decode, make_image, make_mp4, make_mp4_head, upload
+
+pytest.importorskip("av")
+
+
+@pytest.fixture(scope="module")
+def clip() -> bytes:
+    """2 s, 320x240, 10 fps, a keyframe every second; frame i is grey level 10 * i."""
+    return make_mp4(seconds=2.0, width=320, height=240, fps=10, gop=10)
+
+
+async def _poster(tenant, asset_id: str, **params):
+    return await tenant.get(f"/api/v1/assets/{asset_id}/export-url", params=params)
+
+
+async def test_video_facts_are_filled(tenant, clip):
+    asset = await upload(tenant, clip, "clip.mp4", "video/mp4")
+    filled = await wait_for_facts(tenant, asset["id"])
+    assert filled["videoCodec"] == "h264"
+    assert filled["durationSeconds"] == pytest.approx(2.0, abs=0.15)
+    assert filled["frameRate"] == pytest.approx(10.0)
+    assert (filled["width"], filled["height"]) == (320, 240)
+    assert filled["focalPoint"]["source"] == "auto"
+    assert filled["thumbhash"] is None and filled["blurhash"] is None
+
+
+async def test_poster_is_the_keyframe_at_or_before_poster_at(tenant, clip):
+    asset = await upload(tenant, clip, "clip.mp4", "video/mp4")
+    r = await _poster(tenant, asset["id"], posterAt="1.5")  # posterAt alone is complete
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["format"] == "JPEG" and body["cached"] is False
+    image = decode(await _download(tenant, body["url"]))
+    assert (image.width, image.height) == (320, 240)
+    assert image.avg() == pytest.approx(100, abs=6)  # frame 10: the keyframe at 1.0 s
+
+    again = await _poster(tenant, asset["id"], posterAt="1.5")
+    assert again.json()["cached"] is True
+
+    default = await _poster(tenant, asset["id"], maxWidth="100")  # 25%: 0.5 s → frame 0
+    assert default.status_code == 200, default.text
+    image = decode(await _download(tenant, default.json()["url"]))
+    assert (image.width, image.height) == (100, 75)
+    assert image.avg() == pytest.approx(0, abs=6)
+
+    r = await _poster(
+        tenant,
+        asset["id"],
+        posterAt="100%",
+        format="webp",
+        maxWidth="50",
+        maxHeight="50",
+        preserveAspect="false",
+        gravity="attention",
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["format"] == "WEBP"
+    image = decode(await _download(tenant, r.json()["url"]))
+    assert (image.width, image.height) == (50, 50)
+
+    body = await tenant.gql(
+        'query($id: ID!) { exportUrl(assetId: $id, posterAt: "1", maxWidth: 64) { url format } }',
+        {"id": asset["id"]},
+    )
+    assert body["data"]["exportUrl"]["format"] == "JPEG"
+
+
+@pytest.mark.parametrize("value", ["1,5", "abc", "+1", "-1", "1e1", "٣", "101%", "2.5s", " "])
+async def test_malformed_poster_at_is_refused(tenant, clip, value):
+    asset = await upload(tenant, clip, "clip.mp4", "video/mp4")
+    r = await _poster(tenant, asset["id"], posterAt=value)
+    if value.strip() == "":
+        assert r.status_code == 400  # nothing given at all
+        return
+    assert r.status_code == 400, r.text
+    assert "posterAt" in r.json()["error"]
+
+
+async def test_poster_at_past_the_end_or_on_an_image_is_refused(tenant, clip):
+    asset = await upload(tenant, clip, "clip.mp4", "video/mp4")
+    r = await _poster(tenant, asset["id"], posterAt="2.5")
+    assert r.status_code == 400, r.text
+    assert "posterAt" in r.json()["error"]
+    body = await tenant.gql(
+        'query($id: ID!) { exportUrl(assetId: $id, posterAt: "30") { url } }', {"id": asset["id"]}
+    )
+    assert "posterAt" in body["errors"][0]["message"]
+    assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+    image = await upload(tenant, make_image(40, 30), "still.jpg")
+    r = await _poster(tenant, image["id"], posterAt="1", maxWidth="10")
+    assert r.status_code == 400, r.text
+    assert "posterAt" in r.json()["error"]
+
+
+@pytest.mark.parametrize("kind", ["zeros", "garbage", "truncated"])
+async def test_hostile_videos_answer_400(tenant, clip, kind):
+    import random
+
+    if kind == "zeros":
+        data = make_mp4_head(16_384)
+    elif kind == "garbage":
+        rng = random.Random(7)
+        data = make_mp4_head(64)[:24] + bytes(rng.getrandbits(8) for _ in range(20_000))
+    else:
+        data = clip[: len(clip) // 3]
+    asset = await upload(tenant, data, f"{kind}.mp4", "video/mp4")
+    r = await _poster(tenant, asset["id"], posterAt="0.5")
+    assert r.status_code == 400, r.text
+    assert "video" in r.json()["error"]
+    filled = await wait_for_facts(tenant, asset["id"])  # the worker survives it too
+    assert filled["contentHash"].startswith("sha256:")
+
+
+async def test_zip_exports_keep_videos_as_original_bytes(tenant, clip):
+    asset = await upload(tenant, clip, "keep.mp4", "video/mp4")
+    r = await tenant.post(
+        "/api/v1/exports",
+        json={"assetIds": [asset["id"]], "config": {"format": "jpeg", "maxWidth": 10}},
+    )
+    assert r.status_code == 200, r.text
+    with zipfile.ZipFile(io.BytesIO(r.content)) as archive:
+        assert archive.read("keep.mp4") == clip
