@@ -118,8 +118,10 @@ QUALITY = integer(1, 100, description="Encoder quality, 1-100; default 85")
 DIMENSION = integer(1, MAX_DIMENSION)
 GRAVITY = string(enum=["center", "focal", "attention", "entropy"])
 FOCAL_POINT = obj(
-    {"x": {"type": "number", "minimum": 0, "maximum": 1},
-     "y": {"type": "number", "minimum": 0, "maximum": 1}},
+    {
+        "x": {"type": "number", "minimum": 0, "maximum": 1},
+        "y": {"type": "number", "minimum": 0, "maximum": 1},
+    },
     "all",
     closed=True,
 )
@@ -281,8 +283,11 @@ OPERATIONS: list[Operation] = [
                 " (needs maxWidth and maxHeight); also 1 or 0",
             ),
             Param("ttl", integer(MIN_TTL, MAX_TTL, default=3600), "Seconds the URL lives"),
-            Param("gravity", GRAVITY, "Where a crop keeps the picture (needs preserveAspect false"
-                  " unless center)"),
+            Param(
+                "gravity",
+                GRAVITY,
+                "Where a crop keeps the picture (needs preserveAspect false unless center)",
+            ),
             Param(
                 "posterAt",
                 string(maxLength=32),
@@ -447,7 +452,9 @@ ASSET_FIELDS: dict[str, Schema] = {
     "uploadedAt": TIMESTAMP,
     "width": nullable(integer(1, description="Pixels (images)")),
     "height": nullable(integer(1, description="Pixels (images)")),
-    "contentHash": nullable(string("sha256:<hex> of the original", pattern="^sha256:[0-9a-f]{64}$")),
+    "contentHash": nullable(
+        string("sha256:<hex> of the original", pattern="^sha256:[0-9a-f]{64}$")
+    ),
     "thumbhash": nullable(string("ThumbHash placeholder, standard base64")),
     "blurhash": nullable(string("BlurHash placeholder, 4x3 components")),
     "dominantColor": nullable(string(pattern="^#[0-9a-f]{6}$")),

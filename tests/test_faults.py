@@ -637,10 +637,10 @@ async def test_what_a_route_raises_is_answered_at_the_edge_never_escaping(
     Either way the exception never leaves the ASGI app (httpx's ASGI transport would raise
     it), and it is logged once, with the request id."""
     from pixelwand.auth import Principal
+    from pixelwand.logs import ContextFilter
     from pixelwand.plans import Plan, PlanLimits
     from pixelwand.ratelimit.base import Decision
     from pixelwand.web.gate import Gate
-    from pixelwand.logs import ContextFilter
     from pixelwand.web.middleware import Edge
 
     class Auth:

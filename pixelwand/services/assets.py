@@ -193,7 +193,9 @@ async def update_asset(
                 raise NotFound(f"asset {asset_id} not found")
             if new_tags is not None:
                 await replace_tag_rows(org_id, asset_id, new_tags)
-            event = await webhooks.record(org_id, "asset.updated", lambda: webhooks.asset_snapshot(asset_id))
+            event = await webhooks.record(
+                org_id, "asset.updated", lambda: webhooks.asset_snapshot(asset_id)
+            )
         if event:
             webhooks.wake_workers()
     return await get_asset(org_id, asset_id)

@@ -24,10 +24,10 @@ import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.functions import Sum
-from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from pixelwand import metrics
