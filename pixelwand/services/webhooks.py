@@ -216,6 +216,7 @@ def _camel(name: str) -> str:
 def asset_data(record: AssetRecord) -> dict[str, Any]:
     """An asset as the API answers it (camelCase, instants as the API writes them)."""
     out: dict[str, Any] = {}
+    value: Any
     for field, value in zip(AssetRecord._fields, record, strict=True):
         if field == "organization_id":
             continue
