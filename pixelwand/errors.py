@@ -75,6 +75,13 @@ class RateLimited(PixelWandError):
         self.retry_after = retry_after
 
 
+class QueryTooComplex(BadRequest):
+    """A GraphQL request whose cost (objects in the answer, renders) is over the limit."""
+
+    code = "QUERY_TOO_COMPLEX"
+    status = 400
+
+
 # --- server-side conditions -------------------------------------------------------------
 
 
@@ -85,6 +92,16 @@ class StorageUnavailable(PixelWandError):
     status = 503
 
     def __init__(self, message: str = "storage unavailable") -> None:
+        super().__init__(message)
+
+
+class RenderQueueFull(PixelWandError):
+    """Every render's memory is in use and the queue of waiting renders is full or timed out."""
+
+    code = "RENDER_QUEUE_FULL"
+    status = 503
+
+    def __init__(self, message: str = "too many images rendering; retry shortly") -> None:
         super().__init__(message)
 
 
@@ -107,7 +124,9 @@ ERRORS_BY_CODE: dict[str, type[PixelWandError]] = {
         Forbidden,
         NotFound,
         RateLimited,
+        QueryTooComplex,
         StorageUnavailable,
+        RenderQueueFull,
         DatabaseUnavailable,
     )
 }

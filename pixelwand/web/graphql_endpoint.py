@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from graphql import OperationType
+from graphql import GraphQLError, OperationType
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
 
+from pixelwand.errors import QueryTooComplex
 from pixelwand.runtime import Runtime
 from pixelwand.web.gate import wants_graphiql
 from pixelwand.web.requests import read_body
@@ -42,6 +43,10 @@ def _json_param(params: dict[str, Any], name: str) -> Response | None:
         except orjson.JSONDecodeError:
             return _bad(f"{name} must be a JSON object")
     return None
+
+
+def _too_complex(errors: list[GraphQLError] | None) -> bool:
+    return bool(errors) and isinstance(errors[0].original_error, QueryTooComplex)  # type: ignore[index]
 
 
 async def graphql_endpoint(request: Request) -> Response:
@@ -99,13 +104,20 @@ async def graphql_endpoint(request: Request) -> Response:
     else:
         prepared = documents.prepare(query)
 
-    context = Context(runtime=runtime, principal=request.scope["state"]["principal"])
+    context = Context(
+        runtime=runtime,
+        principal=request.scope["state"]["principal"],
+        max_cost=runtime.settings.graphql_max_cost,
+    )
     try:
         result = await execute_prepared(
             schema._schema, prepared, variables, context, operation_name, allowed
         )
     except OperationNotAllowed:
         return graphql_error(405, "mutations must be sent with POST", "BAD_REQUEST")
+    if result.data is None and _too_complex(result.errors):
+        # Refused before execution, like a 413: the GraphQL shape with the HTTP status.
+        return JSONResponse({"errors": [format_error(e) for e in result.errors or ()]}, 400)
     body: dict[str, Any] = {}
     if result.errors:
         body["errors"] = [format_error(e) for e in result.errors]
