@@ -25,6 +25,7 @@ class Runtime:
     image_pool: Any = None  # pixelwand.imaging.pool.ImagePool
     renditions: Any = None  # pixelwand.services.renditions.RenditionService
     exports: Any = None  # pixelwand.services.exports.ExportStreamer
+    render_budget: Any = None  # pixelwand.imaging.budget.RenderBudget (made on first use)
 
     def limits(self, plan: Plan) -> PlanLimits:
         return self.settings.plans[plan]

@@ -26,12 +26,12 @@ from pixelwand.imaging.params import (
     parse_transform,
     resolve_format,
 )
-from pixelwand.imaging.pipeline import render
 from pixelwand.models import Rendition
 from pixelwand.runtime import Runtime
 from pixelwand.services.assets import get_asset
 from pixelwand.services.presets import get_preset
 from pixelwand.services.records import AssetRecord
+from pixelwand.services.rendering import render_within_budget
 from pixelwand.storage.keys import rendition_key
 
 MIN_TTL = 60
@@ -185,13 +185,7 @@ class RenditionService:
     ) -> tuple[Rendition, bool]:
         runtime = self.runtime
         async with runtime.storage.local_copy(asset.storage_key) as path:
-            rendered = await runtime.run_blocking(
-                _render,
-                path,
-                params,
-                asset.mime_type,
-                runtime.settings.max_image_pixels,
-            )
+            rendered = await render_within_budget(runtime, path, params, asset.mime_type)
         storage_key = rendition_key(
             asset.organization_id, asset.id, key, extension_for(rendered.format)
         )
@@ -212,7 +206,3 @@ class RenditionService:
             row = await Rendition.get(asset_id=asset.id, params_key=key)
             return row, True
         return row, False
-
-
-def _render(path, params: TransformParams, mime: str, max_pixels: int):
-    return render(path, params, source_mime=mime, max_pixels=max_pixels)
