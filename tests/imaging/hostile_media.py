@@ -258,6 +258,12 @@ def shape_bombs(scale: int = 1) -> Iterator[Case]:
         ("png-25000000x4-grey8", 25_000_000, 4, 8, 0),
         ("png-4x2500000-grey8", 4, 2_500_000, 8, 0),
         ("png-300000x10-rgba16", 300_000, 10, 16, 6),
+        # Near a 256 MiB budget, on both sides of it: what renders must stay within it.
+        ("png-120000x10-rgba16", 120_000, 10, 16, 6),
+        ("png-150000x16-grey8", 150_000, 16, 8, 0),
+        ("png-200000x16-grey8", 200_000, 16, 8, 0),
+        ("png-16000x6000-rgb8", 16_000, 6_000, 8, 2),
+        ("png-8000x8000-rgba16", 8_000, 8_000, 16, 6),
     ]
     for name, w, h, depth, colour in shapes:
         yield Case(name, png_shape(max(1, w // scale), h, depth, colour), "image/png")
