@@ -7,6 +7,7 @@ answers `PersistedQueryNotFound` and the client sends the query once with its ha
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
 
-from pixelwand.errors import QueryTooComplex
+from pixelwand.errors import PixelWandError, QueryTooComplex, RateLimited
 from pixelwand.runtime import Runtime
 from pixelwand.web.gate import wants_graphiql
 from pixelwand.web.requests import read_body
@@ -45,8 +46,13 @@ def _json_param(params: dict[str, Any], name: str) -> Response | None:
     return None
 
 
-def _too_complex(errors: list[GraphQLError] | None) -> bool:
-    return bool(errors) and isinstance(errors[0].original_error, QueryTooComplex)  # type: ignore[index]
+def _refused_before_execution(errors: list[GraphQLError] | None) -> PixelWandError | None:
+    """The cost limit's refusals (QUERY_TOO_COMPLEX, a key's expensive queries at once)."""
+    if errors and len(errors) == 1 and not errors[0].path:
+        original = errors[0].original_error
+        if isinstance(original, QueryTooComplex | RateLimited):
+            return original
+    return None
 
 
 async def graphql_endpoint(request: Request) -> Response:
@@ -115,9 +121,15 @@ async def graphql_endpoint(request: Request) -> Response:
         )
     except OperationNotAllowed:
         return graphql_error(405, "mutations must be sent with POST", "BAD_REQUEST")
-    if result.data is None and _too_complex(result.errors):
-        # Refused before execution, like a 413: the GraphQL shape with the HTTP status.
-        return JSONResponse({"errors": [format_error(e) for e in result.errors or ()]}, 400)
+    refused = _refused_before_execution(result.errors) if result.data is None else None
+    if refused is not None:
+        # Refused before execution, like a 413 or 429: the GraphQL shape with the HTTP status.
+        headers = (
+            {"Retry-After": str(max(1, math.ceil(refused.retry_after)))}
+            if isinstance(refused, RateLimited)
+            else None
+        )
+        return graphql_error(refused.status, refused.message, refused.code, headers)
     body: dict[str, Any] = {}
     if result.errors:
         body["errors"] = [format_error(e) for e in result.errors]

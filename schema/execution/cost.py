@@ -19,7 +19,9 @@ lists, so that one large answer does not hold up every other request of the proc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
@@ -39,7 +41,7 @@ from graphql import (
 )
 from graphql.execution.executor import Executor
 
-from pixelwand.errors import QueryTooComplex
+from pixelwand.errors import QueryTooComplex, RateLimited
 from schema.dataloaders import ASSETS_PER_COLLECTION
 
 # One render weighs as much as this many objects: at most limit / RENDER_COST renders a request.
@@ -63,8 +65,12 @@ TYPICAL_LISTS: dict[tuple[str, str], int] = {
 }
 TYPICAL_LIST = 20
 
-# Lists longer than this are completed in chunks of it, yielding to the event loop between.
-YIELD_EVERY = 64
+# Lists longer than this are completed item by item, pausing for other requests whenever
+# YIELD_SECONDS of work have passed (so a large answer delays others by about that much).
+YIELD_AFTER_ITEMS = 16
+YIELD_SECONDS = 0.001
+# Queries costing at least this take a per-key turn (HeavyQueries).
+HEAVY_COST = 1_000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -233,11 +239,48 @@ def answer_too_large(limit: int) -> QueryTooComplex:
 
 
 async def _chunked(items: list[Any]) -> AsyncIterator[Any]:
-    for start in range(0, len(items), YIELD_EVERY):
-        if start:
+    """The items, pausing for other tasks whenever YIELD_SECONDS of work have passed (the
+    consumer completes each item, nested lists included, between two items)."""
+    clock = time.perf_counter
+    last = clock()
+    for item in items:
+        if clock() - last > YIELD_SECONDS:
             await asyncio.sleep(0)
-        for item in items[start : start + YIELD_EVERY]:
-            yield item
+            last = clock()
+        yield item
+
+
+class HeavyQueries:
+    """At most `running` queries costing HEAVY_COST or more run at once per API key, and at
+    most `waiting` more wait for their turn; past that, 429. With the cost limit this bounds
+    what one key can take of a process, whatever its plan's rate."""
+
+    def __init__(self, running: int = 1, waiting: int = 2) -> None:
+        self.running = running
+        self.waiting = waiting
+        self._slots: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self, key: str) -> AsyncIterator[None]:
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = (asyncio.Semaphore(self.running), [0])
+        semaphore, holders = slot
+        if holders[0] >= self.running + self.waiting:
+            raise RateLimited(
+                "too many expensive queries at once for this API key; retry shortly", 1.0
+            )
+        holders[0] += 1
+        try:
+            async with semaphore:
+                yield
+        finally:
+            holders[0] -= 1
+            if holders[0] == 0:
+                del self._slots[key]
+
+
+heavy_queries = HeavyQueries()
 
 
 class BoundedExecutor(Executor):
@@ -261,7 +304,7 @@ class BoundedExecutor(Executor):
             limit = getattr(self.context_value, "max_cost", None)
             if limit is not None and self._objects > limit:
                 raise answer_too_large(limit)
-            if len(items) > YIELD_EVERY:
+            if len(items) > YIELD_AFTER_ITEMS:
                 return self.complete_async_iterator_value(
                     item_type, field_details_list, info, path, _chunked(items), position_context
                 )

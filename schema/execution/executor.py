@@ -20,8 +20,15 @@ from graphql import (
 from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.pyutils import Path
 
+from pixelwand.errors import RateLimited
 from schema.execution.compiler import CompiledOperation, Fallback
-from schema.execution.cost import BoundedExecutor, answer_too_large, too_complex
+from schema.execution.cost import (
+    HEAVY_COST,
+    BoundedExecutor,
+    answer_too_large,
+    heavy_queries,
+    too_complex,
+)
 from schema.execution.documents import PreparedDocument
 
 
@@ -57,11 +64,31 @@ async def execute_prepared(
     max_cost = getattr(context, "max_cost", None)
     if max_cost is not None:
         cost_plan = prepared.cost(schema, operation_name)
-        if cost_plan is not None:
-            cost = cost_plan.cost(variables)
-            if cost > max_cost:
-                error = too_complex(cost, max_cost)
-                return ExecutionResult(None, [GraphQLError(error.message, original_error=error)])
+        cost = cost_plan.cost(variables) if cost_plan is not None else 0
+        if cost > max_cost:
+            error = too_complex(cost, max_cost)
+            return ExecutionResult(None, [GraphQLError(error.message, original_error=error)])
+        key = getattr(getattr(context, "principal", None), "key_id", None)
+        if cost >= HEAVY_COST and key is not None:
+            try:
+                async with heavy_queries.turn(key):
+                    return await _execute(
+                        schema, prepared, variables, context, operation_name, op_type
+                    )
+            except RateLimited as exc:
+                return ExecutionResult(None, [GraphQLError(exc.message, original_error=exc)])
+    return await _execute(schema, prepared, variables, context, operation_name, op_type)
+
+
+async def _execute(
+    schema: GraphQLSchema,
+    prepared: PreparedDocument,
+    variables: dict[str, Any] | None,
+    context: Any,
+    operation_name: str | None,
+    op_type: OperationType | None,
+) -> ExecutionResult:
+    assert prepared.document is not None
     if op_type is OperationType.QUERY:
         plan = prepared.plan(schema, operation_name)
         if plan is not None:
