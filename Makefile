@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint format bench bench-api schema clean
+.PHONY: run test lint format bench bench-api bench-fairness soak schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,14 @@ bench: $(VENV)/.dev
 
 bench-api: $(VENV)/.dev
 	$(BIN)/python bench/bench_api.py
+
+## bench-fairness: another organization's latency while one key sends the heaviest allowed queries
+bench-fairness: $(VENV)/.dev
+	$(BIN)/python bench/bench_fairness.py
+
+## soak: minutes of mixed load plus one abusive key against a live server (not in CI)
+soak: $(VENV)/.dev
+	$(BIN)/python bench/soak.py --minutes $(or $(MINUTES),3)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -24,7 +24,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.live import LiveServer, live_server, percentile, seed_collections  # noqa: E402
+from bench.live import LiveServer, live_server, percentile, seed_collections
 
 HEAVY = """{ collections { id name assets { id name originalName size mimeType mediaType tags
   uploadedAt width height } } }"""
@@ -51,7 +51,7 @@ async def victim(base: str, key: str, rps: float, seconds: float) -> list[float]
         tasks = []
         start = time.perf_counter()
         n = 0
-        while (now := time.perf_counter()) - start < seconds:
+        while time.perf_counter() - start < seconds:
             tasks.append(asyncio.create_task(one()))
             n += 1
             await asyncio.sleep(max(0.0, start + n / rps - time.perf_counter()))
@@ -99,8 +99,10 @@ async def measure(server: LiveServer, args: argparse.Namespace) -> None:
     attacker_org, attacker_key = server.org_key("attacker", args.plan)
     seed_collections(server, attacker_org, args.collections, 500)
     rps = PLAN_RPS[args.plan]
-    print(f"server pid {server.proc.pid if server.proc else '?'}; attacker plan {args.plan} "
-          f"({rps:g} rps); victim {args.victim_rps:g} rps; {args.seconds:g} s per phase")
+    print(
+        f"server pid {server.proc.pid if server.proc else '?'}; attacker plan {args.plan} "
+        f"({rps:g} rps); victim {args.victim_rps:g} rps; {args.seconds:g} s per phase"
+    )
     rss0 = server.rss_bytes()
     quiet = await victim(server.base, victim_key, args.victim_rps, args.seconds)
     stop = asyncio.Event()

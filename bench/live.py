@@ -45,7 +45,11 @@ class LiveServer:
 
     def cli(self, *args: str) -> str:
         out = subprocess.run(
-            [str(BIN / "pixelwand"), *args], env=self.env, capture_output=True, text=True, check=True
+            [str(BIN / "pixelwand"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return out.stdout.strip()
 
@@ -103,7 +107,9 @@ def live_server(extra_env: dict[str, str] | None = None) -> Iterator[LiveServer]
             server.stop()
 
 
-def seed_collections(server: LiveServer, org_id: str, collections: int, per_collection: int) -> None:
+def seed_collections(
+    server: LiveServer, org_id: str, collections: int, per_collection: int
+) -> None:
     """`collections` collections of `per_collection` asset rows each (rows only, as
     tests/helpers.seed_assets inserts them), written while the server runs."""
     code = f"""
@@ -118,7 +124,8 @@ async def main():
     await db.connect({server.env["PIXELWAND_DATABASE_URL"]!r})
     for c in range({collections}):
         coll = await Collection.create(id=new_id(), organization_id={org_id!r}, name=f"bulk-{{c}}")
-        await seed_assets({org_id!r}, [{{"collection_id": coll.id}} for _ in range({per_collection})])
+        rows = [{{"collection_id": coll.id}} for _ in range({per_collection})]
+        await seed_assets({org_id!r}, rows)
     await db.disconnect()
 
 asyncio.run(main())
@@ -130,4 +137,4 @@ def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
