@@ -94,12 +94,13 @@ def render_memory(
 
     loader = header.get("vips-loader") if header.get_typeof("vips-loader") else ""
     # Width and height as loaded (shrink-on-load), in source orientation.
+    factor: float
     if loader.startswith("jpegload"):
         factor = next(f for f in (8, 4, 2, 1) if f <= shrink)
     elif loader.startswith("webpload"):
         factor = max(1.0, shrink)
     else:
-        factor = 1
+        factor = 1.0
     load_w, load_h = math.ceil(width / factor), math.ceil(height / factor)
     line = load_w * bands * sample
 

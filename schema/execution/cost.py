@@ -290,7 +290,7 @@ class BoundedExecutor(Executor):
 
     _objects = 0
 
-    def complete_iterable_value(  # type: ignore[override]
+    def complete_iterable_value(
         self,
         item_type: Any,
         field_details_list: Any,
