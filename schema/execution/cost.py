@@ -94,9 +94,10 @@ class _Count:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Node:
-    weight: int
+    weight: int  # the node's own cost per instance: 1 an object, + RENDER_COST a render
     count: _Count
     children: tuple[_Node, ...]
+    objects: int = 1  # objects per instance (renders excluded)
 
 
 _ONE = _Count(1)
@@ -114,6 +115,11 @@ class CostPlan:
             return self._static
         return _total(self._nodes, variables or {})
 
+    def objects(self, variables: Mapping[str, Any] | None) -> int:
+        """The cost without renders: what building the answer takes on the event loop
+        (renders run on the image pool, under the render memory budget)."""
+        return _objects(self._nodes, variables or {})
+
 
 def _uses_variables(nodes: tuple[_Node, ...]) -> bool:
     return any(n.count.variable is not None or _uses_variables(n.children) for n in nodes)
@@ -121,6 +127,12 @@ def _uses_variables(nodes: tuple[_Node, ...]) -> bool:
 
 def _total(nodes: tuple[_Node, ...], variables: Mapping[str, Any]) -> int:
     return sum(n.count.value(variables) * (n.weight + _total(n.children, variables)) for n in nodes)
+
+
+def _objects(nodes: tuple[_Node, ...], variables: Mapping[str, Any]) -> int:
+    return sum(
+        n.count.value(variables) * (n.objects + _objects(n.children, variables)) for n in nodes
+    )
 
 
 def plan_cost(
@@ -183,7 +195,7 @@ class _Planner:
             weight = RENDER_COST if where in RENDER_FIELDS else 0
             if not isinstance(inner, GraphQLObjectType):
                 if weight:
-                    nodes.append(_Node(weight, _ONE, ()))
+                    nodes.append(_Node(weight, _ONE, (), 0))
                 continue
             count = _ONE
             if is_list:

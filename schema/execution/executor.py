@@ -69,7 +69,11 @@ async def execute_prepared(
             error = too_complex(cost, max_cost)
             return ExecutionResult(None, [GraphQLError(error.message, original_error=error)])
         key = getattr(getattr(context, "principal", None), "key_id", None)
-        if cost >= HEAVY_COST and key is not None:
+        if key is not None and cost >= HEAVY_COST and cost_plan is not None:
+            heavy = cost_plan.objects(variables) >= HEAVY_COST
+        else:
+            heavy = False
+        if heavy and key is not None:
             try:
                 async with heavy_queries.turn(key):
                     return await _execute(

@@ -160,3 +160,26 @@ async def test_the_real_count_is_enforced_during_execution(tenant: Tenant, app: 
     # A root list on the compiled path is counted as well.
     result = await run("{ collections { id name } }", 25)
     assert result.errors and result.errors[0].original_error.code == "QUERY_TOO_COMPLEX"
+
+
+async def test_a_keys_expensive_queries_take_turns(tenant: Tenant) -> None:
+    """One runs, two wait, the rest answer 429 at once; another key is not held up."""
+    import asyncio
+
+    await _fifty_in_one_collection(tenant)
+    heavy = "{ collections { id assets { id name } } }"  # estimated 10,020 objects
+    answers = await asyncio.gather(
+        *(tenant.post("/graphql", json={"query": heavy}) for _ in range(10))
+    )
+    # How many overlap depends on timing (a Redis round trip staggers them): every answer
+    # is either the data or 429, at least three (one running, two waiting) get the data.
+    statuses = [r.status_code for r in answers]
+    assert set(statuses) <= {200, 429} and statuses.count(200) >= 3, statuses
+    for refused in (r for r in answers if r.status_code == 429):
+        assert refused.headers["Retry-After"] == "1"
+        assert refused.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    # Cheap queries and renders are not counted as expensive: they never wait their turn.
+    cheap = await asyncio.gather(
+        *(tenant.post("/graphql", json={"query": "{ viewer { plan } }"}) for _ in range(5))
+    )
+    assert all(r.status_code == 200 for r in cheap)
