@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint format fuzz bench bench-api bench-media schema clean
+.PHONY: run test lint format fuzz bench bench-api bench-media bench-fairness soak schema clean
 
 # make fuzz: examples per operation and seed ("random", or a number to replay a run)
 FUZZ_EXAMPLES ?= 100
@@ -57,6 +57,14 @@ bench-api: $(VENV)/.dev
 ## bench-media: finalize with and without facts, facts latency, posters, attention crops
 bench-media: $(VENV)/.dev
 	$(BIN)/python bench/bench_media.py
+
+## bench-fairness: another organization's latency while one key sends the heaviest allowed queries
+bench-fairness: $(VENV)/.dev
+	$(BIN)/python bench/bench_fairness.py
+
+## soak: minutes of mixed load plus one abusive key against a live server (not in CI)
+soak: $(VENV)/.dev
+	$(BIN)/python bench/soak.py --minutes $(or $(MINUTES),3)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

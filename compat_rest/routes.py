@@ -312,7 +312,12 @@ async def openapi_json(request: Request) -> Response:
 
 
 async def _run(request: Request, op: StoredOperation, variables: dict[str, Any]) -> Any:
-    context = Context(runtime=request.app.state.runtime, principal=request.state.principal)
+    runtime = request.app.state.runtime
+    context = Context(
+        runtime=runtime,
+        principal=request.state.principal,
+        max_cost=runtime.settings.graphql_max_cost,
+    )
     return await run(op, variables, context)
 
 

@@ -46,6 +46,11 @@ class Settings:
     max_multipart_bytes: int
     max_image_pixels: int
     image_workers: int
+    render_memory_bytes: int
+    render_memory_total_bytes: int
+    render_queue_length: int
+    render_queue_seconds: float
+    graphql_max_cost: int
     cors_origins: tuple[str, ...]
     sweep_interval_seconds: float
     upload_retention_seconds: float
@@ -89,6 +94,7 @@ class Settings:
             for plan in Plan
         }
         secret = env.get("PIXELWAND_SECRET_KEY")
+        render_memory = _int(env, "PIXELWAND_RENDER_MEMORY_BYTES", 512 * MIB)
         return cls(
             data_dir=data_dir,
             database_url=env.get("PIXELWAND_DATABASE_URL", f"sqlite://{data_dir}/pixelwand.db"),
@@ -104,6 +110,14 @@ class Settings:
             max_multipart_bytes=_int(env, "PIXELWAND_MAX_MULTIPART_BYTES", 5 * 1024 * GIB),
             max_image_pixels=_int(env, "PIXELWAND_MAX_IMAGE_PIXELS", 100_000_000),
             image_workers=_int(env, "PIXELWAND_IMAGE_WORKERS", _usable_cores()),
+            render_memory_bytes=render_memory,
+            render_memory_total_bytes=max(
+                render_memory,
+                _int(env, "PIXELWAND_RENDER_MEMORY_TOTAL_BYTES", 2 * render_memory),
+            ),
+            render_queue_length=_int(env, "PIXELWAND_RENDER_QUEUE_LENGTH", 64),
+            render_queue_seconds=_float(env, "PIXELWAND_RENDER_QUEUE_SECONDS", 30.0),
+            graphql_max_cost=_int(env, "PIXELWAND_GRAPHQL_MAX_COST", 50_000),
             cors_origins=tuple(
                 o.strip() for o in env.get("PIXELWAND_CORS_ORIGINS", "*").split(",") if o.strip()
             ),

@@ -96,6 +96,13 @@ class RequestTimeout(PixelWandError):
     status = 408
 
 
+class QueryTooComplex(BadRequest):
+    """A GraphQL request whose cost (objects in the answer, renders) is over the limit."""
+
+    code = "QUERY_TOO_COMPLEX"
+    status = 400
+
+
 # --- server-side conditions -------------------------------------------------------------
 
 
@@ -108,6 +115,16 @@ class StorageUnavailable(PixelWandError):
     def __init__(self, message: str = "storage unavailable") -> None:
         super().__init__(message)
         _count_outage("storage")
+
+
+class RenderQueueFull(PixelWandError):
+    """Every render's memory is in use and the queue of waiting renders is full or timed out."""
+
+    code = "RENDER_QUEUE_FULL"
+    status = 503
+
+    def __init__(self, message: str = "too many images rendering; retry shortly") -> None:
+        super().__init__(message)
 
 
 class DatabaseUnavailable(PixelWandError):
@@ -142,7 +159,9 @@ ERRORS_BY_CODE: dict[str, type[PixelWandError]] = {
         PayloadTooLarge,
         RequestTimeout,
         Conflict,
+        QueryTooComplex,
         StorageUnavailable,
+        RenderQueueFull,
         DatabaseUnavailable,
     )
 }

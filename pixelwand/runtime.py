@@ -26,6 +26,7 @@ class Runtime:
     renditions: Any = None  # pixelwand.services.renditions.RenditionService
     exports: Any = None  # pixelwand.services.exports.ExportStreamer
     webhook_worker: Any = None  # pixelwand.services.webhook_delivery.DeliveryWorker
+    render_budget: Any = None  # pixelwand.imaging.budget.RenderBudget (made on first use)
 
     def limits(self, plan: Plan) -> PlanLimits:
         return self.settings.plans[plan]

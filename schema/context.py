@@ -17,6 +17,8 @@ from schema.dataloaders import Loaders
 class Context:
     runtime: Runtime
     principal: Principal | None
+    # The request's cost limit (schema/execution/cost.py); None: unlimited (in-process use).
+    max_cost: int | None = None
 
     @cached_property
     def loaders(self) -> Loaders:

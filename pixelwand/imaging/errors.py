@@ -1,4 +1,4 @@
-"""Imaging failures a client can cause; both are BAD_REQUEST to every transport."""
+"""Imaging failures a client can cause; all are BAD_REQUEST to every transport."""
 
 from __future__ import annotations
 
@@ -16,4 +16,11 @@ class ImageTooLarge(BadRequest):
     """The header declares more pixels than the configured maximum (checked before decoding)."""
 
     def __init__(self, message: str = "image too large") -> None:
+        super().__init__(message)
+
+
+class ImageTooLargeToRender(BadRequest):
+    """Rendering it would need more memory than one render may use (decided from the header)."""
+
+    def __init__(self, message: str = "image too large to render") -> None:
         super().__init__(message)

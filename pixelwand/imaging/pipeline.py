@@ -33,6 +33,7 @@ import pyvips
 
 from pixelwand import metrics
 from pixelwand.errors import BadRequest
+from pixelwand.imaging.budget import render_memory
 from pixelwand.imaging.errors import ImageTooLarge, UndecodableImage
 from pixelwand.imaging.params import TransformParams, extension_for, mime_for, resolve_format
 from pixelwand.imaging.probe import open_header, upright_size
@@ -42,6 +43,7 @@ __all__ = [
     "Rendered",
     "UndecodableImage",
     "check_source",
+    "memory_needed",
     "output_format_for",
     "render",
     "render_image",
@@ -212,6 +214,23 @@ def output_format_for(
     with _decode_errors():
         header = _load(source, source_mime, max_pixels)
         return resolve_format(params, source_mime, _has_alpha(header, source_mime))
+
+
+def memory_needed(
+    source: Path | bytes, params: TransformParams, *, source_mime: str, max_pixels: int
+) -> int:
+    """Estimated peak bytes of `render(source, params, ...)`, from the header alone
+    (budget.render_memory). Raises what `render` raises for a bad header."""
+    with _decode_errors():
+        header = _load(source, source_mime, max_pixels)
+        output_format = params.format or resolve_format(params, source_mime, header.hasalpha())
+        return render_memory(
+            header,
+            max_width=params.max_width,
+            max_height=params.max_height,
+            preserve_aspect=params.preserve_aspect,
+            output_format=output_format,
+        )
 
 
 # --- steps ------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import math
 import re
@@ -143,7 +144,9 @@ async def assets_by_collection_ids(
         .values_list(*ASSET_COLUMNS)
     )
     out: dict[str, list[AssetRecord]] = {}
-    for r in rows:
+    for n, r in enumerate(rows):
+        if n and not n % 512:
+            await asyncio.sleep(0)  # a large batch decodes in slices: other requests run between
         bucket = out.setdefault(r[9], [])
         if len(bucket) < per_collection:
             bucket.append(record(r))

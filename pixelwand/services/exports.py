@@ -26,12 +26,13 @@ from stream_zip import NO_COMPRESSION_64, ZIP_AUTO
 from pixelwand.errors import BadRequest, Forbidden, NotFound, PixelWandError
 from pixelwand.ids import is_valid_id
 from pixelwand.imaging.params import TransformParams, extension_for, parse_transform
-from pixelwand.imaging.pipeline import Rendered, render
+from pixelwand.imaging.pipeline import Rendered
 from pixelwand.models import Asset, ExportJob
 from pixelwand.runtime import Runtime
 from pixelwand.services.assets import record
 from pixelwand.services.records import ASSET_COLUMNS, AssetRecord, utcnow_ms
 from pixelwand.services.renditions import focal_used
+from pixelwand.services.rendering import render_within_budget
 from pixelwand.services.zip_stream import zip_stream
 from pixelwand.signing import Signer
 
@@ -211,13 +212,8 @@ class ExportStreamer:
     async def _render(self, asset: AssetRecord, params: TransformParams) -> Rendered:
         runtime = self.runtime
         async with runtime.storage.local_copy(asset.storage_key) as path:
-            return await runtime.run_blocking(
-                _render,
-                path,
-                params,
-                asset.mime_type,
-                runtime.settings.max_image_pixels,
-                focal_used(params, asset),
+            return await render_within_budget(
+                runtime, path, params, asset.mime_type, focal_used(params, asset)
             )
 
     def archive(
@@ -274,7 +270,3 @@ class ExportStreamer:
         finally:
             for task in renders:
                 task.cancel()
-
-
-def _render(path, params: TransformParams, mime: str, max_pixels: int, focal=None) -> Rendered:
-    return render(path, params, source_mime=mime, max_pixels=max_pixels, focal=focal)

@@ -27,7 +27,7 @@ from pixelwand.imaging.params import (
     parse_transform,
     resolve_format,
 )
-from pixelwand.imaging.pipeline import Rendered, render
+from pixelwand.imaging.pipeline import Rendered
 from pixelwand.imaging.video import PosterAt, parse_poster_at
 from pixelwand.models import Rendition
 from pixelwand.runtime import Runtime
@@ -35,6 +35,7 @@ from pixelwand.services.assets import get_asset
 from pixelwand.services.posters import render_poster
 from pixelwand.services.presets import get_preset
 from pixelwand.services.records import AssetRecord
+from pixelwand.services.rendering import render_within_budget
 from pixelwand.storage.keys import rendition_key
 
 MIN_TTL = 60
@@ -249,14 +250,7 @@ class RenditionService:
     ) -> Rendered:
         runtime = self.runtime
         async with runtime.storage.local_copy(asset.storage_key) as path:
-            return await runtime.run_blocking(
-                _render,
-                path,
-                params,
-                asset.mime_type,
-                runtime.settings.max_image_pixels,
-                focal,
-            )
+            return await render_within_budget(runtime, path, params, asset.mime_type, focal)
 
     async def _store(
         self, asset: AssetRecord, key: str, rendered: Rendered
@@ -282,7 +276,3 @@ class RenditionService:
             row = await Rendition.get(asset_id=asset.id, params_key=key)
             return row, True
         return row, False
-
-
-def _render(path, params: TransformParams, mime: str, max_pixels: int, focal=None):
-    return render(path, params, source_mime=mime, max_pixels=max_pixels, focal=focal)

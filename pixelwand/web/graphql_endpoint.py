@@ -7,14 +7,15 @@ answers `PersistedQueryNotFound` and the client sends the query once with its ha
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
-from graphql import OperationType
+from graphql import GraphQLError, OperationType
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pixelwand.errors import BadRequest, PixelWandError
+from pixelwand.errors import BadRequest, PixelWandError, QueryTooComplex, RateLimited
 from pixelwand.runtime import Runtime
 from pixelwand.services.validation import check_strings
 from pixelwand.web.gate import wants_graphiql
@@ -46,6 +47,15 @@ def _json_param(params: dict[str, Any], name: str) -> Response | None:
             params[name] = orjson.loads(params[name])
         except orjson.JSONDecodeError:
             return _bad(f"{name} must be a JSON object")
+    return None
+
+
+def _refused_before_execution(errors: list[GraphQLError] | None) -> PixelWandError | None:
+    """The cost limit's refusals (QUERY_TOO_COMPLEX, a key's expensive queries at once)."""
+    if errors and len(errors) == 1 and not errors[0].path:
+        original = errors[0].original_error
+        if isinstance(original, QueryTooComplex | RateLimited):
+            return original
     return None
 
 
@@ -125,7 +135,11 @@ async def _graphql(request: Request) -> Response:
         except DocumentTooLarge as exc:
             return graphql_error(413, str(exc), "PAYLOAD_TOO_LARGE")
 
-    context = Context(runtime=runtime, principal=request.scope["state"]["principal"])
+    context = Context(
+        runtime=runtime,
+        principal=request.scope["state"]["principal"],
+        max_cost=runtime.settings.graphql_max_cost,
+    )
     try:
         result = await execute_prepared(
             schema._schema, prepared, variables, context, operation_name, allowed
@@ -134,6 +148,15 @@ async def _graphql(request: Request) -> Response:
         return graphql_error(
             405, "mutations must be sent with POST", "BAD_REQUEST", {"Allow": "GET, POST"}
         )
+    refused = _refused_before_execution(result.errors) if result.data is None else None
+    if refused is not None:
+        # Refused before execution, like a 413 or 429: the GraphQL shape with the HTTP status.
+        headers = (
+            {"Retry-After": str(max(1, math.ceil(refused.retry_after)))}
+            if isinstance(refused, RateLimited)
+            else None
+        )
+        return graphql_error(refused.status, refused.message, refused.code, headers)
     body: dict[str, Any] = {}
     if result.errors:
         body["errors"] = [format_error(e) for e in result.errors]

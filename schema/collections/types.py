@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from pixelwand.errors import BadRequest
+from schema.dataloaders import ASSETS_PER_COLLECTION
+
 if TYPE_CHECKING:
     from schema.assets.types import Asset
 
@@ -34,9 +37,20 @@ class Collection:
         "page with assets(collectionId:) beyond that). Batched per request."
     )
     async def assets(
-        self, info: strawberry.Info
+        self,
+        info: strawberry.Info,
+        first: Annotated[
+            int | None,
+            strawberry.argument(
+                description="At most this many, newest first (0-500; default 500). A smaller "
+                "value also lowers the query's cost."
+            ),
+        ] = None,
     ) -> list[Annotated[Asset, strawberry.lazy("schema.assets.types")]]:
-        return await info.context.loaders.collection_assets.load(self.id)
+        if first is not None and not 0 <= first <= ASSETS_PER_COLLECTION:
+            raise BadRequest(f"first must be between 0 and {ASSETS_PER_COLLECTION}")
+        found = await info.context.loaders.collection_assets.load(self.id)
+        return found if first is None else found[:first]
 
 
 @strawberry.type(description="The outcome of createCollection.")

@@ -22,6 +22,7 @@ import threading
 
 from graphql import (
     DocumentNode,
+    FragmentDefinitionNode,
     GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
@@ -33,6 +34,7 @@ from graphql import (
 )
 
 from schema.execution.compiler import CompiledOperation, compile_operation
+from schema.execution.cost import CostPlan, plan_cost
 
 
 @dataclasses.dataclass
@@ -44,6 +46,7 @@ class PreparedDocument:
     # Compiled plans by operation name (None: the document's only operation).
     _plans: dict[str | None, CompiledOperation | None] = dataclasses.field(default_factory=dict)
     _types: dict[str | None, OperationType] = dataclasses.field(default_factory=dict)
+    _costs: dict[str | None, CostPlan] = dataclasses.field(default_factory=dict)
 
     def operation_type(self, operation_name: str | None) -> OperationType | None:
         found = self._types.get(operation_name)
@@ -62,6 +65,33 @@ class PreparedDocument:
         for op in ops:
             if op.name and op.name.value == operation_name:
                 return op.operation
+        return None
+
+    def cost(self, schema: GraphQLSchema, operation_name: str | None) -> CostPlan | None:
+        """The operation's cost plan (worked out once), or None when there is no such operation."""
+        found = self._costs.get(operation_name)
+        if found is None:
+            operation = self._operation(operation_name)
+            if operation is None:
+                return None
+            assert self.document is not None
+            fragments = {
+                d.name.value: d
+                for d in self.document.definitions
+                if isinstance(d, FragmentDefinitionNode)
+            }
+            found = self._costs[operation_name] = plan_cost(schema, operation, fragments)
+        return found
+
+    def _operation(self, operation_name: str | None) -> OperationDefinitionNode | None:
+        if self.document is None:
+            return None
+        ops = [d for d in self.document.definitions if isinstance(d, OperationDefinitionNode)]
+        if operation_name is None:
+            return ops[0] if len(ops) == 1 else None
+        for op in ops:
+            if op.name and op.name.value == operation_name:
+                return op
         return None
 
     def plan(self, schema: GraphQLSchema, operation_name: str | None) -> CompiledOperation | None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from graphql import (
     ExecutionResult,
+    GraphQLError,
     GraphQLNonNull,
     GraphQLResolveInfo,
     GraphQLResolveInfoHelpers,
@@ -19,7 +20,15 @@ from graphql import (
 from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.pyutils import Path
 
+from pixelwand.errors import RateLimited
 from schema.execution.compiler import CompiledOperation, Fallback
+from schema.execution.cost import (
+    HEAVY_COST,
+    BoundedExecutor,
+    answer_too_large,
+    heavy_queries,
+    too_complex,
+)
 from schema.execution.documents import PreparedDocument
 
 
@@ -52,6 +61,38 @@ async def execute_prepared(
     op_type = prepared.operation_type(operation_name)
     if op_type is not None and op_type not in allowed:
         raise OperationNotAllowed(op_type)
+    max_cost = getattr(context, "max_cost", None)
+    if max_cost is not None:
+        cost_plan = prepared.cost(schema, operation_name)
+        cost = cost_plan.cost(variables) if cost_plan is not None else 0
+        if cost > max_cost:
+            error = too_complex(cost, max_cost)
+            return ExecutionResult(None, [GraphQLError(error.message, original_error=error)])
+        key = getattr(getattr(context, "principal", None), "key_id", None)
+        if key is not None and cost >= HEAVY_COST and cost_plan is not None:
+            heavy = cost_plan.objects(variables) >= HEAVY_COST
+        else:
+            heavy = False
+        if heavy and key is not None:
+            try:
+                async with heavy_queries.turn(key):
+                    return await _execute(
+                        schema, prepared, variables, context, operation_name, op_type
+                    )
+            except RateLimited as exc:
+                return ExecutionResult(None, [GraphQLError(exc.message, original_error=exc)])
+    return await _execute(schema, prepared, variables, context, operation_name, op_type)
+
+
+async def _execute(
+    schema: GraphQLSchema,
+    prepared: PreparedDocument,
+    variables: dict[str, Any] | None,
+    context: Any,
+    operation_name: str | None,
+    op_type: OperationType | None,
+) -> ExecutionResult:
+    assert prepared.document is not None
     if op_type is OperationType.QUERY:
         plan = prepared.plan(schema, operation_name)
         if plan is not None:
@@ -65,6 +106,7 @@ async def execute_prepared(
         context_value=context,
         variable_values=variables,
         operation_name=operation_name,
+        executor_class=BoundedExecutor,
     )
     if isawaitable(result):
         result = await result
@@ -110,6 +152,9 @@ async def run_compiled(
             result = field.call(None, info, args)
             if isawaitable(result):
                 result = await result
+            limit = getattr(context, "max_cost", None)
+            if limit is not None and isinstance(result, list) and len(result) > limit:
+                raise answer_too_large(limit)
         except Exception as exc:
             if len(plan.fields) != 1:
                 raise Fallback("resolver error among several root fields") from exc

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
 import strawberry
 
 from pixelwand.services import uploads
+from pixelwand.services.rendering import run_probe
 from schema.assets.inputs import FinalizeUploadInput
 from schema.assets.types import FinalizeUploadResult
 from schema.context import require_scope
@@ -20,7 +22,7 @@ async def finalize_upload(
     runtime = info.context.runtime
     asset, created = await uploads.finalize_upload(
         runtime.storage,
-        runtime.run_blocking,
+        functools.partial(run_probe, runtime),
         principal.org_id,
         runtime.limits(principal.plan).storage_quota_bytes,
         original_name=input.original_name,
