@@ -76,8 +76,10 @@ def _str_param(request: Request, name: str) -> str | None:
     return check_text(raw, name)
 
 
-def _list_param(request: Request, name: str) -> list[str] | None:
-    raw = _str_param(request, name)
+def _list_param(request: Request, name: str, max_length: int = 4096) -> list[str] | None:
+    raw = request.query_params.get(name) or None
+    if raw is not None:
+        check_text(raw, name, max_length)
     return [item.strip() for item in raw.split(",")] if raw is not None else None
 
 
@@ -107,7 +109,8 @@ async def list_assets(request: Request, op: StoredOperation) -> Response:
         "tags": [t for t in tags.split(",")] if tags else None,
         "page": _int_param(request, "page", 1),
         "pageSize": _int_param(request, "pageSize", 50),
-        "contentHash": _list_param(request, "contentHash"),
+        # Up to 200 comma-separated "sha256:<64 hex>" (the service checks each one).
+        "contentHash": _list_param(request, "contentHash", 200 * 72),
     }
     return JSONResponse(await _run(request, op, variables))
 

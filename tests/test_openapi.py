@@ -35,6 +35,14 @@ ASSET = {
     "uploadedAt": "2026-04-22T21:00:00.000Z",
     "width": 1,
     "height": 1,
+    "contentHash": None,
+    "thumbhash": None,
+    "blurhash": None,
+    "dominantColor": None,
+    "durationSeconds": None,
+    "videoCodec": None,
+    "frameRate": None,
+    "focalPoint": None,
 }
 RATE = {"RateLimit-Limit": "100", "RateLimit-Remaining": "99", "RateLimit-Reset": "0"}
 

@@ -18,7 +18,7 @@ import pytest
 
 from pixelwand.services.sweeper import sweep
 from pixelwand.storage.base import staging_key
-from tests.helpers import make_image, make_mp4_head, presign
+from tests.helpers import make_image, make_mp4_head, presign, without_facts
 
 ORIGINAL_URL = "query($id: ID!) { asset(id: $id) { originalUrl } }"
 
@@ -154,7 +154,8 @@ async def test_concurrent_finalizes_and_puts_of_one_key_make_one_asset_of_checke
         r.text for r in finalizes
     ]
     assets = [r.json() for r in finalizes]
-    assert all(a == assets[0] for a in assets)
+    # The facts worker may fill in facts between two reads.
+    assert all(without_facts(a) == without_facts(assets[0]) for a in assets)
     asset = assets[0]
     assert (await tenant.get("/api/v1/assets")).json()["total"] == 1
 

@@ -871,12 +871,14 @@ _RELATIONS = """
   collections { id name children { id } assets { id } parent { id } }
 }"""
 
-_AUTH_SQL = re.compile(r"api_?key", re.IGNORECASE)
+# Not the request's own: key lookups of the gate, and the polls of the app's background
+# workers (webhook deliveries, media facts), which share the connection.
+_NOT_THE_REQUESTS = re.compile(r"api_?key|webhook_deliveries|fact_jobs", re.IGNORECASE)
 
 
 @contextlib.contextmanager
 def _count_sql() -> Iterator[list[str]]:
-    """Every SQL statement the default connection runs (except key lookups of the gate)."""
+    """Every SQL statement the default connection runs for the request (_NOT_THE_REQUESTS)."""
     from tortoise import connections
 
     conn = connections.get("default")
@@ -886,7 +888,7 @@ def _count_sql() -> Iterator[list[str]]:
 
     def counting(original):
         async def run(query: str, *args: Any, **kwargs: Any) -> Any:
-            if not _AUTH_SQL.search(query):
+            if not _NOT_THE_REQUESTS.search(query):
                 statements.append(query)
             return await original(query, *args, **kwargs)
 
