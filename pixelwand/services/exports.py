@@ -31,8 +31,8 @@ from pixelwand.models import Asset, ExportJob
 from pixelwand.runtime import Runtime
 from pixelwand.services.assets import record
 from pixelwand.services.records import ASSET_COLUMNS, AssetRecord, utcnow_ms
-from pixelwand.services.renditions import focal_used
 from pixelwand.services.rendering import render_within_budget
+from pixelwand.services.renditions import focal_used
 from pixelwand.services.zip_stream import zip_stream
 from pixelwand.signing import Signer
 
