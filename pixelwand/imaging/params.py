@@ -39,6 +39,10 @@ class TransformParams:
     max_width: int | None = None
     max_height: int | None = None
     preserve_aspect: bool = True  # True: fit inside, never enlarge; False: exact size, centre crop
+    # Perceptual target, normalised ("auto:high", "auto:85"); None: fixed `quality`. With it,
+    # `format` may also be "AUTO" (then `formats` lists the candidates; None: the default).
+    perceptual: str | None = None
+    formats: tuple[str, ...] | None = None
 
     @classmethod
     def parse(
@@ -48,8 +52,12 @@ class TransformParams:
         max_width: int | str | None = None,
         max_height: int | str | None = None,
         preserve_aspect: bool | str | None = None,
+        perceptual: str | None = None,
+        formats: str | list[str] | None = None,
     ) -> TransformParams:
-        return parse_transform(format, quality, max_width, max_height, preserve_aspect)
+        return parse_transform(
+            format, quality, max_width, max_height, preserve_aspect, perceptual, formats
+        )
 
 
 def parse_transform(
@@ -58,12 +66,20 @@ def parse_transform(
     max_width: int | str | None = None,
     max_height: int | str | None = None,
     preserve_aspect: bool | str | None = None,
+    perceptual: str | None = None,
+    formats: str | list[str] | None = None,
 ) -> TransformParams:
     """Validate client input (GraphQL values or query-string text) into TransformParams.
 
     None means "not given" everywhere. Raises BadRequest with a message naming the field.
+    `quality` may also be the `auto…` shorthand of `perceptual` (REST).
     """
-    fmt = _parse_format(format)
+    from pixelwand.imaging.perceptual import parse_perceptual_args
+
+    format, quality, perceptual_, formats_, auto = parse_perceptual_args(
+        format, quality, perceptual, formats
+    )
+    fmt = "AUTO" if auto else _parse_format(format)
     q = _parse_int("quality", quality, 1, 100)
     width = _parse_int("maxWidth", max_width, 1, MAX_DIMENSION)
     height = _parse_int("maxHeight", max_height, 1, MAX_DIMENSION)
@@ -76,6 +92,8 @@ def parse_transform(
         max_width=width,
         max_height=height,
         preserve_aspect=True if keep_aspect is None else keep_aspect,
+        perceptual=perceptual_,
+        formats=formats_,
     )
 
 

@@ -26,6 +26,7 @@ from stream_zip import NO_COMPRESSION_64, ZIP_AUTO
 from pixelwand.errors import BadRequest, Forbidden, NotFound, PixelWandError
 from pixelwand.ids import is_valid_id
 from pixelwand.imaging.params import TransformParams, extension_for, parse_transform
+from pixelwand.imaging.perceptual import render_perceptual
 from pixelwand.imaging.pipeline import Rendered, render
 from pixelwand.models import Asset, ExportJob
 from pixelwand.runtime import Runtime
@@ -50,11 +51,16 @@ class ExportConfig:
         p = self.params
         return {
             "format": p.format,
-            "quality": p.quality,
+            "quality": None if p.format == "AUTO" else p.quality,
             "maxWidth": p.max_width,
             "maxHeight": p.max_height,
             "preserveAspect": p.preserve_aspect,
             "renameOnExport": self.rename_on_export,
+            **(
+                {"perceptual": p.perceptual, "formats": list(p.formats) if p.formats else None}
+                if p.perceptual is not None
+                else {}
+            ),
         }
 
     @classmethod
@@ -73,11 +79,15 @@ def parse_config(
     max_height: Any = None,
     preserve_aspect: Any = None,
     rename_on_export: Any = None,
+    perceptual: Any = None,
+    formats: Any = None,
 ) -> ExportConfig:
     """Defaults: the source's format, quality 85, no resize, preserveAspect, original names."""
     if rename_on_export is not None and not isinstance(rename_on_export, bool):
         raise BadRequest("renameOnExport must be true or false")
-    params = parse_transform(format, quality, max_width, max_height, preserve_aspect)
+    params = parse_transform(
+        format, quality, max_width, max_height, preserve_aspect, perceptual, formats
+    )
     return ExportConfig(params=params, rename_on_export=bool(rename_on_export))
 
 
@@ -268,4 +278,6 @@ class ExportStreamer:
 
 
 def _render(path, params: TransformParams, mime: str, max_pixels: int) -> Rendered:
+    if params.perceptual is not None:  # docs/perceptual.md
+        return render_perceptual(path, params, source_mime=mime, max_pixels=max_pixels).rendered
     return render(path, params, source_mime=mime, max_pixels=max_pixels)

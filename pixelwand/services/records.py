@@ -70,6 +70,8 @@ class PresetRecord:
     preserve_aspect: bool
     created_at: dt.datetime
     updated_at: dt.datetime
+    perceptual: str | None = None  # normalised target (docs/perceptual.md)
+    formats: str | None = None  # format AUTO's candidates, comma-separated
 
 
 PRESET_COLUMNS = tuple(f.name for f in dataclasses.fields(PresetRecord))

@@ -26,12 +26,17 @@ from pixelwand.imaging.params import (
     parse_transform,
     resolve_format,
 )
-from pixelwand.imaging.pipeline import render
 from pixelwand.models import Rendition
 from pixelwand.runtime import Runtime
 from pixelwand.services.assets import get_asset
 from pixelwand.services.presets import get_preset
 from pixelwand.services.records import AssetRecord
+from pixelwand.services.rendition_facts import (
+    perceptual_cache_key,
+    preset_params,
+    render_with_facts,
+    rendition_facts,
+)
 from pixelwand.storage.keys import rendition_key
 
 MIN_TTL = 60
@@ -49,6 +54,13 @@ class ExportUrl:
     ttl_seconds: int
     expires_at: dt.datetime
     cached: bool
+    # What a rendition reports (docs/perceptual.md).
+    width: int = 0
+    height: int = 0
+    bytes: int = 0
+    quality: int = 0  # encoder setting used (100 for lossless outputs)
+    score: float | None = None  # SSIMULACRA2 reached; None without a target
+    perceptual: str | None = None  # normalised target; None when none
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +72,8 @@ class InlineTransform:
     max_width: Any = None
     max_height: Any = None
     preserve_aspect: Any = None
+    perceptual: Any = None
+    formats: Any = None
 
     def given(self) -> bool:
         return not (
@@ -68,6 +82,8 @@ class InlineTransform:
             and self.max_width is None
             and self.max_height is None
             and self.preserve_aspect is None
+            and self.perceptual is None
+            and self.formats is None
         )
 
 
@@ -86,6 +102,8 @@ def _auto_key(params: TransformParams) -> str:
 
 
 def rendition_cache_key(params: TransformParams, source_mime: str) -> str:
+    if params.perceptual is not None:
+        return perceptual_cache_key(params, source_mime, rendition_cache_key)
     if params.format is None and source_mime in ("image/gif", "image/tiff"):
         return _auto_key(params)
     return params_key(params, resolve_format(params, source_mime, has_alpha=False))
@@ -100,9 +118,17 @@ async def resolve_params(
         raise BadRequest("give a preset or at least one of format, quality, maxWidth, maxHeight")
     if preset is not None:
         p = await get_preset(org_id, preset)
-        return TransformParams(p.format, p.quality, p.max_width, p.max_height, p.preserve_aspect)
+        return preset_params(
+            p, TransformParams(p.format, p.quality, p.max_width, p.max_height, p.preserve_aspect)
+        )
     return parse_transform(
-        inline.format, inline.quality, inline.max_width, inline.max_height, inline.preserve_aspect
+        inline.format,
+        inline.quality,
+        inline.max_width,
+        inline.max_height,
+        inline.preserve_aspect,
+        inline.perceptual,
+        inline.formats,
     )
 
 
@@ -129,6 +155,13 @@ class RenditionService:
         ttl_ = check_ttl(ttl)
         params = await resolve_params(org_id, preset, inline)
         asset = await get_asset(org_id, asset_id)
+        return await self.export_url_for(asset, params, ttl_)
+
+    async def export_url_for(
+        self, asset: AssetRecord, params: TransformParams, ttl: int | None
+    ) -> ExportUrl:
+        """The signed URL of `asset`'s rendition for `params` (rendered first if needed)."""
+        ttl_ = check_ttl(ttl)
         if asset.media_type != "IMAGE":
             raise BadRequest("export URLs are for images; fetch a video with Asset.originalUrl")
         rendition, cached = await self.rendition(asset, params)
@@ -143,7 +176,21 @@ class RenditionService:
             ttl_seconds=ttl_,
             expires_at=expires.replace(microsecond=expires.microsecond // 1000 * 1000),
             cached=cached,
+            **rendition_facts(rendition, params),
         )
+
+    async def prefetch(self, pairs: list[tuple[str, str]]) -> list[bool]:
+        """Load the stored renditions of many (asset id, key) pairs in one query, so that
+        `rendition` finds them in memory (Asset.rendition on a page); whether each exists."""
+        missing = [pair for pair in pairs if pair not in self._known]
+        if missing:
+            rows = await Rendition.filter(
+                asset_id__in=sorted({a for a, _ in missing}),
+                params_key__in=sorted({k for _, k in missing}),
+            )
+            for row in rows:
+                self._remember(row)
+        return [pair in self._known for pair in pairs]
 
     async def rendition(
         self, asset: AssetRecord, params: TransformParams
@@ -185,13 +232,14 @@ class RenditionService:
     ) -> tuple[Rendition, bool]:
         runtime = self.runtime
         async with runtime.storage.local_copy(asset.storage_key) as path:
-            rendered = await runtime.run_blocking(
-                _render,
+            outcome = await runtime.run_blocking(
+                render_with_facts,
                 path,
                 params,
                 asset.mime_type,
                 runtime.settings.max_image_pixels,
             )
+        rendered = outcome.rendered
         storage_key = rendition_key(
             asset.organization_id, asset.id, key, extension_for(rendered.format)
         )
@@ -206,6 +254,9 @@ class RenditionService:
                 width=rendered.width,
                 height=rendered.height,
                 etag=hashlib.sha256(rendered.data).hexdigest()[:32],
+                quality=outcome.quality,
+                score=outcome.score,
+                perceptual=params.perceptual,
             )
         except IntegrityError:
             # Another process stored the same rendition under the same key meanwhile.
@@ -213,6 +264,3 @@ class RenditionService:
             return row, True
         return row, False
 
-
-def _render(path, params: TransformParams, mime: str, max_pixels: int):
-    return render(path, params, source_mime=mime, max_pixels=max_pixels)

@@ -9,6 +9,7 @@ import strawberry
 from pixelwand.services import exports
 from pixelwand.services.renditions import InlineTransform
 from schema.context import require_scope
+from schema.exports.renditions import FORMATS_ARGUMENT, PERCEPTUAL_ARGUMENT, export_url_type
 from schema.exports.types import CreateExportInput, ExportLink, ExportUrl
 
 
@@ -35,23 +36,20 @@ class ExportQueries:
         ttl: Annotated[
             int | None, strawberry.argument(description="Seconds, 60-86400; default 3600.")
         ] = None,
+        perceptual: Annotated[str | None, PERCEPTUAL_ARGUMENT] = None,
+        formats: Annotated[list[str] | None, FORMATS_ARGUMENT] = None,
     ) -> ExportUrl:
         principal = require_scope(info, "read")
         result = await info.context.runtime.renditions.export_url(
             principal.org_id,
             asset_id,
             preset=preset,
-            inline=InlineTransform(format, quality, max_width, max_height, preserve_aspect),
+            inline=InlineTransform(
+                format, quality, max_width, max_height, preserve_aspect, perceptual, formats
+            ),
             ttl=ttl,
         )
-        return ExportUrl(
-            asset_id=strawberry.ID(result.asset_id),
-            url=result.url,
-            format=result.format,
-            ttl_seconds=result.ttl_seconds,
-            expires_at=result.expires_at,
-            cached=result.cached,
-        )
+        return export_url_type(result)
 
 
 async def create_export(
@@ -65,7 +63,9 @@ async def create_export(
             (c.format, c.quality, c.max_width, c.max_height, c.preserve_aspect, c.rename_on_export)
             if c is not None
             else ()
-        )
+        ),
+        perceptual=c.perceptual if c is not None else None,
+        formats=c.formats if c is not None else None,
     )
     job = await exports.create_job(principal.org_id, list(input.asset_ids), config)
     runtime = info.context.runtime

@@ -22,6 +22,8 @@ async def upsert_export_preset(
         max_width=input.max_width,
         max_height=input.max_height,
         preserve_aspect=input.preserve_aspect,
+        perceptual=input.perceptual,
+        formats=input.formats,
     )
     return UpsertExportPresetResult(preset=row, created=created)  # type: ignore[arg-type]
 

@@ -29,6 +29,19 @@ class ExportPreset:
     )
     created_at: dt.datetime = strawberry.field(description="When it was created.")
     updated_at: dt.datetime = strawberry.field(description="When it last changed.")
+    perceptual: str | None = strawberry.field(
+        default=None,
+        description="Perceptual target, normalised (auto:high, auto:85); null: fixed quality.",
+    )
+
+    @strawberry.field(
+        name="formats",
+        description="Candidates of format AUTO, in order; null: the default (AVIF, WEBP, JPEG) "
+        "or a fixed format.",
+    )
+    def formats_list(self) -> list[str] | None:
+        stored = getattr(self, "formats", None)  # self: the PresetRecord
+        return stored.split(",") if stored else None
 
 
 @strawberry.input(description="A preset to create or replace (by name).")
@@ -39,6 +52,16 @@ class UpsertExportPresetInput:
     max_width: int | None = strawberry.field(default=None, description="1-16384.")
     max_height: int | None = strawberry.field(default=None, description="1-16384.")
     preserve_aspect: bool | None = strawberry.field(default=None, description="Default true.")
+    perceptual: str | None = strawberry.field(
+        default=None,
+        description="auto, auto:low|medium|high|best or auto:NN (30-95): quality chosen per "
+        "image for that SSIMULACRA2 score; quality stays the fallback.",
+    )
+    formats: list[str] | None = strawberry.field(
+        default=None,
+        description="With format AUTO: candidate formats (default AVIF, WEBP, JPEG; PNG may "
+        "be listed).",
+    )
 
 
 @strawberry.type(description="The outcome of upsertExportPreset.")
