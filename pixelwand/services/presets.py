@@ -36,6 +36,11 @@ def check_dimensions(max_width: int | None, max_height: int | None, preserve_asp
         raise BadRequest("preserveAspect false needs both maxWidth and maxHeight")
 
 
+def _record(row: tuple[Any, ...]) -> PresetRecord:
+    *rest, formats = row
+    return PresetRecord(*rest, formats.split(",") if formats else None)
+
+
 def preset_perceptual(
     format: str | None, quality: Any, perceptual: Any, formats: Any
 ) -> tuple[str | None, bool, str | None]:
@@ -55,14 +60,14 @@ async def list_presets(org_id: str) -> list[PresetRecord]:
         .order_by("name")
         .values_list(*PRESET_COLUMNS)
     )
-    return [PresetRecord(*r) for r in rows]
+    return [_record(r) for r in rows]
 
 
 async def get_preset(org_id: str, name: str) -> PresetRecord:
     rows = await ExportPreset.filter(organization_id=org_id, name=name).values_list(*PRESET_COLUMNS)
     if not rows:
         raise NotFound(f"export preset {name!r} not found")
-    return PresetRecord(*rows[0])
+    return _record(rows[0])
 
 
 async def upsert_preset(

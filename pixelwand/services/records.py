@@ -71,7 +71,7 @@ class PresetRecord:
     created_at: dt.datetime
     updated_at: dt.datetime
     perceptual: str | None = None  # normalised target (docs/perceptual.md)
-    formats: str | None = None  # format AUTO's candidates, comma-separated
+    formats: list[str] | None = None  # format AUTO's candidates (stored comma-separated)
 
 
 PRESET_COLUMNS = tuple(f.name for f in dataclasses.fields(PresetRecord))

@@ -33,15 +33,11 @@ class ExportPreset:
         default=None,
         description="Perceptual target, normalised (auto:high, auto:85); null: fixed quality.",
     )
-
-    @strawberry.field(
-        name="formats",
+    formats: list[str] | None = strawberry.field(
+        default=None,
         description="Candidates of format AUTO, in order; null: the default (AVIF, WEBP, JPEG) "
         "or a fixed format.",
     )
-    def formats_list(self) -> list[str] | None:
-        stored = getattr(self, "formats", None)  # self: the PresetRecord
-        return stored.split(",") if stored else None
 
 
 @strawberry.input(description="A preset to create or replace (by name).")
