@@ -100,7 +100,11 @@ def _blur(planes: np.ndarray) -> np.ndarray:
     _, h, w = planes.shape
     k = _KERNEL
     # Vertically: mirrored rows (d c b a | a b c d), as scipy's "reflect".
-    padded = np.pad(planes, ((0, 0), (_R, _R), (0, 0)), mode="symmetric")
+    c = planes.shape[0]
+    padded = np.empty((c, h + 2 * _R, w), dtype=planes.dtype)
+    padded[:, _R : _R + h] = planes
+    padded[:, :_R] = planes[:, _R - 1 :: -1] if h >= _R else _mirror_rows(planes, _R)[0]
+    padded[:, _R + h :] = planes[:, : -_R - 1 : -1] if h >= _R else _mirror_rows(planes, _R)[1]
     out = padded[:, _R : _R + h] * k[_R]
     tmp = np.empty_like(out)
     for i in range(1, _R + 1):
@@ -108,13 +112,20 @@ def _blur(planes: np.ndarray) -> np.ndarray:
         tmp *= k[_R + i]
         out += tmp
     # Horizontally: zero outside the image.
-    padded = np.pad(out, ((0, 0), (0, 0), (_R, _R)))
+    padded = np.zeros((c, h, w + 2 * _R), dtype=planes.dtype)
+    padded[:, :, _R : _R + w] = out
     out = padded[:, :, _R : _R + w] * k[_R]
     for i in range(1, _R + 1):
         np.add(padded[:, :, _R - i : _R - i + w], padded[:, :, _R + i : _R + i + w], out=tmp)
         tmp *= k[_R + i]
         out += tmp
     return out
+
+
+def _mirror_rows(planes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The `n` rows above and below a plane shorter than `n`, as scipy's "reflect" repeats."""
+    padded = np.pad(planes, ((0, 0), (n, n), (0, 0)), mode="symmetric")
+    return padded[:, :n], padded[:, -n:]
 
 
 def _xyb(linear: np.ndarray) -> np.ndarray:
