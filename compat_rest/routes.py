@@ -17,7 +17,7 @@ from starlette.routing import Route
 from compat_rest.executor import run
 from compat_rest.operations import StoredOperation, stored_operations
 from pixelwand.errors import BadRequest, Forbidden, PixelWandError
-from pixelwand.imaging.perceptual import is_perceptual_text
+from pixelwand.imaging.perceptual import is_perceptual_text, parse_perceptual
 from pixelwand.models import ExportJob
 from pixelwand.web.exports import stream_job
 from pixelwand.web.requests import read_body
@@ -180,9 +180,10 @@ async def export_url(request: Request, op: StoredOperation) -> Response:
     quality = _str_param(request, "quality")
     perceptual = _str_param(request, "perceptual")
     if is_perceptual_text(quality):  # quality=auto…: the shorthand of perceptual
-        if perceptual is not None and perceptual != quality:
+        shorthand = parse_perceptual(quality, "quality")
+        if perceptual is not None and parse_perceptual(perceptual) != shorthand:
             raise BadRequest("quality: give quality=auto… or perceptual, not both")
-        perceptual, quality = quality, None
+        perceptual, quality = shorthand, None
     formats = _str_param(request, "formats")
     variables = {
         "assetId": request.path_params["id"],
@@ -214,9 +215,11 @@ def _quality_shorthand(body: dict[str, Any], prefix: str) -> None:
     """A JSON `quality` of "auto…" is `perceptual` (GraphQL's quality is an Int)."""
     quality = body.get("quality")
     if is_perceptual_text(quality):
-        if body.get("perceptual") is not None and body["perceptual"] != quality:
+        shorthand = parse_perceptual(quality, f"{prefix}quality")
+        given = body.get("perceptual")
+        if given is not None and parse_perceptual(given, f"{prefix}perceptual") != shorthand:
             raise BadRequest(f"{prefix}quality: give quality=auto… or perceptual, not both")
-        body["perceptual"], body["quality"] = quality, None
+        body["perceptual"], body["quality"] = shorthand, None
     if isinstance(body.get("formats"), str):
         body["formats"] = body["formats"].split(",")
 
