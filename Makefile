@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint format bench bench-api schema clean
+.PHONY: run test lint format bench bench-api bench-optimise schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ schema: $(VENV)/.runtime
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/bench_imaging.py
+
+## bench-optimise: perceptual quality vs fixed quality, re-scored by the reference scorer
+bench-optimise: $(VENV)/.dev
+	$(BIN)/python bench/bench_optimise.py
 
 bench-api: $(VENV)/.dev
 	$(BIN)/python bench/bench_api.py

@@ -14,8 +14,9 @@ The search (`render_perceptual`), once per rendition:
    target, per format) brackets the lowest quality whose crop scores ≥ target; it stops when
    the bracket is one step wide or after `MAX_STEPS` encodes. No quality reaching the target
    → the top quality (the best the format does).
-4. The chosen quality encodes the whole image once; its score is re-measured on the same
-   region of the bytes served (what a rendition reports as `score`).
+4. The chosen quality encodes the whole image once and the whole of it is scored (what a
+   rendition reports as `score`); if the region was optimistic (whole < target − 0.5), the
+   quality steps up on whole-image scores, at most `VERIFY_STEPS` more encodes.
 5. `format=AUTO`: every allowed format is searched on the crop; the full image is encoded
    in the format whose crop was smallest (and any within `AUTO_MARGIN` of it); lossless PNG /
    WEBP compete when the image has at most `FEW_COLOURS` colours (graphics); the smallest
@@ -47,6 +48,8 @@ SCORE_CROP = 256
 MAX_STEPS = 6
 QUALITY_RANGE = (10, 100)
 AUTO_MARGIN = 1.15
+VERIFY_SLACK = 0.5
+VERIFY_STEPS = 2
 FEW_COLOURS = 256
 # Prior: (target, quality) points per format, measured on photo-like images; the search starts
 # at the interpolated quality and moves with the slope between points.
@@ -178,6 +181,7 @@ class _Searcher:
         self.crop = image.extract_area(left, top, cw, ch).copy_memory()
         self.reference = Reference(to_array(self.crop))
         self.crop_bytes: dict[tuple[str, int], int] = {}
+        self.full_reference: Reference | None = None
 
     def _score_crop(self, fmt: str, quality: int) -> float:
         data = _encode(self.crop, fmt, quality)
@@ -198,12 +202,31 @@ class _Searcher:
         )
 
     def finish(self, fmt: str, choice: tuple[int, float]) -> Optimised:
-        quality, crop_score = choice
+        """Encode the whole image at the chosen quality and score the whole of it; when the
+        region was optimistic (the whole scores under target − VERIFY_SLACK), step the
+        quality up on whole-image scores, at most VERIFY_STEPS more encodes."""
+        quality, score = choice
         data = _encode(self.image, fmt, quality)
         self.encodes += 1
-        score = crop_score if self.whole else self._score(data, crop=True)
+        if not self.whole:
+            if self.full_reference is None:
+                self.full_reference = Reference(to_array(self.image))
+            score = self._score_full(data)
+            points = {quality: score}
+            for _ in range(VERIFY_STEPS):
+                if score >= self.target - VERIFY_SLACK or quality >= QUALITY_RANGE[1]:
+                    break
+                quality = min(QUALITY_RANGE[1], quality + _step(points, self.target - score))
+                data = _encode(self.image, fmt, quality)
+                self.encodes += 1
+                score = points[quality] = self._score_full(data)
         rendered = _rendered(data, fmt, self.image)
         return Optimised(rendered, quality, round(score, 2), self.encodes)
+
+    def _score_full(self, data: bytes) -> float:
+        assert self.full_reference is not None
+        decoded = pyvips.Image.new_from_buffer(data, "")
+        return self.full_reference.score(to_array(_as_srgb(decoded, self.image)))
 
 
 def interpolation_search(

@@ -27,8 +27,8 @@ class ExportUrl:
     )
     score: float | None = strawberry.field(
         default=None,
-        description="SSIMULACRA2 score reached (on the most detailed region); null when no "
-        "perceptual target was asked.",
+        description="SSIMULACRA2 score of the rendition against the resized, unencoded image; null "
+        "when no perceptual target was asked.",
     )
     perceptual: str | None = strawberry.field(
         default=None, description="The perceptual target, normalised; null when none."
