@@ -3,15 +3,15 @@
     make bench-optimise        # = .venv/bin/python bench/bench_optimise.py [--images N]
 
 1. A generated corpus (≥ 30 images): photo-like textures, smooth gradients, text and
-   screenshots, flat graphics, some with alpha; sources 800–6000 px on the long side.
-2. Every image → fit 800×800 with the product's own code (`render_with_facts`, what the
+   screenshots, flat graphics, some with alpha; sources 800-6000 px on the long side.
+2. Every image → fit 800x800 with the product's own code (`render_with_facts`, what the
    export-url path runs): `perceptual=auto:high` with `format=AUTO` and with each fixed format;
    fixed quality 85 in JPEG, WEBP and AVIF; and the smallest single fixed (format, quality)
    whose every output on the corpus meets the target (product metric; bisection per format).
 3. Every perceptual output re-scored with the reference `ssimulacra2` package (pure Python,
    independent of the product's metric) against the un-encoded resize; alpha outputs on a
    dark and a light background, the lower counting (as the product does).
-4. The product's metric against the reference on the same pairs (max |diff|, Spearman ρ).
+4. The product's metric against the reference on the same pairs (max |diff|, Spearman rho).
 5. Time, one 24 MP JPEG → fit 800, uncached, in-process, one libvips thread: fixed quality
    85 vs perceptual per format, and AUTO (median of 3).
 
@@ -36,10 +36,10 @@ from ssimulacra2 import compute_ssimulacra2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pixelwand.imaging import ssimulacra2 as s2  # noqa: E402
-from pixelwand.imaging.params import parse_transform  # noqa: E402
-from pixelwand.imaging.perceptual import target_score  # noqa: E402
-from pixelwand.services.rendition_facts import render_with_facts  # noqa: E402
+from pixelwand.imaging import ssimulacra2 as s2
+from pixelwand.imaging.params import parse_transform
+from pixelwand.imaging.perceptual import target_score
+from pixelwand.services.rendition_facts import render_with_facts
 
 pyvips.cache_set_max(0)
 BOX = 800
@@ -56,9 +56,7 @@ def _photo(w: int, h: int, seed: int) -> pyvips.Image:
     base = pyvips.Image.new_from_array(coarse.astype(np.uint8)).resize(
         w / max(w // 16, 2), vscale=h / max(h // 16, 2), kernel="cubic"
     )
-    base = base.crop(0, 0, min(base.width, w), min(base.height, h)).embed(
-        0, 0, w, h, extend="copy"
-    )
+    base = base.crop(0, 0, min(base.width, w), min(base.height, h)).embed(0, 0, w, h, extend="copy")
     perlin = pyvips.Image.perlin(w, h, cell_size=max(32, w // 12), seed=seed) * 60
     grain = pyvips.Image.gaussnoise(w, h, sigma=6 + seed % 10, seed=seed)
     image = base.gaussblur(1 + seed % 3) + perlin + (grain - 128)
@@ -128,7 +126,9 @@ def corpus(count: int) -> list[tuple[str, bytes, str]]:
         else:
             image = _flat(w, h, i)
         if kind.startswith("alpha"):
-            out.append((f"{i:02}-{kind}-{w}x{h}", _with_alpha(image, i).pngsave_buffer(), "image/png"))
+            out.append(
+                (f"{i:02}-{kind}-{w}x{h}", _with_alpha(image, i).pngsave_buffer(), "image/png")
+            )
         elif kind in ("photo", "gradient"):
             out.append((f"{i:02}-{kind}-{w}x{h}", image.jpegsave_buffer(Q=92), "image/jpeg"))
         else:
@@ -215,7 +215,9 @@ def timing(data: bytes, mime: str) -> list[tuple[str, float, float]]:
     rows = []
     for fmt in ("JPEG", "WEBP", "AVIF"):
         fixed = [_timed(lambda f=fmt: render(data, mime, format=f, quality=85)) for _ in range(3)]
-        perc = [_timed(lambda f=fmt: render(data, mime, format=f, perceptual=TARGET)) for _ in range(3)]
+        perc = [
+            _timed(lambda f=fmt: render(data, mime, format=f, perceptual=TARGET)) for _ in range(3)
+        ]
         rows.append((fmt, statistics.median(fixed), statistics.median(perc)))
     auto = [_timed(lambda: render(data, mime, format="AUTO")) for _ in range(3)]
     rows.append(("AUTO", rows[2][1], statistics.median(auto)))
@@ -242,7 +244,7 @@ def main() -> None:
     prod_scores: list[float] = []
     reported: list[float] = []
     encodes: list[int] = []
-    capped: list[str] = []  # outputs at the top quality still under target − 1 (unreachable)
+    capped: list[str] = []  # outputs at the top quality still under target - 1 (unreachable)
     auto_formats: dict[str, int] = {}
     rows = []
     metric_ms: list[float] = []
@@ -270,8 +272,12 @@ def main() -> None:
             if result.quality >= 100 and (result.score or 100) < target - 1:
                 capped.append(f"{name} {fmt}: {ref:.1f}")
             if fmt == "AUTO":
-                auto_formats[result.rendered.format] = auto_formats.get(result.rendered.format, 0) + 1
-                row["auto"] = f"{result.rendered.format} q{result.quality} {len(out)} B ref {ref:.1f}"
+                auto_formats[result.rendered.format] = (
+                    auto_formats.get(result.rendered.format, 0) + 1
+                )
+                row["auto"] = (
+                    f"{result.rendered.format} q{result.quality} {len(out)} B ref {ref:.1f}"
+                )
         rows.append(row)
     # q85 totals of the same renditions AUTO chose among (JPEG q85 of alpha sources is flattened).
     best = {fmt: best_fixed(items, fmt, target) for fmt in ("JPEG", "WEBP", "AVIF")}
@@ -283,43 +289,59 @@ def main() -> None:
     below3 = sum(r < target - 3 for r in ref_scores)
     diffs = [abs(a - b) for a, b in zip(prod_scores, ref_scores, strict=True)]
     print(f"\n## Perceptual quality (`make bench-optimise`, {time.strftime('%Y-%m-%d')})\n")
-    print(f"Corpus: {len(items)} generated images, every rendition fit {BOX}×{BOX}; target "
-          f"{TARGET} (SSIMULACRA2 {target:.0f}).\n")
+    print(
+        f"Corpus: {len(items)} generated images, every rendition fit {BOX}x{BOX}; target "
+        f"{TARGET} (SSIMULACRA2 {target:.0f}).\n"
+    )
     print("| output | total bytes | vs JPEG q85 |")
     print("|---|---:|---:|")
     for key in sorted(totals):
-        print(f"| {key} | {totals[key]:,} | {totals[key] / totals['JPEG q85']:.2f}× |")
+        print(f"| {key} | {totals[key]:,} | {totals[key] / totals['JPEG q85']:.2f}x |")
     for fmt, found in best.items():
         if found:
             q, total = found
-            print(f"| smallest fixed {fmt} meeting the target on every image: q{q} | {total:,} | "
-                  f"{total / totals['JPEG q85']:.2f}× |")
+            print(
+                f"| smallest fixed {fmt} meeting the target on every image: q{q} | {total:,} | "
+                f"{total / totals['JPEG q85']:.2f}x |"
+            )
         else:
-            print(f"| fixed {fmt}: no quality meets the target on every image | – | – |")
+            print(f"| fixed {fmt}: no quality meets the target on every image | - | - |")
     reachable = [b[1] for b in best.values() if b]
     if reachable:
-        print(f"\nformat=AUTO vs the best single fixed (format, quality): "
-              f"{totals['perceptual AUTO'] / min(reachable):.2f}×; vs JPEG q85: "
-              f"{totals['perceptual AUTO'] / totals['JPEG q85']:.2f}×.")
-    print(f"\nAUTO chose: {auto_formats}. Encodes per search (incl. the final one; AUTO sums its "
-          f"formats): median {statistics.median(encodes):.0f}, max {max(encodes)}.")
-    print(f"\nReference scorer on the {n} perceptual outputs: {within1}/{n} "
-          f"({100 * within1 / n:.0f}%) ≥ target − 1, {below3} below target − 3; min "
-          f"{min(ref_scores):.2f}, median {statistics.median(ref_scores):.2f}.")
+        print(
+            f"\nformat=AUTO vs the best single fixed (format, quality): "
+            f"{totals['perceptual AUTO'] / min(reachable):.2f}x; vs JPEG q85: "
+            f"{totals['perceptual AUTO'] / totals['JPEG q85']:.2f}x."
+        )
+    print(
+        f"\nAUTO chose: {auto_formats}. Encodes per search (incl. the final one; AUTO sums its "
+        f"formats): median {statistics.median(encodes):.0f}, max {max(encodes)}."
+    )
+    print(
+        f"\nReference scorer on the {n} perceptual outputs: {within1}/{n} "
+        f"({100 * within1 / n:.0f}%) ≥ target - 1, {below3} below target - 3; min "
+        f"{min(ref_scores):.2f}, median {statistics.median(ref_scores):.2f}."
+    )
     if capped:
-        print(f"Of these, {len(capped)} are formats whose top quality cannot reach the target "
-              f"(the answer reports the real score): {'; '.join(capped)}.")
-    print(f"\nProduct metric vs reference (whole images, same pairs): max |diff| "
-          f"{max(diffs):.4f}, Spearman ρ {spearman(prod_scores, ref_scores):.5f}; reported "
-          f"score (scored region) vs reference on the whole image: median |diff| "
-          f"{statistics.median(abs(a - b) for a, b in zip(reported, ref_scores, strict=True)):.2f}.")
-    print(f"Product metric time per whole-image comparison (≤ 800×800, one core): median "
-          f"{statistics.median(metric_ms):.0f} ms.")
+        print(
+            f"Of these, {len(capped)} are formats whose top quality cannot reach the target "
+            f"(the answer reports the real score): {'; '.join(capped)}."
+        )
+    print(
+        f"\nProduct metric vs reference (whole images, same pairs): max |diff| "
+        f"{max(diffs):.4f}, Spearman rho {spearman(prod_scores, ref_scores):.5f}; reported "
+        f"score (scored region) vs reference on the whole image: median |diff| "
+        f"{statistics.median(abs(a - b) for a, b in zip(reported, ref_scores, strict=True)):.2f}."
+    )
+    print(
+        f"Product metric time per whole-image comparison (≤ 800x800, one core): median "
+        f"{statistics.median(metric_ms):.0f} ms."
+    )
     print("\n| 24 MP JPEG → fit 800, uncached | fixed q85 ms | perceptual ms | ratio |")
     print("|---|---:|---:|---:|")
     for fmt, fixed, perc in times:
         label = "AUTO (vs fixed AVIF)" if fmt == "AUTO" else fmt
-        print(f"| {label} | {fixed:.0f} | {perc:.0f} | {perc / fixed:.2f}× |")
+        print(f"| {label} | {fixed:.0f} | {perc:.0f} | {perc / fixed:.2f}x |")
     print("\n<details><summary>AUTO per image</summary>\n")
     for row in rows:
         print(f"- {row['name']}: {row.get('auto')}")

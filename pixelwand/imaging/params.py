@@ -76,11 +76,11 @@ def parse_transform(
     """
     from pixelwand.imaging.perceptual import parse_perceptual_args
 
-    format, quality, perceptual_, formats_, auto = parse_perceptual_args(
+    format_, quality_, perceptual_, formats_, auto = parse_perceptual_args(
         format, quality, perceptual, formats
     )
-    fmt = "AUTO" if auto else _parse_format(format)
-    q = _parse_int("quality", quality, 1, 100)
+    fmt = "AUTO" if auto else _parse_format(format_)
+    q = _parse_int("quality", quality_, 1, 100)
     width = _parse_int("maxWidth", max_width, 1, MAX_DIMENSION)
     height = _parse_int("maxHeight", max_height, 1, MAX_DIMENSION)
     keep_aspect = _parse_bool("preserveAspect", preserve_aspect)

@@ -1,7 +1,7 @@
 """Perceptual targets: the `perceptual` syntax, and the per-image quality/format search.
 
 Syntax (DESIGN.md "Perceptual quality"): `auto` (= `auto:high`), `auto:low|medium|high|best`
-(SSIMULACRA2 50/70/80/90) or `auto:NN` (30–95), any case, answered normalised.
+(SSIMULACRA2 50/70/80/90) or `auto:NN` (30-95), any case, answered normalised.
 
 The search (`render_perceptual`), once per rendition:
 
@@ -15,7 +15,7 @@ The search (`render_perceptual`), once per rendition:
    the bracket is one step wide or after `MAX_STEPS` encodes. No quality reaching the target
    → the top quality (the best the format does).
 4. The chosen quality encodes the whole image once and the whole of it is scored (what a
-   rendition reports as `score`); if the region was optimistic (whole < target − 0.5), the
+   rendition reports as `score`); if the region was optimistic (whole < target - 0.5), the
    quality steps up on whole-image scores, at most `VERIFY_STEPS` more encodes.
 5. `format=AUTO`: every allowed format is searched on the crop; the full image is encoded
    in the format whose crop was smallest (and any within `AUTO_MARGIN` of it); lossless PNG /
@@ -98,9 +98,8 @@ def parse_formats(value: object, field: str = "formats") -> tuple[str, ...] | No
     """`avif,webp,jpeg` (a string) or a list of names → ordered distinct formats."""
     if value is None:
         return None
-    items: list[object]
     if isinstance(value, str):
-        items = value.split(",")
+        items: list[object] = list(value.split(","))
     elif isinstance(value, list | tuple):
         items = [p for v in value for p in (v.split(",") if isinstance(v, str) else [v])]
     else:
@@ -142,9 +141,7 @@ def render_perceptual(
             shrink_as = "PNG" if has_alpha else "JPEG"
         else:
             shrink_as = params.format or resolve_format(params, source_mime, has_alpha)
-        shrunk = pipeline._shrink(
-            source, params, shrink_as, pipeline._is_colour_managed(header)
-        )
+        shrunk = pipeline._shrink(source, params, shrink_as, pipeline._is_colour_managed(header))
         base = pipeline._colour(shrunk, "PNG").copy_memory()
         if params.format == "AUTO":
             allowed = params.formats or DEFAULT_FORMATS
@@ -203,7 +200,7 @@ class _Searcher:
 
     def finish(self, fmt: str, choice: tuple[int, float]) -> Optimised:
         """Encode the whole image at the chosen quality and score the whole of it; when the
-        region was optimistic (the whole scores under target − VERIFY_SLACK), step the
+        region was optimistic (the whole scores under target - VERIFY_SLACK), step the
         quality up on whole-image scores, at most VERIFY_STEPS more encodes."""
         quality, score = choice
         data = _encode(self.image, fmt, quality)
@@ -260,10 +257,7 @@ def interpolation_search(
             q = best_pass - _step(scores, scores[best_pass] - target)
             q = max(q, lo_q)
     passing = [k for k, v in scores.items() if v >= target]
-    if passing:
-        q = min(passing)
-    else:
-        q = max(scores, key=lambda k: (scores[k], k))
+    q = min(passing) if passing else max(scores, key=lambda k: (scores[k], k))
     return q, scores[q]
 
 
@@ -365,10 +359,10 @@ def _align(offset: int, limit: int) -> int:
 def parse_perceptual_args(
     format: object, quality: object, perceptual: object, formats: object
 ) -> tuple[object, object, str | None, tuple[str, ...] | None, bool]:
-    """The perceptual part of client input: (format left for the fixed-format parser — None
-    for AUTO —, numeric quality, normalised target, formats, whether format is AUTO). Raises BadRequest naming the
-    field: `quality=auto…` with `perceptual` too, AUTO with a numeric quality, `formats`
-    without AUTO, an unknown level or format."""
+    """The perceptual part of client input: (format left for the fixed-format parser, None
+    for AUTO; numeric quality; normalised target; formats; whether format is AUTO). Raises
+    BadRequest naming the field: `quality=auto…` with `perceptual` too, AUTO with a numeric
+    quality, `formats` without AUTO, an unknown level or format."""
     target = parse_perceptual(perceptual)
     if is_perceptual_text(quality):
         shorthand = parse_perceptual(quality, "quality")

@@ -5,18 +5,18 @@ operations in float32:
 
 1. sRGB (8-bit) → linear RGB (a 256-entry table) → XYB (the opsin absorbance matrix, cube
    root, bias), made positive as ssimulacra2 does (`X*14+0.42`, `Y+0.01`, `B-Y+0.55`).
-2. Six scales: each next scale is the previous linear RGB averaged 2×2 (edge blocks average
+2. Six scales: each next scale is the previous linear RGB averaged 2x2 (edge blocks average
    the pixels they have), converted to XYB again; a scale under 8 pixels on a side stops it.
-3. At each scale, a Gaussian blur (σ 1.5, 11 taps: zero outside the image horizontally,
+3. At each scale, a Gaussian blur (sigma  1.5, 11 taps: zero outside the image horizontally,
    mirrored vertically — the blur of the reference Python package `ssimulacra2`, which the
-   tests and the benchmark compare against) gives μ and σ² of both images and their
-   covariance; the SSIM error map `1 − (1−(μ1−μ2)²)·(2(σ12−μ1μ2)+C2)/(σ1²−μ1²+σ2²−μ2²+C2)`
-   (clipped at 0) and the edge-difference map `(1+|d−μd|)/(1+|r−μr|) − 1`, split into
+   tests and the benchmark compare against) gives μ and sigma² of both images and their
+   covariance; the SSIM error map `1 - (1-(μ1-μ2)²)·(2(s12-μ1μ2)+C2)/(s1²-μ1²+s2²-μ2²+C2)`
+   (clipped at 0) and the edge-difference map `(1+|d-μd|)/(1+|r-μr|) - 1`, split into
    artifacts (>0) and lost detail (<0), each reduced by its 1-norm and 4-norm per channel.
-4. The 108 published weights, then `100 − 10·x^0.6276` of the published cubic.
+4. The 108 published weights, then `100 - 10·x^0.6276` of the published cubic.
 
 `Reference` precomputes everything that depends only on the original (its pyramid, μ1,
-σ1²), so the search's 4–6 scores of one original cost about half of a full comparison.
+s1²), so the search's 4-6 scores of one original cost about half of a full comparison.
 Images with alpha are scored on a dark (0.1) and a light (0.9) background, the lower score
 counting, as the ssimulacra2 tool does.
 """
@@ -64,7 +64,7 @@ _WEIGHTS = np.array(
     ],
     dtype=np.float32,
 )  # fmt: skip
-# scipy's Gaussian kernel for σ 1.5 truncated at 3.33σ: radius int(3.33·1.5 + 0.5) = 5.
+# scipy's Gaussian kernel for sigma  1.5 truncated at 3.33sigma : radius int(3.33·1.5 + 0.5) = 5.
 _TAPS = np.exp(-0.5 * (np.arange(-5, 6, dtype=np.float32) / 1.5) ** 2)
 _KERNEL = (_TAPS / _TAPS.sum()).astype(np.float32)
 _R = 5
@@ -79,7 +79,7 @@ _LINEAR = _srgb_table()
 
 
 def to_array(image: pyvips.Image) -> np.ndarray:
-    """An 8-bit sRGB (or grey) libvips image as an H×W×bands uint8 array (3 or 4 bands)."""
+    """An 8-bit sRGB (or grey) libvips image as an HxWxbands uint8 array (3 or 4 bands)."""
     if image.format != "uchar":
         image = image.cast("uchar")
     array = np.ndarray(
@@ -95,8 +95,8 @@ def to_array(image: pyvips.Image) -> np.ndarray:
 
 
 def _blur(planes: np.ndarray) -> np.ndarray:
-    """The Gaussian of each 3×H×W plane: symmetric taps as shifted whole-array adds (faster
-    than scipy's correlate1d here: ~3.5 vs ~6 ms a pass on 800×533×3 float32)."""
+    """The Gaussian of each 3xHxW plane: symmetric taps as shifted whole-array adds (faster
+    than scipy's correlate1d here: ~3.5 vs ~6 ms a pass on 800x533x3 float32)."""
     _, h, w = planes.shape
     k = _KERNEL
     # Vertically: mirrored rows (d c b a | a b c d), as scipy's "reflect".
@@ -129,7 +129,7 @@ def _mirror_rows(planes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _xyb(linear: np.ndarray) -> np.ndarray:
-    """3×H×W linear RGB → 3×H×W positive XYB."""
+    """3xHxW linear RGB → 3xHxW positive XYB."""
     r, g, b = linear
     m = _OPSIN
     out = np.empty_like(linear)
@@ -152,7 +152,7 @@ def _xyb(linear: np.ndarray) -> np.ndarray:
 
 
 def _downsample(linear: np.ndarray) -> np.ndarray:
-    """2×2 averages of a 3×H×W array; blocks past an odd edge average the pixels they have."""
+    """2x2 averages of a 3xHxW array; blocks past an odd edge average the pixels they have."""
     c, h, w = linear.shape
     eh, ew = h // 2 * 2, w // 2 * 2
     out = np.empty((c, (h + 1) // 2, (w + 1) // 2), dtype=linear.dtype)
@@ -171,7 +171,7 @@ def _downsample(linear: np.ndarray) -> np.ndarray:
 
 
 def _linear_rgb(array: np.ndarray, background: float | None) -> np.ndarray:
-    """H×W×(3|4) uint8 → 3×H×W linear RGB, alpha blended onto a grey `background`."""
+    """HxWx(3|4) uint8 → 3xHxW linear RGB, alpha blended onto a grey `background`."""
     if background is not None and array.shape[2] == 4:
         alpha = array[:, :, 3].astype(np.float32) / 255.0
         rest = (background * 255.0) * (1.0 - alpha)
@@ -185,7 +185,7 @@ def _linear_rgb(array: np.ndarray, background: float | None) -> np.ndarray:
 
 
 class _Pyramid:
-    """One original's per-scale XYB, μ and σ² − μ²."""
+    """One original's per-scale XYB, μ and sigma² - μ²."""
 
     def __init__(self, linear: np.ndarray) -> None:
         self.scales: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -222,7 +222,7 @@ class _Pyramid:
 
 
 def _norms(d: np.ndarray) -> np.ndarray:
-    """[[mean per channel], [4-norm per channel]] of a 3×H×W error map, in float64."""
+    """[[mean per channel], [4-norm per channel]] of a 3xHxW error map, in float64."""
     n = d.shape[1] * d.shape[2]
     mean = d.sum(axis=(1, 2), dtype=np.float64) / n
     sq = d * d
@@ -248,7 +248,7 @@ def _final(planes: list[tuple[np.ndarray, np.ndarray]]) -> float:
 class Reference:
     """An original, prepared once, scored against any number of distorted versions of it.
 
-    `original` is an H×W×3 (RGB) or H×W×4 (RGBA) uint8 array (`to_array`); a distorted
+    `original` is an HxWx3 (RGB) or HxWx4 (RGBA) uint8 array (`to_array`); a distorted
     image must have the same height and width (its alpha, if any, is used likewise).
     """
 

@@ -38,7 +38,7 @@ def check_dimensions(max_width: int | None, max_height: int | None, preserve_asp
 
 def _record(row: tuple[Any, ...]) -> PresetRecord:
     *rest, formats = row
-    return PresetRecord(*rest, formats.split(",") if formats else None)
+    return PresetRecord(*rest, formats.split(",") if formats else None)  # type: ignore[call-arg]
 
 
 def preset_perceptual(

@@ -263,4 +263,3 @@ class RenditionService:
             row = await Rendition.get(asset_id=asset.id, params_key=key)
             return row, True
         return row, False
-

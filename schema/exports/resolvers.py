@@ -58,14 +58,19 @@ async def create_export(
 ) -> ExportLink:
     principal = require_scope(info, "write")
     c = input.config
-    config = exports.parse_config(
-        *(
-            (c.format, c.quality, c.max_width, c.max_height, c.preserve_aspect, c.rename_on_export)
-            if c is not None
-            else ()
-        ),
-        perceptual=c.perceptual if c is not None else None,
-        formats=c.formats if c is not None else None,
+    config = (
+        exports.parse_config(
+            c.format,
+            c.quality,
+            c.max_width,
+            c.max_height,
+            c.preserve_aspect,
+            c.rename_on_export,
+            perceptual=c.perceptual,
+            formats=c.formats,
+        )
+        if c is not None
+        else exports.parse_config()
     )
     job = await exports.create_job(principal.org_id, list(input.asset_ids), config)
     runtime = info.context.runtime

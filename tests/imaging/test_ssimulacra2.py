@@ -28,7 +28,7 @@ def _array(image: pyvips.Image) -> np.ndarray:
     [
         ((96, 64), ".jpg", 20),
         ((96, 64), ".jpg", 60),
-        ((101, 77), ".jpg", 90),  # odd sizes: edge blocks of the 2×2 pyramid
+        ((101, 77), ".jpg", 90),  # odd sizes: edge blocks of the 2x2 pyramid
         ((80, 80), ".webp", 40),
         ((64, 120), ".avif", 50),
         ((40, 30), ".jpg", 50),  # too small for all six scales
