@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pixelwand.imaging import ssimulacra2 as s2
 from pixelwand.imaging.params import parse_transform
-from pixelwand.imaging.perceptual import target_score
+from pixelwand.imaging.perceptual import _encode, target_score
 from pixelwand.services.rendition_facts import render_with_facts
 
 pyvips.cache_set_max(0)
@@ -144,6 +144,12 @@ def render(data: bytes, mime: str, **kw):
     return render_with_facts(data, params, mime, MAX_PIXELS)
 
 
+def encode(original: pyvips.Image, fmt: str, quality: int) -> bytes:
+    """A fixed-quality encode of the resize, with the product's encoder settings (the same
+    bytes as a fixed-quality export of the source, without decoding it again)."""
+    return _encode(original, fmt, quality)
+
+
 def resized(data: bytes) -> pyvips.Image:
     """The un-encoded resize: what every output is compared with."""
     image = pyvips.Image.thumbnail_buffer(data, BOX, height=BOX, size="down")
@@ -192,7 +198,7 @@ def best_fixed(
             for _, data, mime, original in items:
                 if fmt == "JPEG" and original.hasalpha():
                     continue  # alpha sources are not offered JPEG by AUTO either
-                out = render(data, mime, format=fmt, quality=q).rendered.data
+                out = encode(original, fmt, q)
                 total += len(out)
                 if good and product_score(original, out) < target:
                     good = False
@@ -252,7 +258,7 @@ def main() -> None:
         print(name, file=sys.stderr)
         row: dict[str, object] = {"name": name}
         for fmt in ("JPEG", "WEBP", "AVIF"):
-            out = render(data, mime, format=fmt, quality=85).rendered.data
+            out = encode(original, fmt, 85)
             totals[f"{fmt} q85"] = totals.get(f"{fmt} q85", 0) + len(out)
         for fmt in ("AUTO", "JPEG", "WEBP", "AVIF"):
             if fmt == "JPEG" and original.hasalpha():
