@@ -195,7 +195,7 @@ def best_fixed(
     def ok(q: int) -> tuple[bool, int]:
         if q not in cache:
             total, good = 0, True
-            for _, data, mime, original in items:
+            for *_, original in items:
                 if fmt == "JPEG" and original.hasalpha():
                     continue  # alpha sources are not offered JPEG by AUTO either
                 out = encode(original, fmt, q)
