@@ -16,7 +16,7 @@ import pytest
 import pyvips
 from ssimulacra2 import compute_ssimulacra2
 
-from tests.helpers import decode, truncated_jpeg, upload
+from tests.helpers import bomb_png, decode, truncated_jpeg, upload
 
 
 def _photo(width: int = 640, height: int = 480, seed: int = 3) -> pyvips.Image:
@@ -282,6 +282,19 @@ async def test_hostile_sources_fail_cleanly(tenant):
     asset = await upload(tenant, truncated_jpeg())
     r = await _export(tenant, asset["id"], format="AUTO", maxWidth=100)
     assert 400 <= r.status_code < 500, r.text
+    bomb = await upload(tenant, bomb_png(), "bomb.png", "image/png")
+    r = await _export(tenant, bomb["id"], format="AUTO", formats="png,webp", maxWidth=100)
+    assert r.status_code == 400, r.text
+    grey = _photo(300, 200).colourspace("b-w").jpegsave_buffer(Q=90)
+    g = await upload(tenant, grey, "grey.jpg")
+    for fmt in ("AUTO", "JPEG", "AVIF"):
+        body, served = await _ok(
+            tenant, g["id"], format=fmt, maxWidth=150, perceptual="auto:medium"
+        )
+        assert body["bytes"] == len(served) and body["score"] >= 69, body
+    sliver = await upload(tenant, _photo(2000, 8).pngsave_buffer(), "line.png", "image/png")
+    body, served = await _ok(tenant, sliver["id"], format="AUTO", maxWidth=1000)
+    assert body["width"] == 1000 and body["bytes"] == len(served)
     tiny = pyvips.Image.black(1, 1, bands=3).cast("uchar").copy(interpretation="srgb")
     one = await upload(tenant, tiny.pngsave_buffer(), "dot.png", "image/png")
     body, served = await _ok(tenant, one["id"], format="AUTO", formats="jpeg,avif,webp")
