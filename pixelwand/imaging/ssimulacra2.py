@@ -207,13 +207,20 @@ class _Pyramid:
                 linear = _downsample(linear)
             img2 = _xyb(linear)
             mu2 = _blur(img2)
-            var2 = _blur(img2 * img2) - mu2 * mu2
-            cov = _blur(img1 * img2) - mu1 * mu2
-            diff = mu1 - mu2
-            num = (1.0 - diff * diff) * (2.0 * cov + _C2)
-            d = 1.0 - num / (var1 + var2 + _C2)
-            np.maximum(d, 0.0, out=d)
-            ssim = _norms(d)
+            # The SSIM map only of the channels whose weights at this scale are not zero
+            # (at full scale, Y alone): the others would be multiplied by 0.
+            ch = _ssim_channels(len(self.scales), scale)
+            ssim = np.zeros((2, 3))
+            if ch:
+                sel: slice | list[int] = slice(None) if len(ch) == 3 else ch  # no copies
+                a, m1, m2, b = img1[sel], mu1[sel], mu2[sel], img2[sel]
+                var2 = _blur(b * b) - m2 * m2
+                cov = _blur(a * b) - m1 * m2
+                diff = m1 - m2
+                num = (1.0 - diff * diff) * (2.0 * cov + _C2)
+                d = 1.0 - num / (var1[sel] + var2 + _C2)
+                np.maximum(d, 0.0, out=d)
+                ssim[:, ch] = _norms(d)
             ratio = (1.0 + np.abs(img2 - mu2)) / (1.0 + np.abs(img1 - mu1)) - 1.0
             artifact = _norms(np.maximum(ratio, 0.0))
             lost = _norms(np.maximum(-ratio, 0.0))
@@ -221,8 +228,18 @@ class _Pyramid:
         return _final(planes)
 
 
+def _ssim_channels(scales: int, scale: int) -> list[int]:
+    """Channels whose SSIM terms carry weight at `scale` of a `scales`-scale pyramid (the
+    weights are indexed by the scales actually computed, as in libjxl)."""
+    return [
+        c
+        for c in range(3)
+        if any(_WEIGHTS[((c * scales + scale) * 2 + n) * 3] != 0.0 for n in range(2))
+    ]
+
+
 def _norms(d: np.ndarray) -> np.ndarray:
-    """[[mean per channel], [4-norm per channel]] of a 3xHxW error map, in float64."""
+    """[[mean per channel], [4-norm per channel]] of a CxHxW error map, in float64."""
     n = d.shape[1] * d.shape[2]
     mean = d.sum(axis=(1, 2), dtype=np.float64) / n
     sq = d * d
