@@ -230,6 +230,17 @@ def timing(data: bytes, mime: str) -> list[tuple[str, float, float]]:
     return rows
 
 
+def _print_times(times: list[tuple[str, float, float]]) -> None:
+    print(
+        f"\n| 24 MP JPEG → fit 800, uncached (load {os.getloadavg()[0]:.1f}) "
+        "| fixed q85 ms | perceptual ms | ratio |"
+    )
+    print("|---|---:|---:|---:|")
+    for fmt, fixed, perc in times:
+        label = "AUTO (vs fixed AVIF)" if fmt == "AUTO" else fmt
+        print(f"| {label} | {fixed:.0f} | {perc:.0f} | {perc / fixed:.2f}x |")
+
+
 def _timed(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -239,8 +250,12 @@ def _timed(fn) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=32)
+    parser.add_argument("--timing-only", action="store_true", help="only section 5")
     args = parser.parse_args()
     target = float(target_score(TARGET))
+    if args.timing_only:
+        _print_times(timing(*corpus(1)[0][1:]))
+        return
     print(f"generating {args.images} images…", file=sys.stderr)
     images = corpus(args.images)
     items = [(name, data, mime, resized(data)) for name, data, mime in images]
@@ -343,11 +358,7 @@ def main() -> None:
         f"Product metric time per whole-image comparison (≤ 800x800, one core): median "
         f"{statistics.median(metric_ms):.0f} ms."
     )
-    print("\n| 24 MP JPEG → fit 800, uncached | fixed q85 ms | perceptual ms | ratio |")
-    print("|---|---:|---:|---:|")
-    for fmt, fixed, perc in times:
-        label = "AUTO (vs fixed AVIF)" if fmt == "AUTO" else fmt
-        print(f"| {label} | {fixed:.0f} | {perc:.0f} | {perc / fixed:.2f}x |")
+    _print_times(times)
     print("\n<details><summary>AUTO per image</summary>\n")
     for row in rows:
         print(f"- {row['name']}: {row.get('auto')}")
