@@ -189,16 +189,20 @@ class _Pyramid:
 
     def __init__(self, linear: np.ndarray) -> None:
         self.scales: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        for scale in range(_SCALES):
-            if linear.shape[1] < 8 or linear.shape[2] < 8:
-                break
+        count = _scale_count(linear.shape[1], linear.shape[2])
+        for scale in range(count):
             if scale:
                 linear = _downsample(linear)
-                if linear.shape[1] < 8 or linear.shape[2] < 8:
-                    break
             img = _xyb(linear)
             mu = _blur(img)
-            self.scales.append((img, mu, _blur(img * img) - mu * mu))
+            # sigma² - μ² only where the SSIM map is computed (score() reads those channels).
+            var = np.zeros_like(img)
+            ch = _ssim_channels(count, scale)
+            if ch:
+                sel: slice | list[int] = slice(None) if len(ch) == 3 else ch
+                part = img[sel]
+                var[sel] = _blur(part * part) - mu[sel] * mu[sel]
+            self.scales.append((img, mu, var))
 
     def score(self, linear: np.ndarray) -> float:
         planes: list[tuple[np.ndarray, np.ndarray]] = []
@@ -226,6 +230,15 @@ class _Pyramid:
             lost = _norms(np.maximum(-ratio, 0.0))
             planes.append((ssim, np.stack([artifact, lost])))
         return _final(planes)
+
+
+def _scale_count(height: int, width: int) -> int:
+    """How many scales a pyramid has: halving (rounding up) until a side is under 8."""
+    count = 0
+    while count < _SCALES and height >= 8 and width >= 8:
+        count += 1
+        height, width = (height + 1) // 2, (width + 1) // 2
+    return count
 
 
 def _ssim_channels(scales: int, scale: int) -> list[int]:
