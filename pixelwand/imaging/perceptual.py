@@ -51,6 +51,8 @@ AUTO_MARGIN = 1.15
 VERIFY_SLACK = 0.5
 VERIFY_STEPS = 2
 FEW_COLOURS = 256
+# Formats with a lossless mode tried when lossy at the top quality misses the target.
+LOSSLESS_FALLBACK = frozenset({"WEBP", "AVIF"})
 # Prior: (target, quality) points per format, measured on photo-like images; the search starts
 # at the interpolated quality and moves with the slope between points.
 _PRIOR = {
@@ -186,7 +188,13 @@ class _Searcher:
         self.crop_bytes[(fmt, quality)] = len(data)
         return self._score(data, crop=False)
 
-    def _score(self, data: bytes, *, crop: bool) -> float:
+    def _score(self, data: bytes, *, crop: bool, full: bool = False) -> float:
+        if full:
+            if self.whole:
+                return self._score(data, crop=False)
+            if self.full_reference is None:
+                self.full_reference = Reference(to_array(self.image))
+            return self._score_full(data)
         decoded = pyvips.Image.new_from_buffer(data, "")
         if crop:
             decoded = decoded.extract_area(*self.box)
@@ -217,6 +225,20 @@ class _Searcher:
                 data = _encode(self.image, fmt, quality)
                 self.encodes += 1
                 score = points[quality] = self._score_full(data)
+        if fmt in LOSSLESS_FALLBACK and score < self.target - VERIFY_SLACK:
+            # Lossy at its top quality cannot reach the target on this image (WEBP's 4:2:0
+            # chroma on fine colour detail): the format's lossless mode, if it does.
+            if quality < QUALITY_RANGE[1]:
+                quality = QUALITY_RANGE[1]
+                data = _encode(self.image, fmt, quality)
+                self.encodes += 1
+                score = self._score(data, crop=False, full=True)
+            if score < self.target - VERIFY_SLACK:
+                lossless = _encode_lossless(self.image, fmt)
+                self.encodes += 1
+                lossless_score = self._score(lossless, crop=False, full=True)
+                if lossless_score > score:
+                    data, score = lossless, lossless_score
         rendered = _rendered(data, fmt, self.image)
         return Optimised(rendered, quality, round(score, 2), self.encodes)
 
@@ -304,11 +326,19 @@ def _auto(base: pyvips.Image, allowed: tuple[str, ...], target: float) -> Optimi
 
 
 def _lossless(image: pyvips.Image, fmt: str) -> Optimised:
-    if fmt == "PNG":
-        data = pipeline._encode(image, "PNG", 100)
-    else:
-        data = image.webpsave_buffer(lossless=True, effort=pipeline.WEBP_EFFORT, keep="none")
+    data = _encode_lossless(image, fmt)
     return Optimised(_rendered(data, fmt, image), 100, 100.0, 1)
+
+
+def _encode_lossless(image: pyvips.Image, fmt: str) -> bytes:
+    if fmt == "PNG":
+        return pipeline._encode(image, "PNG", 100)
+    if fmt == "WEBP":
+        return image.webpsave_buffer(lossless=True, effort=pipeline.WEBP_EFFORT, keep="none")
+    assert fmt == "AVIF"
+    return image.heifsave_buffer(
+        lossless=True, effort=pipeline.AVIF_EFFORT, keep="none", **pipeline.AVIF_OPTIONS
+    )
 
 
 def _few_colours(image: pyvips.Image) -> bool:

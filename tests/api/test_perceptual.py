@@ -136,6 +136,31 @@ async def test_flat_graphics_may_win_lossless(tenant):
     assert body["bytes"] == len(served)
 
 
+def _chroma_stripes(width: int = 320, height: int = 240) -> bytes:
+    """Red/blue 1 px stripes: detail in colour alone, which lossy WEBP's 4:2:0 chroma loses
+    even at quality 100 (SSIMULACRA2 ~26)."""
+    rng = np.random.default_rng(1)
+    pixels = np.zeros((height, width, 3), np.int16)
+    pixels[:, ::2] = (220, 30, 40)
+    pixels[:, 1::2] = (30, 40, 220)
+    pixels += rng.integers(-20, 20, (height, width, 3), dtype=np.int16)
+    image = pyvips.Image.new_from_array(pixels.clip(0, 255).astype(np.uint8))
+    return image.copy(interpretation="srgb").pngsave_buffer()
+
+
+@pytest.mark.parametrize(("fmt", "loader"), [("WEBP", "webp")])
+async def test_lossless_when_lossy_top_quality_misses(tenant, tmp_path, fmt, loader):
+    source = _chroma_stripes()
+    asset = await upload(tenant, source, "stripes.png", "image/png")
+    body, served = await _ok(tenant, asset["id"], format=fmt, maxWidth=320, perceptual="auto:high")
+    assert body["format"] == fmt and body["quality"] == 100
+    assert body["score"] >= 79 and body["bytes"] == len(served)
+    assert decode(served).get("vips-loader").startswith(loader)
+    if fmt == "WEBP":
+        assert served[12:16] == b"VP8L"  # the lossless bitstream
+    assert _reference_score(tmp_path, source, served, 320) >= 77
+
+
 async def test_concurrent_requests_share_one_search(tenant):
     asset = await upload(tenant, _jpeg_source())
     results = await asyncio.gather(
