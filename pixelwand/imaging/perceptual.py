@@ -172,9 +172,7 @@ class _Searcher:
         if (cw, ch) == (w, h):
             left = top = 0
         else:
-            crop = image.smartcrop(cw, ch, interesting="entropy")
-            left = _align(-crop.get("xoffset"), w - cw)
-            top = _align(-crop.get("yoffset"), h - ch)
+            left, top = _detailed_region(to_array(image), cw, ch)
         self.box = (left, top, cw, ch)
         self.whole = (cw, ch) == (w, h)
         self.crop = image.extract_area(left, top, cw, ch).copy_memory()
@@ -380,6 +378,27 @@ def _rendered(data: bytes, fmt: str, image: pyvips.Image) -> pipeline.Rendered:
     return pipeline.Rendered(
         data=data, format=fmt, width=image.width, height=image.height, mime_type=mime_for(fmt)
     )
+
+
+def _detailed_region(array: np.ndarray, cw: int, ch: int) -> tuple[int, int]:
+    """(left, top) of the `cw`x`ch` window, on the 16 px grid, with the most detail: the
+    largest sum of absolute luminance gradients (an integral image over 16 px blocks). A few
+    ms on 800x533, where libvips `smartcrop` (entropy) took ~40 ms of many small operations."""
+    h, w = array.shape[:2]
+    bh, bw = h // 16, w // 16
+    grey = array[: bh * 16, : bw * 16, 1].astype(np.int16)  # green: most of luminance
+    detail = np.zeros(grey.shape, dtype=np.int16)
+    np.abs(np.diff(grey, axis=1), out=detail[:, 1:])
+    detail[1:, :] += np.abs(np.diff(grey, axis=0))
+    blocks = detail.reshape(bh, 16, bw, 16).sum(axis=(1, 3), dtype=np.int64)
+    nh, nw = -(-ch // 16), -(-cw // 16)  # window size in blocks (rounded up)
+    if bh < nh or bw < nw:
+        return 0, 0
+    integral = np.zeros((bh + 1, bw + 1), dtype=np.float64)
+    integral[1:, 1:] = blocks.cumsum(axis=0).cumsum(axis=1)
+    sums = integral[nh:, nw:] - integral[:-nh, nw:] - integral[nh:, :-nw] + integral[:-nh, :-nw]
+    by, bx = np.unravel_index(int(np.argmax(sums)), sums.shape)
+    return _align(int(bx) * 16, w - cw), _align(int(by) * 16, h - ch)
 
 
 def _align(offset: int, limit: int) -> int:
