@@ -46,6 +46,8 @@ LOSSY = ("JPEG", "WEBP", "AVIF")
 
 SCORE_CROP = 256
 MAX_STEPS = 6
+# A passing score this close above the target ends the search (saves 1-2 encodes a search).
+CLOSE_ENOUGH = 0.4
 QUALITY_RANGE = (10, 100)
 AUTO_MARGIN = 1.15
 VERIFY_SLACK = 0.5
@@ -55,6 +57,9 @@ FEW_COLOURS = 256
 LOSSLESS_FALLBACK = frozenset({"WEBP", "AVIF"})
 # Prior: (target, quality) points per format, measured on photo-like images; the search starts
 # at the interpolated quality and moves with the slope between points.
+# Qualities where a format's score jumps: libvips' jpegsave keeps chroma at full resolution
+# from Q 90 (subsample_mode auto), so 89 → 90 can gain 20 points on colourful detail.
+_CLIFF = {"JPEG": 90}
 _PRIOR = {
     "JPEG": ((30, 18), (50, 38), (70, 72), (80, 86), (90, 95), (95, 98)),
     "WEBP": ((30, 15), (50, 42), (70, 76), (80, 87), (90, 95), (95, 99)),
@@ -201,7 +206,10 @@ class _Searcher:
     def search(self, fmt: str) -> tuple[int, float]:
         """(quality, crop score): the lowest quality found whose crop meets the target."""
         return interpolation_search(
-            lambda q: self._score_crop(fmt, q), self.target, _prior(fmt, self.target)
+            lambda q: self._score_crop(fmt, q),
+            self.target,
+            _prior(fmt, self.target),
+            cliff=_CLIFF.get(fmt),
         )
 
     def finish(self, fmt: str, choice: tuple[int, float]) -> Optimised:
@@ -247,10 +255,12 @@ class _Searcher:
 
 
 def interpolation_search(
-    evaluate: Callable[[int], float], target: float, start: int
+    evaluate: Callable[[int], float], target: float, start: int, cliff: int | None = None
 ) -> tuple[int, float]:
     """The lowest quality in QUALITY_RANGE whose score ≥ target, found by interpolating
-    between measured points; (top quality, its score) when even that misses."""
+    between measured points; (top quality, its score) when even that misses. `cliff`: a
+    quality where the score jumps (libjpeg stops chroma subsampling at 90); a bracket that
+    spans it tries the cliff and the step under it instead of interpolating across it."""
     lo_q, hi_q = QUALITY_RANGE
     scores: dict[int, float] = {}
     q = min(max(start, lo_q), hi_q)
@@ -262,9 +272,19 @@ def interpolation_search(
         worst_fail = max((k for k in failing if best_pass is None or k < best_pass), default=None)
         if best_pass is not None and (best_pass == lo_q or worst_fail == best_pass - 1):
             break
+        if best_pass is not None and scores[best_pass] - target <= CLOSE_ENOUGH:
+            break  # a lower quality would almost surely miss: not worth its encode
         if best_pass is None and worst_fail == hi_q:
             break
-        if best_pass is not None and worst_fail is not None:
+        if (
+            cliff is not None
+            and best_pass is not None
+            and worst_fail is not None
+            and worst_fail < cliff <= best_pass
+            and (cliff not in scores or cliff - 1 not in scores)
+        ):
+            q = cliff if cliff not in scores else cliff - 1
+        elif best_pass is not None and worst_fail is not None:
             s_lo, s_hi = scores[worst_fail], scores[best_pass]
             frac = (target - s_lo) / (s_hi - s_lo) if s_hi > s_lo else 0.5
             q = worst_fail + math.ceil(frac * (best_pass - worst_fail))

@@ -93,3 +93,14 @@ def test_interpolation_search_finds_the_lowest_passing_quality():
     # Out of reach: the top quality and its real score.
     q, score = interpolation_search(lambda q: q * 0.5, 80, 70)
     assert q == 100 and score == 50
+
+
+def test_interpolation_search_tries_both_sides_of_a_cliff():
+    calls = []
+
+    def evaluate(q: int) -> float:  # JPEG-like: chroma subsampling stops at 90
+        calls.append(q)
+        return 60 + 0.2 * q if q < 90 else 88 + 0.1 * (q - 90)
+
+    assert interpolation_search(evaluate, 80, 86, cliff=90)[0] == 90
+    assert calls == [86, 90, 89]  # not 87 and 88: interpolating across the jump
