@@ -7,7 +7,7 @@ The search (`render_perceptual`), once per rendition:
 
 1. The source is shrunk exactly as a fixed-quality export is (pipeline steps), then held in
    memory: the resized output is the reference, never the source and never a smaller copy.
-2. The most detailed `SCORE_CROP`² region of it (libvips `smartcrop`, entropy), aligned to
+2. The most detailed `SCORE_CROP`² region of it (block gradients, `_detailed_region`), aligned to
    16 px so the encoders' block grid matches the full image's, is what each step encodes,
    decodes and scores (SSIMULACRA2, `ssimulacra2.Reference` prepared once).
 3. Per format, an interpolation search from a prior (a quality known to land near each
@@ -16,7 +16,9 @@ The search (`render_perceptual`), once per rendition:
    → the top quality (the best the format does).
 4. The chosen quality encodes the whole image once and the whole of it is scored (what a
    rendition reports as `score`); if the region was optimistic (whole < target - 0.5), the
-   quality steps up on whole-image scores, at most `VERIFY_STEPS` more encodes.
+   quality steps up on whole-image scores, at most `VERIFY_STEPS` more encodes. WEBP/AVIF
+   still missing the target at the end: quality 100, then lossless (`LOSSLESS_FALLBACK`),
+   reported as quality 100 with the real score.
 5. `format=AUTO`: every allowed format is searched on the crop; the full image is encoded
    in the format whose crop was smallest (and any within `AUTO_MARGIN` of it); lossless PNG /
    WEBP compete when the image has at most `FEW_COLOURS` colours (graphics); the smallest
