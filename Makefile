@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint format fuzz bench bench-api bench-media bench-fairness soak schema clean
+.PHONY: run test lint format fuzz bench bench-api bench-media bench-optimise bench-fairness soak schema clean
 
 # make fuzz: examples per operation and seed ("random", or a number to replay a run)
 FUZZ_EXAMPLES ?= 100
@@ -50,6 +50,10 @@ schema: $(VENV)/.runtime
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/bench_imaging.py
+
+## bench-optimise: perceptual quality vs fixed quality, re-scored by the reference scorer
+bench-optimise: $(VENV)/.dev
+	$(BIN)/python bench/bench_optimise.py
 
 bench-api: $(VENV)/.dev
 	$(BIN)/python bench/bench_api.py

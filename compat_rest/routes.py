@@ -18,6 +18,7 @@ from compat_rest.executor import run
 from compat_rest.openapi import OPENAPI_PATH, document_bytes
 from compat_rest.operations import StoredOperation, stored_operations
 from pixelwand.errors import BadRequest, Forbidden, PixelWandError
+from pixelwand.imaging.perceptual import is_perceptual_text, parse_perceptual
 from pixelwand.models import ExportJob
 from pixelwand.services.validation import check_strings, check_text
 from pixelwand.web.exports import stream_job
@@ -251,31 +252,44 @@ async def list_export_presets(request: Request, op: StoredOperation) -> Response
 async def upsert_export_preset(request: Request, op: StoredOperation) -> Response:
     body = await _json_body(
         request,
-        {"name", "format", "quality", "maxWidth", "maxHeight", "preserveAspect", "gravity"},
+        {"name", "format", "quality", "maxWidth", "maxHeight", "preserveAspect", "gravity"}
+        | _PERCEPTUAL,
     )
     for field in ("name", "format"):
         if body.get(field) is None:
             raise BadRequest(f"{field} is required")
+    _quality_shorthand(body, "")
     result = await _run(request, op, {"input": body})
     return JSONResponse(result["preset"], status_code=201 if result["created"] else 200)
 
 
 async def export_url(request: Request, op: StoredOperation) -> Response:
+    quality = _str_param(request, "quality")
+    perceptual = _str_param(request, "perceptual")
+    if is_perceptual_text(quality):  # quality=auto…: the shorthand of perceptual
+        shorthand = parse_perceptual(quality, "quality")
+        if perceptual is not None and parse_perceptual(perceptual) != shorthand:
+            raise BadRequest("quality: give quality=auto… or perceptual, not both")
+        perceptual, quality = shorthand, None
+    formats = _str_param(request, "formats")
     variables = {
         "assetId": request.path_params["id"],
         "preset": _str_param(request, "preset"),
         "format": _str_param(request, "format"),
-        "quality": _int_param(request, "quality", None),
+        "quality": None if quality is None else _int_param(request, "quality", None),
         "maxWidth": _int_param(request, "maxWidth", None),
         "maxHeight": _int_param(request, "maxHeight", None),
         "preserveAspect": _bool_param(request, "preserveAspect"),
         "ttl": _int_param(request, "ttl", None),
         "gravity": _str_param(request, "gravity"),
         "posterAt": _str_param(request, "posterAt"),
+        "perceptual": perceptual,
+        "formats": formats.split(",") if formats is not None else None,
     }
     return JSONResponse(await _run(request, op, variables))
 
 
+_PERCEPTUAL = {"perceptual", "formats"}
 _EXPORT_CONFIG = {
     "format",
     "quality",
@@ -284,7 +298,20 @@ _EXPORT_CONFIG = {
     "preserveAspect",
     "renameOnExport",
     "gravity",
-}
+} | _PERCEPTUAL
+
+
+def _quality_shorthand(body: dict[str, Any], prefix: str) -> None:
+    """A JSON `quality` of "auto…" is `perceptual` (GraphQL's quality is an Int)."""
+    quality = body.get("quality")
+    if is_perceptual_text(quality):
+        shorthand = parse_perceptual(quality, f"{prefix}quality")
+        given = body.get("perceptual")
+        if given is not None and parse_perceptual(given, f"{prefix}perceptual") != shorthand:
+            raise BadRequest(f"{prefix}quality: give quality=auto… or perceptual, not both")
+        body["perceptual"], body["quality"] = shorthand, None
+    if isinstance(body.get("formats"), str):
+        body["formats"] = body["formats"].split(",")
 
 
 async def create_export(request: Request, op: StoredOperation) -> Response:
@@ -301,6 +328,7 @@ async def create_export(request: Request, op: StoredOperation) -> Response:
         for key in config:
             if key not in _EXPORT_CONFIG:
                 raise BadRequest(f"unknown field 'config.{key}'")
+        _quality_shorthand(config, "config.")
     result = await _run(request, op, {"input": body})
     job = await ExportJob.get(id=result["id"])
     return await stream_job(request.app.state.runtime, job)

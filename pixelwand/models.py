@@ -212,6 +212,8 @@ class ExportPreset(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
     gravity = fields.CharField(max_length=16, default="center", null=True)  # null: center
+    perceptual = fields.CharField(max_length=16, null=True)  # migration 0010
+    formats = fields.CharField(max_length=32, null=True)  # format AUTO's candidates
 
     class Meta:
         table = "export_presets"
@@ -234,6 +236,10 @@ class Rendition(Model):
     height = fields.IntField()
     etag = fields.CharField(max_length=64)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # Migration 0010 (docs/perceptual.md): null on rows made before it.
+    quality = fields.IntField(null=True)  # encoder setting used
+    score = fields.FloatField(null=True)  # SSIMULACRA2 reached; null without a target
+    perceptual = fields.CharField(max_length=16, null=True)  # normalised target
 
     class Meta:
         table = "renditions"

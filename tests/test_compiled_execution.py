@@ -85,6 +85,8 @@ preset_records = st.builds(
     st.booleans(),
     when,
     when,
+    st.one_of(st.none(), st.sampled_from(["auto:high", "auto:85"])),
+    st.one_of(st.none(), st.lists(st.sampled_from(["AVIF", "WEBP", "JPEG", "PNG"]), max_size=4)),
 )
 errors = st.sampled_from(
     [
@@ -258,6 +260,12 @@ async def test_list_export_presets(monkeypatch: pytest.MonkeyPatch, result: Any)
             st.integers(60, 86400),
             when,
             st.booleans(),
+            st.integers(1, 8000),
+            st.integers(1, 8000),
+            st.integers(1, 2**40),
+            st.integers(1, 100),
+            st.one_of(st.none(), st.floats(-50, 100)),
+            st.one_of(st.none(), st.sampled_from(["auto:high", "auto:42"])),
         )
     )
 )
@@ -327,6 +335,8 @@ def test_every_stored_query_compiles() -> None:
             "quality": st.one_of(st.integers(1, 100), odd_values, st.none()),
             "preserveAspect": st.one_of(st.booleans(), odd_values, st.none()),
             "format": st.one_of(text, odd_values, st.none()),
+            "perceptual": st.one_of(text, odd_values, st.none()),
+            "formats": st.one_of(st.lists(text, max_size=3), odd_values, st.none()),
         },
     ),
 )

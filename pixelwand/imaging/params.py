@@ -44,6 +44,11 @@ class TransformParams:
     max_height: int | None = None
     preserve_aspect: bool = True  # True: fit inside, never enlarge; False: exact size, crop
     gravity: str = "center"  # one of GRAVITIES; anything but center needs preserve_aspect False
+    preserve_aspect: bool = True  # True: fit inside, never enlarge; False: exact size, centre crop
+    # Perceptual target, normalised ("auto:high", "auto:85"); None: fixed `quality`. With it,
+    # `format` may also be "AUTO" (then `formats` lists the candidates; None: the default).
+    perceptual: str | None = None
+    formats: tuple[str, ...] | None = None
 
     @classmethod
     def parse(
@@ -53,8 +58,12 @@ class TransformParams:
         max_width: int | str | None = None,
         max_height: int | str | None = None,
         preserve_aspect: bool | str | None = None,
+        perceptual: str | None = None,
+        formats: str | list[str] | None = None,
     ) -> TransformParams:
-        return parse_transform(format, quality, max_width, max_height, preserve_aspect)
+        return parse_transform(
+            format, quality, max_width, max_height, preserve_aspect, perceptual, formats
+        )
 
 
 def parse_transform(
@@ -64,13 +73,21 @@ def parse_transform(
     max_height: int | str | None = None,
     preserve_aspect: bool | str | None = None,
     gravity: str | None = None,
+    perceptual: str | None = None,
+    formats: str | list[str] | None = None,
 ) -> TransformParams:
     """Validate client input (GraphQL values or query-string text) into TransformParams.
 
     None means "not given" everywhere. Raises BadRequest with a message naming the field.
+    `quality` may also be the `auto…` shorthand of `perceptual` (REST).
     """
-    fmt = _parse_format(format)
-    q = _parse_int("quality", quality, 1, 100)
+    from pixelwand.imaging.perceptual import parse_perceptual_args
+
+    format_, quality_, perceptual_, formats_, auto = parse_perceptual_args(
+        format, quality, perceptual, formats
+    )
+    fmt = "AUTO" if auto else _parse_format(format_)
+    q = _parse_int("quality", quality_, 1, 100)
     width = _parse_int("maxWidth", max_width, 1, MAX_DIMENSION)
     height = _parse_int("maxHeight", max_height, 1, MAX_DIMENSION)
     keep_aspect = _parse_bool("preserveAspect", preserve_aspect)
@@ -83,6 +100,8 @@ def parse_transform(
         max_height=height,
         preserve_aspect=True if keep_aspect is None else keep_aspect,
         gravity=parse_gravity(gravity, preserve_aspect=keep_aspect is not False),
+        perceptual=perceptual_,
+        formats=formats_,
     )
 
 

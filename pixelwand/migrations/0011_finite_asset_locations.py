@@ -29,7 +29,7 @@ async def _nothing(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0009_multipart_uploads")]
+    dependencies = [("models", "0010_rendition_facts")]
 
     initial = False
 

@@ -52,12 +52,17 @@ class ExportConfig:
         p = self.params
         return {
             "format": p.format,
-            "quality": p.quality,
+            "quality": None if p.format == "AUTO" else p.quality,
             "maxWidth": p.max_width,
             "maxHeight": p.max_height,
             "preserveAspect": p.preserve_aspect,
             "renameOnExport": self.rename_on_export,
             "gravity": p.gravity,
+            **(
+                {"perceptual": p.perceptual, "formats": list(p.formats) if p.formats else None}
+                if p.perceptual is not None
+                else {}
+            ),
         }
 
     @classmethod
@@ -77,12 +82,16 @@ def parse_config(
     preserve_aspect: Any = None,
     rename_on_export: Any = None,
     gravity: Any = None,
+    perceptual: Any = None,
+    formats: Any = None,
 ) -> ExportConfig:
     """Defaults: the source's format, quality 85, no resize, preserveAspect, original names,
     centre crops."""
     if rename_on_export is not None and not isinstance(rename_on_export, bool):
         raise BadRequest("renameOnExport must be true or false")
-    params = parse_transform(format, quality, max_width, max_height, preserve_aspect, gravity)
+    params = parse_transform(
+        format, quality, max_width, max_height, preserve_aspect, gravity, perceptual, formats
+    )
     return ExportConfig(params=params, rename_on_export=bool(rename_on_export))
 
 
@@ -212,9 +221,10 @@ class ExportStreamer:
     async def _render(self, asset: AssetRecord, params: TransformParams) -> Rendered:
         runtime = self.runtime
         async with runtime.storage.local_copy(asset.storage_key) as path:
-            return await render_within_budget(
+            outcome = await render_within_budget(
                 runtime, path, params, asset.mime_type, focal_used(params, asset)
             )
+        return outcome.rendered
 
     def archive(
         self, assets: list[AssetRecord], config: ExportConfig, missing: Sequence[str] = ()

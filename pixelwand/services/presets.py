@@ -39,6 +39,24 @@ def check_dimensions(max_width: int | None, max_height: int | None, preserve_asp
         raise BadRequest("preserveAspect false needs both maxWidth and maxHeight")
 
 
+def _record(row: tuple[Any, ...]) -> PresetRecord:
+    *rest, formats = row
+    return PresetRecord(*rest, formats.split(",") if formats else None)  # type: ignore[call-arg]
+
+
+def preset_perceptual(
+    format: str | None, quality: Any, perceptual: Any, formats: Any
+) -> tuple[str | None, bool, str | None]:
+    """(target, format is AUTO, formats as stored) of a preset; its `quality` stays the
+    integer fallback (85 when only a target is given)."""
+    from pixelwand.imaging.perceptual import parse_perceptual_args
+
+    if format is None:
+        raise BadRequest("format is required")
+    _, _, target, candidates, auto = parse_perceptual_args(format, quality, perceptual, formats)
+    return target, auto, ",".join(candidates) if candidates else None
+
+
 async def list_presets(org_id: str) -> list[PresetRecord]:
     rows = (
         await ExportPreset.filter(organization_id=org_id)
@@ -72,15 +90,20 @@ async def upsert_preset(
     max_height: int | None = None,
     preserve_aspect: bool | None = None,
     gravity: str | None = None,
+    perceptual: str | None = None,
+    formats: Any = None,
 ) -> tuple[PresetRecord, bool]:
     """(preset, created). An update replaces the whole spec; omitted fields take defaults."""
     name = require_name(name, "name", max_length=MAX_PRESET_NAME)
+    target, auto, formats_ = preset_perceptual(format, quality, perceptual, formats)
     fields: dict[str, Any] = {
-        "format": normalize_format(format),
+        "format": "AUTO" if auto else normalize_format(format),
         "quality": require_range(85 if quality is None else quality, "quality", 1, 100),
         "max_width": max_width,
         "max_height": max_height,
         "preserve_aspect": True if preserve_aspect is None else preserve_aspect,
+        "perceptual": target,
+        "formats": formats_,
     }
     check_dimensions(max_width, max_height, fields["preserve_aspect"])
     fields["gravity"] = parse_gravity(gravity, preserve_aspect=fields["preserve_aspect"])

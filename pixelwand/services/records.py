@@ -96,6 +96,8 @@ class PresetRecord:
     created_at: dt.datetime
     updated_at: dt.datetime
     gravity: str = "center"
+    perceptual: str | None = None  # normalised target (docs/perceptual.md)
+    formats: list[str] | None = None  # format AUTO's candidates (stored comma-separated)
 
 
 PRESET_COLUMNS = tuple(f.name for f in dataclasses.fields(PresetRecord))

@@ -15,8 +15,10 @@ from typing import Any, TypeVar
 from pixelwand.imaging.budget import PROBE_BYTES, RenderBudget
 from pixelwand.imaging.errors import ImageTooLargeToRender
 from pixelwand.imaging.params import TransformParams
-from pixelwand.imaging.pipeline import Rendered, memory_needed, render
+from pixelwand.imaging.perceptual import Optimised, render_perceptual
+from pixelwand.imaging.pipeline import memory_needed, render
 from pixelwand.runtime import Runtime
+from pixelwand.services.rendition_facts import fixed_quality
 
 T = TypeVar("T")
 
@@ -39,7 +41,8 @@ async def render_within_budget(
     params: TransformParams,
     source_mime: str,
     focal: tuple[float, float] | None = None,
-) -> Rendered:
+) -> Optimised:
+    """The rendition and the facts it reports (quality used, score reached)."""
     settings = runtime.settings
     needed = await runtime.run_blocking(
         _memory_needed, path, params, source_mime, settings.max_image_pixels
@@ -65,5 +68,10 @@ def _memory_needed(path: Path, params: TransformParams, mime: str, max_pixels: i
 
 def _render(
     path: Path, params: TransformParams, mime: str, max_pixels: int, focal=None
-) -> Rendered:
-    return render(path, params, source_mime=mime, max_pixels=max_pixels, focal=focal)
+) -> Optimised:
+    if params.perceptual is not None:  # docs/perceptual.md
+        return render_perceptual(
+            path, params, source_mime=mime, max_pixels=max_pixels, focal=focal
+        )
+    rendered = render(path, params, source_mime=mime, max_pixels=max_pixels, focal=focal)
+    return Optimised(rendered, fixed_quality(rendered, params), None, 1)

@@ -27,7 +27,7 @@ from pixelwand.imaging.params import (
     parse_transform,
     resolve_format,
 )
-from pixelwand.imaging.pipeline import Rendered
+from pixelwand.imaging.perceptual import Optimised
 from pixelwand.imaging.video import PosterAt, parse_poster_at
 from pixelwand.models import Rendition
 from pixelwand.runtime import Runtime
@@ -36,6 +36,12 @@ from pixelwand.services.posters import render_poster
 from pixelwand.services.presets import get_preset
 from pixelwand.services.records import AssetRecord
 from pixelwand.services.rendering import render_within_budget
+from pixelwand.services.rendition_facts import (
+    perceptual_cache_key,
+    preset_params,
+    fixed_quality,
+    rendition_facts,
+)
 from pixelwand.storage.keys import rendition_key
 
 MIN_TTL = 60
@@ -54,6 +60,13 @@ class ExportUrl:
     ttl_seconds: int
     expires_at: dt.datetime
     cached: bool
+    # What a rendition reports (docs/perceptual.md).
+    width: int = 0
+    height: int = 0
+    bytes: int = 0
+    quality: int = 0  # encoder setting used (100 for lossless outputs)
+    score: float | None = None  # SSIMULACRA2 reached; None without a target
+    perceptual: str | None = None  # normalised target; None when none
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +79,8 @@ class InlineTransform:
     max_height: Any = None
     preserve_aspect: Any = None
     gravity: Any = None
+    perceptual: Any = None
+    formats: Any = None
 
     def given(self) -> bool:
         return not (
@@ -75,6 +90,8 @@ class InlineTransform:
             and self.max_height is None
             and self.preserve_aspect is None
             and self.gravity is None
+            and self.perceptual is None
+            and self.formats is None
         )
 
 
@@ -93,6 +110,8 @@ def _auto_key(params: TransformParams) -> str:
 
 
 def rendition_cache_key(params: TransformParams, source_mime: str) -> str:
+    if params.perceptual is not None:
+        return perceptual_cache_key(params, source_mime, rendition_cache_key)
     if params.format is None and source_mime in ("image/gif", "image/tiff"):
         return _auto_key(params)
     return params_key(params, resolve_format(params, source_mime, has_alpha=False))
@@ -117,6 +136,12 @@ def _extended_key(key: str, params: TransformParams, focal: tuple[float, float] 
     return hashlib.sha256(extra.encode()).hexdigest()[:32]
 
 
+def rendition_key_for(params: TransformParams, asset: AssetRecord) -> str:
+    """The key an image's rendition for `params` is stored under."""
+    key = rendition_cache_key(params, asset.mime_type)
+    return _extended_key(key, params, focal_used(params, asset))
+
+
 def poster_cache_key(
     params: TransformParams, at: PosterAt, focal: tuple[float, float] | None
 ) -> str:
@@ -137,8 +162,11 @@ async def resolve_params(
         )
     if preset is not None:
         p = await get_preset(org_id, preset, "preset")
-        return TransformParams(
-            p.format, p.quality, p.max_width, p.max_height, p.preserve_aspect, p.gravity
+        return preset_params(
+            p,
+            TransformParams(
+                p.format, p.quality, p.max_width, p.max_height, p.preserve_aspect, p.gravity
+            ),
         )
     return parse_transform(
         inline.format,
@@ -147,6 +175,8 @@ async def resolve_params(
         inline.max_height,
         inline.preserve_aspect,
         inline.gravity,
+        inline.perceptual,
+        inline.formats,
     )
 
 
@@ -175,7 +205,21 @@ class RenditionService:
         at = parse_poster_at(poster_at)
         params = await resolve_params(org_id, preset, inline, poster_given=at is not None)
         asset = await get_asset(org_id, asset_id)
+        return await self.export_url_for(asset, params, ttl_, at)
+
+    async def export_url_for(
+        self,
+        asset: AssetRecord,
+        params: TransformParams,
+        ttl: int | None,
+        at: PosterAt | None = None,
+    ) -> ExportUrl:
+        """The signed URL of `asset`'s rendition for `params` (rendered first if needed): a
+        poster frame for a video (at `at`, default 25%), the image itself otherwise."""
+        ttl_ = check_ttl(ttl)
         if asset.media_type == "VIDEO":
+            if params.perceptual is not None:
+                raise BadRequest("perceptual applies to images; give a poster a quality")
             rendition, cached = await self.poster(asset, params, at or DEFAULT_POSTER)
         else:
             if at is not None:
@@ -192,7 +236,21 @@ class RenditionService:
             ttl_seconds=ttl_,
             expires_at=expires.replace(microsecond=expires.microsecond // 1000 * 1000),
             cached=cached,
+            **rendition_facts(rendition, params),
         )
+
+    async def prefetch(self, pairs: list[tuple[str, str]]) -> list[bool]:
+        """Load the stored renditions of many (asset id, key) pairs in one query, so that
+        `rendition` finds them in memory (Asset.rendition on a page); whether each exists."""
+        missing = [pair for pair in pairs if pair not in self._known]
+        if missing:
+            rows = await Rendition.filter(
+                asset_id__in=sorted({a for a, _ in missing}),
+                params_key__in=sorted({k for _, k in missing}),
+            )
+            for row in rows:
+                self._remember(row)
+        return [pair in self._known for pair in pairs]
 
     async def rendition(
         self, asset: AssetRecord, params: TransformParams
@@ -203,8 +261,10 @@ class RenditionService:
         (which the caller has just checked it is not), so a process may remember them.
         """
         focal = focal_used(params, asset)
-        key = _extended_key(rendition_cache_key(params, asset.mime_type), params, focal)
-        return await self._stored(asset, key, lambda: self._render_image(asset, params, focal))
+        key = rendition_key_for(params, asset)
+        return await self._stored(
+            asset, key, params, lambda: self._render_image(asset, params, focal)
+        )
 
     async def poster(
         self, asset: AssetRecord, params: TransformParams, at: PosterAt
@@ -212,12 +272,24 @@ class RenditionService:
         """(rendition, cached) of a video's poster frame at `at`."""
         focal = focal_used(params, asset)
         key = poster_cache_key(params, at, focal)
-        return await self._stored(
-            asset, key, lambda: render_poster(self.runtime, asset, params, at, focal)
-        )
+        return await self._stored(asset, key, params, lambda: self._poster(asset, params, at, focal))
+
+    async def _poster(
+        self,
+        asset: AssetRecord,
+        params: TransformParams,
+        at: PosterAt,
+        focal: tuple[float, float] | None,
+    ) -> Optimised:
+        rendered = await render_poster(self.runtime, asset, params, at, focal)
+        return Optimised(rendered, fixed_quality(rendered, params), None, 1)
 
     async def _stored(
-        self, asset: AssetRecord, key: str, produce: Callable[[], Awaitable[Rendered]]
+        self,
+        asset: AssetRecord,
+        key: str,
+        params: TransformParams,
+        produce: Callable[[], Awaitable[Optimised]],
     ) -> tuple[Rendition, bool]:
         known = self._known.get((asset.id, key))
         if known is not None:
@@ -234,7 +306,7 @@ class RenditionService:
         future: asyncio.Future[tuple[Rendition, bool]] = asyncio.get_running_loop().create_future()
         self._inflight[flight] = future
         try:
-            result = await self._store(asset, key, await produce())
+            result = await self._store(asset, key, params, await produce())
             self._remember(result[0])
             future.set_result(result)
             return result
@@ -247,15 +319,16 @@ class RenditionService:
 
     async def _render_image(
         self, asset: AssetRecord, params: TransformParams, focal: tuple[float, float] | None
-    ) -> Rendered:
+    ) -> Optimised:
         runtime = self.runtime
         async with runtime.storage.local_copy(asset.storage_key) as path:
             return await render_within_budget(runtime, path, params, asset.mime_type, focal)
 
     async def _store(
-        self, asset: AssetRecord, key: str, rendered: Rendered
+        self, asset: AssetRecord, key: str, params: TransformParams, outcome: Optimised
     ) -> tuple[Rendition, bool]:
         runtime = self.runtime
+        rendered = outcome.rendered
         storage_key = rendition_key(
             asset.organization_id, asset.id, key, extension_for(rendered.format)
         )
@@ -270,6 +343,9 @@ class RenditionService:
                 width=rendered.width,
                 height=rendered.height,
                 etag=hashlib.sha256(rendered.data).hexdigest()[:32],
+                quality=outcome.quality,
+                score=outcome.score,
+                perceptual=params.perceptual,
             )
         except IntegrityError:
             # Another process stored the same rendition under the same key meanwhile.

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from schema.exports.renditions import asset_rendition
+from schema.exports.types import ExportUrl
 from schema.scalars import Long
 
 if TYPE_CHECKING:
@@ -107,6 +109,13 @@ class Asset:
             content_type=self.mime_type,
             filename=self.original_name,
         )
+
+    rendition: ExportUrl | None = strawberry.field(
+        resolver=asset_rendition,
+        description="exportUrl's signed URL for this asset (same arguments, same rules): one "
+        "query fetches a page of thumbnails. Null, with an error, when this asset cannot be "
+        "rendered (a video, a corrupt file).",
+    )
 
 
 @strawberry.type(description="One page of assets, newest first.")

@@ -9,6 +9,7 @@ import strawberry
 from pixelwand.services import exports
 from pixelwand.services.renditions import InlineTransform
 from schema.context import require_scope
+from schema.exports.renditions import FORMATS_ARGUMENT, PERCEPTUAL_ARGUMENT, export_url_type
 from schema.exports.types import CreateExportInput, ExportLink, ExportUrl
 
 
@@ -51,6 +52,8 @@ class ExportQueries:
                 'percentage ("25%", the default); the keyframe at or before it is used.'
             ),
         ] = None,
+        perceptual: Annotated[str | None, PERCEPTUAL_ARGUMENT] = None,
+        formats: Annotated[list[str] | None, FORMATS_ARGUMENT] = None,
     ) -> ExportUrl:
         principal = require_scope(info, "read")
         result = await info.context.runtime.renditions.export_url(
@@ -58,19 +61,19 @@ class ExportQueries:
             asset_id,
             preset=preset,
             inline=InlineTransform(
-                format, quality, max_width, max_height, preserve_aspect, gravity
+                format,
+                quality,
+                max_width,
+                max_height,
+                preserve_aspect,
+                gravity,
+                perceptual,
+                formats,
             ),
             ttl=ttl,
             poster_at=poster_at,
         )
-        return ExportUrl(
-            asset_id=strawberry.ID(result.asset_id),
-            url=result.url,
-            format=result.format,
-            ttl_seconds=result.ttl_seconds,
-            expires_at=result.expires_at,
-            cached=result.cached,
-        )
+        return export_url_type(result)
 
 
 async def create_export(
@@ -79,20 +82,20 @@ async def create_export(
 ) -> ExportLink:
     principal = require_scope(info, "write")
     c = input.config
-    config = exports.parse_config(
-        *(
-            (
-                c.format,
-                c.quality,
-                c.max_width,
-                c.max_height,
-                c.preserve_aspect,
-                c.rename_on_export,
-                c.gravity,
-            )
-            if c is not None
-            else ()
+    config = (
+        exports.parse_config(
+            c.format,
+            c.quality,
+            c.max_width,
+            c.max_height,
+            c.preserve_aspect,
+            c.rename_on_export,
+            gravity=c.gravity,
+            perceptual=c.perceptual,
+            formats=c.formats,
         )
+        if c is not None
+        else exports.parse_config()
     )
     job = await exports.create_job(principal.org_id, list(input.asset_ids), config)
     runtime = info.context.runtime

@@ -6,6 +6,8 @@ import datetime as dt
 
 import strawberry
 
+from schema.scalars import Long
+
 
 @strawberry.type(description="A short-lived signed URL to a transformed copy of one image.")
 class ExportUrl:
@@ -16,6 +18,20 @@ class ExportUrl:
     expires_at: dt.datetime = strawberry.field(description="When the URL stops working.")
     cached: bool = strawberry.field(
         description="True when the rendition already existed and was reused."
+    )
+    width: int = strawberry.field(default=0, description="The rendition's pixel width.")
+    height: int = strawberry.field(default=0, description="The rendition's pixel height.")
+    bytes: Long = strawberry.field(default=0, description="The rendition's size in bytes.")
+    quality: int = strawberry.field(
+        default=0, description="Encoder quality setting used (100 for lossless outputs)."
+    )
+    score: float | None = strawberry.field(
+        default=None,
+        description="SSIMULACRA2 score of the rendition against the resized, unencoded image; null "
+        "when no perceptual target was asked.",
+    )
+    perceptual: str | None = strawberry.field(
+        default=None, description="The perceptual target, normalised; null when none."
     )
 
 
@@ -39,6 +55,14 @@ class ExportConfigInput:
         default=None,
         description="Where crops keep the picture: center (default), focal, attention or "
         "entropy; all but center need preserveAspect false.",
+    )
+    perceptual: str | None = strawberry.field(
+        default=None,
+        description="auto, auto:low|medium|high|best or auto:NN (30-95): quality chosen per "
+        "image for that SSIMULACRA2 score.",
+    )
+    formats: list[str] | None = strawberry.field(
+        default=None, description="With format AUTO: candidate formats (default AVIF, WEBP, JPEG)."
     )
 
 

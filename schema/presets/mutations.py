@@ -23,6 +23,8 @@ async def upsert_export_preset(
         max_height=input.max_height,
         preserve_aspect=input.preserve_aspect,
         gravity=input.gravity,
+        perceptual=input.perceptual,
+        formats=input.formats,
     )
     return UpsertExportPresetResult(preset=row, created=created)  # type: ignore[arg-type]
 

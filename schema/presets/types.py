@@ -32,6 +32,15 @@ class ExportPreset:
     gravity: str = strawberry.field(
         description="Where crops keep the picture: center (default), focal, attention, entropy."
     )
+    perceptual: str | None = strawberry.field(
+        default=None,
+        description="Perceptual target, normalised (auto:high, auto:85); null: fixed quality.",
+    )
+    formats: list[str] | None = strawberry.field(
+        default=None,
+        description="Candidates of format AUTO, in order; null: the default (AVIF, WEBP, JPEG) "
+        "or a fixed format.",
+    )
 
 
 @strawberry.input(description="A preset to create or replace (by name).")
@@ -46,6 +55,16 @@ class UpsertExportPresetInput:
         default=None,
         description="center (default), focal, attention or entropy; all but center need "
         "preserveAspect false.",
+    )
+    perceptual: str | None = strawberry.field(
+        default=None,
+        description="auto, auto:low|medium|high|best or auto:NN (30-95): quality chosen per "
+        "image for that SSIMULACRA2 score; quality stays the fallback.",
+    )
+    formats: list[str] | None = strawberry.field(
+        default=None,
+        description="With format AUTO: candidate formats (default AVIF, WEBP, JPEG; PNG may "
+        "be listed).",
     )
 
 

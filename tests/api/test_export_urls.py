@@ -25,7 +25,16 @@ from tests.helpers import make_image, make_mp4_head, upload
 from tests.helpers import truncated_jpeg as _truncated_jpeg
 
 _ISO_MS_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-_SHAPE = {"assetId", "url", "format", "ttlSeconds", "expiresAt", "cached"}
+# The reference's keys plus what a rendition reports (DESIGN.md "What a rendition reports").
+_REFERENCE_SHAPE = {"assetId", "url", "format", "ttlSeconds", "expiresAt", "cached"}
+_SHAPE = _REFERENCE_SHAPE | {
+    "width",
+    "height",
+    "bytes",
+    "quality",
+    "score",
+    "perceptual",
+}
 _MAGIC = {
     "JPEG": lambda b: b[:3] == b"\xff\xd8\xff",
     "PNG": lambda b: b[:8] == b"\x89PNG\r\n\x1a\n",
@@ -657,7 +666,7 @@ async def test_graphql_export_url(tenant):
     body = await tenant.gql(_EXPORT_URL_GQL, variables)
     assert "errors" not in body, body
     result = body["data"]["exportUrl"]
-    assert set(result) == _SHAPE
+    assert set(result) == _REFERENCE_SHAPE  # what the query selects
     assert result["assetId"] == asset["id"] and result["format"] == "AVIF"
     assert result["ttlSeconds"] == 300 and result["cached"] is False
     expires = _parse_iso(result["expiresAt"]).timestamp()

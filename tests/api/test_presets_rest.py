@@ -27,7 +27,10 @@ async def test_create_list_update(tenant):
         "preserveAspect",
         "createdAt",
         "updatedAt",
+        "perceptual",  # docs/perceptual.md: extra keys, null for fixed-quality presets
+        "formats",
     }
+    assert preset["perceptual"] is None and preset["formats"] is None
     assert {k: preset[k] for k in body} == body
     r = await tenant.post(
         "/api/v1/export-presets", json={"name": "shopify-thumb", "format": "jpg", "quality": 70}
