@@ -44,7 +44,6 @@ class TransformParams:
     max_height: int | None = None
     preserve_aspect: bool = True  # True: fit inside, never enlarge; False: exact size, crop
     gravity: str = "center"  # one of GRAVITIES; anything but center needs preserve_aspect False
-    preserve_aspect: bool = True  # True: fit inside, never enlarge; False: exact size, centre crop
     # Perceptual target, normalised ("auto:high", "auto:85"); None: fixed `quality`. With it,
     # `format` may also be "AUTO" (then `formats` lists the candidates; None: the default).
     perceptual: str | None = None
@@ -60,9 +59,17 @@ class TransformParams:
         preserve_aspect: bool | str | None = None,
         perceptual: str | None = None,
         formats: str | list[str] | None = None,
+        gravity: str | None = None,
     ) -> TransformParams:
         return parse_transform(
-            format, quality, max_width, max_height, preserve_aspect, perceptual, formats
+            format,
+            quality,
+            max_width,
+            max_height,
+            preserve_aspect,
+            gravity=gravity,
+            perceptual=perceptual,
+            formats=formats,
         )
 
 

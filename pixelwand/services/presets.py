@@ -39,11 +39,6 @@ def check_dimensions(max_width: int | None, max_height: int | None, preserve_asp
         raise BadRequest("preserveAspect false needs both maxWidth and maxHeight")
 
 
-def _record(row: tuple[Any, ...]) -> PresetRecord:
-    *rest, formats = row
-    return PresetRecord(*rest, formats.split(",") if formats else None)  # type: ignore[call-arg]
-
-
 def preset_perceptual(
     format: str | None, quality: Any, perceptual: Any, formats: Any
 ) -> tuple[str | None, bool, str | None]:
@@ -66,10 +61,14 @@ async def list_presets(org_id: str) -> list[PresetRecord]:
     return [_record(r) for r in rows]
 
 
-def _record(row: tuple) -> PresetRecord:
-    values = list(row)
-    values[-1] = values[-1] or "center"  # gravity: null in rows from before 0008
-    return PresetRecord(*values)
+def _record(row: tuple[Any, ...]) -> PresetRecord:
+    *rest, gravity, perceptual, formats = row
+    return PresetRecord(  # type: ignore[call-arg]
+        *rest,
+        gravity or "center",  # null in rows from before migration 0008
+        perceptual,
+        formats.split(",") if formats else None,
+    )
 
 
 async def get_preset(org_id: str, name: str, field: str = "name") -> PresetRecord:

@@ -70,8 +70,6 @@ def _render(
     path: Path, params: TransformParams, mime: str, max_pixels: int, focal=None
 ) -> Optimised:
     if params.perceptual is not None:  # docs/perceptual.md
-        return render_perceptual(
-            path, params, source_mime=mime, max_pixels=max_pixels, focal=focal
-        )
+        return render_perceptual(path, params, source_mime=mime, max_pixels=max_pixels, focal=focal)
     rendered = render(path, params, source_mime=mime, max_pixels=max_pixels, focal=focal)
     return Optimised(rendered, fixed_quality(rendered, params), None, 1)

@@ -37,9 +37,9 @@ from pixelwand.services.presets import get_preset
 from pixelwand.services.records import AssetRecord
 from pixelwand.services.rendering import render_within_budget
 from pixelwand.services.rendition_facts import (
+    fixed_quality,
     perceptual_cache_key,
     preset_params,
-    fixed_quality,
     rendition_facts,
 )
 from pixelwand.storage.keys import rendition_key
@@ -272,7 +272,9 @@ class RenditionService:
         """(rendition, cached) of a video's poster frame at `at`."""
         focal = focal_used(params, asset)
         key = poster_cache_key(params, at, focal)
-        return await self._stored(asset, key, params, lambda: self._poster(asset, params, at, focal))
+        return await self._stored(
+            asset, key, params, lambda: self._poster(asset, params, at, focal)
+        )
 
     async def _poster(
         self,
