@@ -61,6 +61,8 @@ def nullable(schema: Schema) -> Schema:
     """`schema` or null (OpenAPI 3.1: a JSON Schema union, no `nullable` keyword)."""
     if "$ref" in schema:
         return {"oneOf": [schema, {"type": "null"}]}
+    if "anyOf" in schema:
+        return {"anyOf": [*schema["anyOf"], {"type": "null"}]}
     out = dict(schema)
     out["type"] = [schema["type"], "null"]
     return out
@@ -115,6 +117,18 @@ TIMESTAMP = ref("Timestamp")
 TAGS = array(string(maxLength=MAX_TAG_LENGTH), maxItems=MAX_TAGS)
 FORMAT_IN = string("JPEG, PNG, WEBP or AVIF, in any case (`jpg` is JPEG)", enum=FORMATS)
 QUALITY = integer(1, 100, description="Encoder quality, 1-100; default 85")
+PERCEPTUAL = string(
+    "auto (= auto:high), auto:low|medium|high|best or auto:NN (30-95), any case: quality "
+    "chosen per image for that SSIMULACRA2 score",
+    maxLength=16,
+)
+# REST `quality` also takes the perceptual strings as a shorthand (quality=auto).
+QUALITY_OR_PERCEPTUAL = {"anyOf": [QUALITY, PERCEPTUAL]}
+FORMAT_OR_AUTO = string(
+    "JPEG, PNG, WEBP, AVIF or AUTO (the smallest of `formats` meeting the target), any case",
+    enum=[*FORMATS, "AUTO"],
+)
+FORMATS_LIST = string("With format AUTO: comma-separated candidates (default avif,webp,jpeg)")
 DIMENSION = integer(1, MAX_DIMENSION)
 GRAVITY = string(enum=["center", "focal", "attention", "entropy"])
 FOCAL_POINT = obj(
@@ -272,8 +286,10 @@ OPERATIONS: list[Operation] = [
         params=(
             ASSET_ID,
             Param("preset", string(maxLength=MAX_PRESET_NAME), "A preset's name"),
-            Param("format", FORMAT_IN, "Default: the source's format"),
-            Param("quality", QUALITY),
+            Param("format", FORMAT_OR_AUTO, "Default: the source's format"),
+            Param("quality", QUALITY_OR_PERCEPTUAL, "1-100, or auto… (as perceptual)"),
+            Param("perceptual", PERCEPTUAL, "A perceptual target instead of a fixed quality"),
+            Param("formats", FORMATS_LIST),
             Param("maxWidth", DIMENSION, "Bounding width"),
             Param("maxHeight", DIMENSION, "Bounding height"),
             Param(
@@ -671,13 +687,23 @@ SCHEMAS: dict[str, Schema] = {
             "ttlSeconds": integer(MIN_TTL, MAX_TTL),
             "expiresAt": TIMESTAMP,
             "cached": boolean(description="The rendition already existed and was reused"),
+            "width": integer(1),
+            "height": integer(1),
+            "bytes": integer(1),
+            "quality": integer(1, 100, description="The encoder setting used (100: lossless)"),
+            "score": nullable(
+                {"type": "number", "description": "SSIMULACRA2 reached; null without a target"}
+            ),
+            "perceptual": nullable(string("The target, normalised (auto:high); null: none")),
         },
         "all",
     ),
     "ExportConfig": obj(
         {
-            "format": nullable(FORMAT_IN),
-            "quality": nullable(QUALITY),
+            "format": nullable(FORMAT_OR_AUTO),
+            "quality": nullable(QUALITY_OR_PERCEPTUAL),
+            "perceptual": nullable(PERCEPTUAL),
+            "formats": nullable({"anyOf": [FORMATS_LIST, array(string())]}),
             "maxWidth": nullable(DIMENSION),
             "maxHeight": nullable(DIMENSION),
             "preserveAspect": nullable(boolean()),
@@ -719,12 +745,14 @@ SCHEMAS: dict[str, Schema] = {
         {
             "id": ID,
             "name": string(),
-            "format": string(enum=FORMATS),
+            "format": string(enum=[*FORMATS, "AUTO"]),
             "quality": integer(1, 100),
             "maxWidth": nullable(DIMENSION),
             "maxHeight": nullable(DIMENSION),
             "preserveAspect": boolean(),
             "gravity": GRAVITY,
+            "perceptual": nullable(PERCEPTUAL),
+            "formats": nullable(array(string())),
             "createdAt": TIMESTAMP,
             "updatedAt": TIMESTAMP,
         },
@@ -733,12 +761,14 @@ SCHEMAS: dict[str, Schema] = {
     "ExportPresetRequest": obj(
         {
             "name": string(minLength=1, maxLength=MAX_PRESET_NAME),
-            "format": FORMAT_IN,
-            "quality": nullable(QUALITY),
+            "format": FORMAT_OR_AUTO,
+            "quality": nullable(QUALITY_OR_PERCEPTUAL),
             "maxWidth": nullable(DIMENSION),
             "maxHeight": nullable(DIMENSION),
             "preserveAspect": nullable(boolean(description="Default true")),
             "gravity": nullable(GRAVITY),
+            "perceptual": nullable(PERCEPTUAL),
+            "formats": nullable({"anyOf": [FORMATS_LIST, array(string())]}),
         },
         ("name", "format"),
         closed=True,
