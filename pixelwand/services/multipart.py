@@ -33,7 +33,13 @@ from pixelwand.services import facts, webhooks
 from pixelwand.services.assets import get_asset, replace_tag_rows
 from pixelwand.services.collections import get_owned_collection_id
 from pixelwand.services.records import AssetRecord, utcnow_ms
-from pixelwand.services.uploads import _dimensions, check_declared, reserving, storage_used
+from pixelwand.services.uploads import (
+    _dimensions,
+    check_declared,
+    existing_asset,
+    reserving,
+    storage_used,
+)
 from pixelwand.services.validation import normalize_tags, require_name
 from pixelwand.storage import ObjectNotFound, PartInfo, PresignedUpload, Storage
 from pixelwand.storage.keys import new_original_key
@@ -310,7 +316,7 @@ async def complete_upload(
     display_name = require_name(name, "name") if name is not None else None
     row = await _load(org_id, upload_id)
     if row.asset_id is not None:
-        return await _existing(org_id, row.asset_id), False
+        return await existing_asset(org_id, row.asset_id), False
     if row.expires_at <= dt.datetime.now(dt.UTC):
         raise NotFound(f"multipart upload {row.id} has expired")
     if collection_id is not None:
@@ -318,7 +324,7 @@ async def complete_upload(
     if not await _claim(row):
         again = await MultipartUpload.filter(id=row.id).first()
         if again is not None and again.asset_id is not None:
-            return await _existing(org_id, again.asset_id), False
+            return await existing_asset(org_id, again.asset_id), False
         if again is None or again.state == "aborting":
             raise NotFound(f"multipart upload {row.id} not found")
         raise Conflict(f"multipart upload {row.id} is being completed by another request")
@@ -412,20 +418,13 @@ async def _create_asset(
     except IntegrityError:
         again = await MultipartUpload.filter(id=row.id).first()
         if again is not None and again.asset_id is not None:
-            return await _existing(org_id, again.asset_id), False
+            return await existing_asset(org_id, again.asset_id), False
         raise NotFound(f"multipart upload {row.id} expired before it was completed") from None
     metrics.bytes_stored.inc(row.size)
     facts.notify()
     if event:
         webhooks.wake_workers()
     return await get_asset(org_id, asset.id), True
-
-
-async def _existing(org_id: str, asset_id: str) -> AssetRecord:
-    try:
-        return await get_asset(org_id, asset_id)
-    except NotFound:
-        raise BadRequest("upload not found: its asset was deleted") from None
 
 
 # --- abort ----------------------------------------------------------------------------------

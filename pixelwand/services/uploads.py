@@ -205,7 +205,7 @@ async def finalize_upload(
     if upload is None:
         raise BadRequest("upload not found: storageKey was not issued by a presign")
     if upload.asset_id is not None:
-        return await _existing(org_id, upload.asset_id), False
+        return await existing_asset(org_id, upload.asset_id), False
     if upload.mime_type != mime:
         raise BadRequest(f"mimeType must be {upload.mime_type}, as declared at presign")
     if collection_id is not None:
@@ -219,7 +219,7 @@ async def finalize_upload(
         if again is None:
             raise BadRequest("upload not found: it expired before it was finalized")
         if again.asset_id is not None:
-            return await _existing(org_id, again.asset_id), False
+            return await existing_asset(org_id, again.asset_id), False
         await asyncio.sleep(_LEASE_POLL_SECONDS)
     renewing = asyncio.create_task(_keep_lease(upload.id, holder))
     try:
@@ -336,7 +336,7 @@ async def _pin_check_and_record(
         # The sweeper removed the upload, or our lease expired and another finalize won.
         again = await Upload.filter(id=upload_id).first()
         if again is not None and again.asset_id is not None:
-            return await _existing(org_id, again.asset_id), False
+            return await existing_asset(org_id, again.asset_id), False
         raise BadRequest("upload not found: it expired before it was finalized") from None
     metrics.bytes_stored.inc(size)
     if event:
@@ -349,7 +349,8 @@ async def _pin_check_and_record(
     return await get_asset(org_id, asset.id), True
 
 
-async def _existing(org_id: str, asset_id: str) -> AssetRecord:
+async def existing_asset(org_id: str, asset_id: str) -> AssetRecord:
+    """The asset an upload became; 400 once that asset was deleted."""
     try:
         return await get_asset(org_id, asset_id)
     except NotFound:
