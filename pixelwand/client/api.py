@@ -70,6 +70,7 @@ async def with_retries(send: Callable[[], Any], *, what: str = "request") -> htt
 class Api:
     def __init__(self, target: Target, *, concurrency: int = 4) -> None:
         self.base = target.url.rstrip("/")
+        self.key = target.key
         self._auth = {"Authorization": f"Bearer {target.key}"}
         limits = httpx.Limits(max_connections=max(4, concurrency * 2))
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0), limits=limits)

@@ -25,6 +25,7 @@ from rich.table import Table
 
 from pixelwand.client.api import Api, ClientError, Target
 from pixelwand.client.uploads import (
+    MULTIPART_THRESHOLD,
     FileResult,
     LocalFile,
     Uploader,
@@ -159,6 +160,8 @@ async def _upload(api: Api, args: argparse.Namespace) -> int:
             collection_id=collection_id,
             on_bytes=lambda n: progress.advance(task, n),
             on_done=on_done,
+            multipart_threshold=max(1, args.multipart_threshold),
+            part_concurrency=concurrency,
         )
         slots = asyncio.Semaphore(concurrency)
 
@@ -482,6 +485,13 @@ def add_client_commands(sub: Any) -> None:
     up.add_argument("--collection", default=None, help="collection name (created if missing)")
     up.add_argument("--tags", default=None, help="comma-separated tags")
     up.add_argument("--concurrency", type=int, default=4, help="parallel uploads (default 4)")
+    up.add_argument(
+        "--multipart-threshold",
+        type=int,
+        default=MULTIPART_THRESHOLD,
+        metavar="BYTES",
+        help="files this big or bigger go in resumable parts (default 64 MiB)",
+    )
 
     ex = add(sub, "export", "download assets as ZIP archives (client)", cmd_export)
     ex.add_argument("ids", nargs="*", metavar="ID")

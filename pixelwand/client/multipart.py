@@ -27,6 +27,7 @@ import dataclasses
 import json
 import mimetypes
 import os
+import random
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ ProgressCallback = Callable[[int, int], None]
 READ_CHUNK = 1024 * 1024
 SIGN_BATCH = 100  # part URLs asked for at once (they live an hour)
 PART_ATTEMPTS = 3
+API_ATTEMPTS = 6
 
 
 class UploadError(Exception):
@@ -162,7 +164,12 @@ class _Api:
         self.headers = {"Authorization": f"Bearer {key}"}
 
     async def call(self, mode: str, **body: Any) -> Any:
-        r = await self.client.post(self.url, json={"mode": mode, **body}, headers=self.headers)
+        payload = {"mode": mode, **body}
+        for attempt in range(API_ATTEMPTS):
+            r = await self.client.post(self.url, json=payload, headers=self.headers)
+            if r.status_code not in (429, 502, 503, 504) or attempt == API_ATTEMPTS - 1:
+                break
+            await asyncio.sleep(_retry_delay(r, attempt))  # rate limited or restarting
         if r.status_code >= 400:
             try:
                 message = r.json().get("error", r.text)
@@ -229,6 +236,13 @@ def _read_state(resume_file: Path, file: Path, st: os.stat_result) -> _State | N
         st.st_mtime_ns,
     )
     return state if same else None
+
+
+def _retry_delay(r: httpx.Response, attempt: int) -> float:
+    """Retry-After when the server gave one, else exponential backoff with jitter."""
+    with contextlib.suppress(ValueError):
+        return min(30.0, max(0.0, float(r.headers.get("retry-after", ""))))
+    return min(30.0, 0.5 * 2**attempt) * (0.75 + random.random() / 2)
 
 
 def _part_size(state: _State, n: int) -> int:
@@ -313,6 +327,9 @@ async def _put_part(
         if r.status_code < 300:
             return r.headers.get("ETag")
         report(-sent)
+        if r.status_code == 429 and attempt < PART_ATTEMPTS:
+            await asyncio.sleep(_retry_delay(r, attempt))
+            continue
         if r.status_code < 500 or attempt == PART_ATTEMPTS:
             raise UploadError(r.status_code, f"part {n}: {r.text[:500]}")
     raise UploadError(0, f"part {n}: no attempt left")  # not reached: the loop raises

@@ -1,11 +1,14 @@
 """`pixelwand upload`: find the files, hash them, skip what the organization already holds
 (the `contentHash` list filter, 200 hashes a request), then presign → PUT → finalize in
-parallel with a progress bar of files and bytes."""
+parallel with a progress bar of files and bytes. Files at or above the multipart threshold
+go in parts (pixelwand.client.multipart) with a resume file in the state directory, so that
+the same command run again after a crash sends only the missing parts."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import mimetypes
 import os
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -16,9 +19,11 @@ from typing import Any
 import httpx
 
 from pixelwand.client.api import Api, ClientError, error_message, with_retries
+from pixelwand.client.multipart import UploadError, upload_file_async
 
 HASH_BATCH = 200  # the list filter's limit
 CHUNK = 1024 * 1024
+MULTIPART_THRESHOLD = 64 * 1024 * 1024  # bytes: files this big or bigger go in parts
 
 # What mimetypes may not know on a minimal system; anything unknown is sent as
 # application/octet-stream so that the API answers with its own reason.
@@ -81,6 +86,18 @@ def discover(paths: Iterable[str]) -> tuple[list[Path], list[FileResult]]:
     return found, missing
 
 
+def state_dir() -> Path:
+    """Where resume files live: $XDG_CACHE_HOME/pixelwand/uploads (~/.cache by default)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    return Path(cache) / "pixelwand" / "uploads"
+
+
+def resume_file_for(directory: Path, server: str, path: Path, st: os.stat_result) -> Path:
+    """One resume file per (server, absolute path, size, mtime): a changed file starts over."""
+    key = json.dumps([server.rstrip("/"), str(path.resolve()), st.st_size, st.st_mtime_ns])
+    return directory / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".json")
+
+
 def mime_type(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix in _EXTRA_TYPES:
@@ -133,8 +150,14 @@ class Uploader:
         collection_id: str | None,
         on_bytes: Callable[[int], None],
         on_done: Callable[[FileResult], None],
+        multipart_threshold: int = MULTIPART_THRESHOLD,
+        part_concurrency: int = 4,
+        resume_dir: Path | None = None,
     ) -> None:
         self.api = api
+        self.multipart_threshold = multipart_threshold
+        self.part_concurrency = part_concurrency
+        self.resume_dir = resume_dir
         self.tags = tags
         self.collection_id = collection_id
         self.on_bytes = on_bytes
@@ -169,38 +192,65 @@ class Uploader:
         if response.status_code >= 400:
             raise ClientError(error_message(response), response.status_code)
 
+    async def _multipart(self, local: LocalFile, mime: str) -> dict[str, Any]:
+        def progress(done: int, total: int) -> None:
+            self.on_bytes(done - local.sent)
+            local.sent = done
+
+        directory = self.resume_dir or state_dir()
+        await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+        st = await asyncio.to_thread(local.path.stat)
+        return await upload_file_async(
+            local.path,
+            api_url=self.api.base,
+            api_key=self.api.key,
+            mime_type=mime,
+            size=local.size,
+            progress=progress,
+            concurrency=self.part_concurrency,
+            resume_file=resume_file_for(directory, self.api.base, local.path, st),
+            tags=self.tags or None,
+            collection_id=self.collection_id,
+            http=self.api.http,
+        )
+
+    async def _single(self, local: LocalFile, mime: str) -> dict[str, Any]:
+        """presign → PUT → finalize."""
+        name = local.path.name
+        presigned = await self.api.call(
+            "POST",
+            "/assets",
+            json={"mode": "presign", "originalName": name, "mimeType": mime, "size": local.size},
+        )
+        await self._put(presigned, local)
+        finalize: dict[str, Any] = {
+            "mode": "finalize",
+            "originalName": name,
+            "mimeType": mime,
+            "size": local.size,
+            "storageKey": presigned["storageKey"],
+        }
+        if self.tags:
+            finalize["tags"] = self.tags
+        if self.collection_id:
+            finalize["collectionId"] = self.collection_id
+        asset: dict[str, Any] = await self.api.call("POST", "/assets", json=finalize)
+        return asset
+
     async def upload(self, local: LocalFile) -> FileResult:
         assert local.result is not None
         result = local.result
         mime = mime_type(local.path)
-        name = local.path.name
         try:
-            presigned = await self.api.call(
-                "POST",
-                "/assets",
-                json={
-                    "mode": "presign",
-                    "originalName": name,
-                    "mimeType": mime,
-                    "size": local.size,
-                },
-            )
-            await self._put(presigned, local)
-            finalize: dict[str, Any] = {
-                "mode": "finalize",
-                "originalName": name,
-                "mimeType": mime,
-                "size": local.size,
-                "storageKey": presigned["storageKey"],
-            }
-            if self.tags:
-                finalize["tags"] = self.tags
-            if self.collection_id:
-                finalize["collectionId"] = self.collection_id
-            asset = await self.api.call("POST", "/assets", json=finalize)
+            if local.size >= self.multipart_threshold:
+                asset = await self._multipart(local, mime)
+            else:
+                asset = await self._single(local, mime)
             result.status, result.asset_id = "uploaded", asset["id"]
-        except ClientError as exc:
+        except (ClientError, UploadError) as exc:
             result.status, result.error = "failed", exc.message
+        except httpx.TransportError as exc:  # multipart parts after their own retries
+            result.status, result.error = "failed", f"upload failed: {exc.__class__.__name__}"
         except OSError as exc:
             result.status, result.error = "failed", f"cannot read the file: {exc.strerror or exc}"
         self.on_bytes(local.size - local.sent)  # a failed file's bytes count as done
