@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import subprocess
@@ -47,14 +48,17 @@ async def test_a_connection_left_in_a_transaction_is_rolled_back_on_release(app)
         await con.execute("CREATE TEMP TABLE left_open (x int)")
         assert con.is_in_transaction()
         pid = con.get_server_pid()
-    for _ in range(pool.get_max_size()):  # the same connection comes back clean
-        async with pool.acquire() as con:
+    # The same connection comes back clean. Connections are held until it is found: the
+    # app's background workers use the pool too, and a released one could go round again.
+    async with contextlib.AsyncExitStack() as held:
+        for _ in range(pool.get_max_size()):
+            con = await held.enter_async_context(pool.acquire(timeout=30))
             assert not con.is_in_transaction()
             if con.get_server_pid() == pid:
                 assert await con.fetchval("SELECT to_regclass('pg_temp.left_open')") is None
                 break
-    else:
-        pytest.fail("the released connection was not handed out again")
+        else:
+            pytest.fail("the released connection was not handed out again")
 
 
 _MIGRATE_TO = """

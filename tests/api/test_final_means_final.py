@@ -98,7 +98,8 @@ async def test_a_put_after_finalize_never_changes_what_the_asset_serves(tenant, 
     again = await tenant.post(
         "/api/v1/assets", json=finalize_body(ticket, data, "hero.jpg", "image/jpeg")
     )
-    assert again.status_code == 200 and again.json() == asset
+    assert again.status_code == 200
+    assert without_facts(again.json()) == without_facts(asset)  # facts may arrive meanwhile
 
     # Once the URL has expired, the sweeper removes the client-writable object; the asset
     # keeps serving its bytes.
