@@ -456,11 +456,29 @@ async def test_rate_limit_is_shared_by_the_workers(server: Server) -> None:
     key = _cli(server.env, "keys", "create", "--org", org_id, "--scopes", "read").strip()
     assert API_KEY.match(key), key
 
-    results, elapsed = await _fan_out(
-        server, 30, "GET", "/api/v1/assets", headers={"Authorization": f"Bearer {key}"}
-    )
-    TIMINGS["30 concurrent TEAM requests (s)"] = elapsed
+    # The kernel hands connections to whichever worker accepts first, so one burst may land on a
+    # single worker; bursts repeat (each after the allowance has refilled) until one is spread
+    # over both. Every burst must stay under the shared ceiling.
+    for attempt in range(12):
+        if attempt:
+            await asyncio.sleep(1.2)  # the TEAM allowance refills within a second
+        results, elapsed = await _fan_out(
+            server, 30, "GET", "/api/v1/assets", headers={"Authorization": f"Bearer {key}"}
+        )
+        TIMINGS["30 concurrent TEAM requests (s)"] = elapsed
+        per_worker = _check_shared_burst(results, elapsed)
+        if len(per_worker) == 2:
+            break
+    # Both workers took requests in one burst. With a limiter per worker each would grant a
+    # burst of its own (2 * TEAM_RPS in all), which the ceiling excludes whenever the burst is
+    # quick (measured: 30 requests in ~0.04 s, ceiling 5).
+    assert len(per_worker) == 2, f"12 bursts, none spread over both workers: {dict(per_worker)}"
 
+
+def _check_shared_burst(
+    results: list[tuple[httpx.Response, int | None]], elapsed: float
+) -> Counter[int | None]:
+    """Assert one burst stayed within the shared allowance; its requests per worker."""
     statuses = Counter(r.status_code for r, _ in results)
     assert set(statuses) <= {200, 429}, statuses
     allowed = statuses[200]
@@ -472,15 +490,13 @@ async def test_rate_limit_is_shared_by_the_workers(server: Server) -> None:
     )
     print("\nrate limit across workers:", detail)
     assert TEAM_RPS <= allowed <= ceiling, detail
+    assert None not in per_worker, f"a connection was not traced to a worker: {detail}"
     for r, _ in results:
         assert r.headers["RateLimit-Limit"] == str(TEAM_RPS)
         if r.status_code == 429:
             assert int(r.headers["Retry-After"]) >= 1
             assert r.json() == {"error": r.json()["error"]} and "rate limit" in r.json()["error"]
-    # Both workers took requests. With a limiter per worker each would grant a burst of its
-    # own (2 * TEAM_RPS in all), which the ceiling excludes whenever the burst is quick
-    # (measured: 30 requests in ~0.04 s, ceiling 5).
-    assert None not in per_worker and len(per_worker) == 2, detail
+    return per_worker
 
 
 async def _deleted_rows(database_url: str) -> int:
