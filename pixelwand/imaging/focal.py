@@ -6,8 +6,9 @@ whole step) feeds everything:
 - focal point: libvips' attention (the smartcrop that `gravity=attention` uses: edges,
   skin tones and saturated colour, blurred), read as its `attention_x/y` centre on a
   FOCAL_SIDE thumbnail; stored as fractions of the upright image;
-- thumbhash (standard base64) from a THUMBHASH_SIDE thumbnail with alpha, through the
-  `thumbhash` package's reference encoder;
+- thumbhash (standard base64) from a THUMBHASH_SIDE thumbnail with alpha, through
+  `fast-thumbhash` (the ThumbHash author's Rust crate; the pure-Python `thumbhash` 0.1.2
+  raised TypeError on every image with transparency);
 - blurhash (4x3 components) from a BLURHASH_SIDE RGB thumbnail, through blurhash-python's C
   encoder (< 1 ms; the pure-Python `blurhash` takes ~5 ms);
 - dominant colour: the most populated cell of a 8x8x8 RGB grid over the blurhash thumbnail,
@@ -104,13 +105,13 @@ def attention_point(image: pyvips.Image) -> tuple[float, float]:
 
 
 def thumbhash_of(image: pyvips.Image) -> str:
-    from thumbhash import rgba_to_thumb_hash
+    from fast_thumbhash import rgba_to_thumb_hash
 
-    small = image.thumbnail_image(THUMBHASH_SIDE, height=THUMBHASH_SIDE)
+    small = image.thumbnail_image(THUMBHASH_SIDE, height=THUMBHASH_SIDE)  # ThumbHash: <= 100 px
     if not small.hasalpha():
         small = small.bandjoin(255)
     small = small.cast("uchar")
-    hashed = rgba_to_thumb_hash(small.width, small.height, list(bytes(small.write_to_memory())))
+    hashed = rgba_to_thumb_hash(small.width, small.height, bytes(small.write_to_memory()))
     return base64.b64encode(bytes(hashed)).decode()
 
 

@@ -15,6 +15,13 @@ streamed in, else the bytes read back); thumbhash, blurhash, dominant colour and
 automatic focal point for images (imaging/focal.py); duration, codec, frame rate, size and
 the focal point of the 25% poster frame for videos (imaging/video.py). Media that do not
 decode keep those null; the job still completes.
+
+Image facts decode pixels, so they obey the render memory budget like any render
+(services/rendering.py): their peak is estimated from the header first (a thumbnail to
+FOCAL_SIDE); above PIXELWAND_RENDER_MEMORY_BYTES the image gets its hash alone (a 779 KB
+PNG of 10,000,000 x 10 RGBA16 pixels took 13.6 GB here before); otherwise the estimate is
+reserved in the process's shared total while the facts are computed. Videos are bounded by
+the pixel budget per frame and this worker's single thread.
 """
 
 from __future__ import annotations
@@ -37,12 +44,15 @@ from typing import Any
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
-from pixelwand.errors import PixelWandError
+from pixelwand.errors import PixelWandError, RenderQueueFull
 from pixelwand.imaging.errors import ImageTooLarge, UndecodableImage
+from pixelwand.imaging.params import TransformParams
+from pixelwand.imaging.pipeline import memory_needed
 from pixelwand.models import Asset, FactJob
 from pixelwand.runtime import Runtime
 from pixelwand.services import webhooks
 from pixelwand.services.records import utcnow_ms
+from pixelwand.services.rendering import budget_for
 from pixelwand.storage.base import ObjectNotFound
 
 log = logging.getLogger(__name__)
@@ -142,8 +152,21 @@ def compute(
             focal_auto_y=facts.focal[1],
         )
         return values
-    values.update(_video_values(path, max_pixels))
+    if media_type == "VIDEO":
+        values.update(_video_values(path, max_pixels))
     return values
+
+
+def image_facts_memory(path: Path, mime_type: str, max_pixels: int) -> int:
+    """Estimated peak bytes of an image's facts (the thumbnail decode), from its header;
+    0 for a header that does not decode (the facts then give the hash alone)."""
+    from pixelwand.imaging.focal import FOCAL_SIDE
+
+    params = TransformParams(format="PNG", max_width=FOCAL_SIDE, max_height=FOCAL_SIDE)
+    try:
+        return memory_needed(path, params, source_mime=mime_type, max_pixels=max_pixels)
+    except (UndecodableImage, ImageTooLarge, PixelWandError):
+        return 0
 
 
 def _video_values(path: Path, max_pixels: int) -> dict[str, Any]:
@@ -219,7 +242,14 @@ class FactsWorker:
         """Claim a batch of jobs and fill them in; how many were completed."""
         done = 0
         for asset_id in await self._claim():
-            await self._process(asset_id)
+            try:
+                await self._process(asset_id)
+            except RenderQueueFull:  # renders fill the budget: the lease brings the job back
+                log.info("facts of asset %s wait: the render budget is full", asset_id)
+                continue
+            except Exception:  # a bug in one job must not hold up the others claimed with it
+                log.exception("facts of asset %s failed; retried when its lease expires", asset_id)
+                continue
             done += 1
             if on_done is not None:
                 on_done(done)
@@ -280,20 +310,35 @@ class FactsWorker:
 
     async def _compute(self, asset: Asset) -> dict[str, Any]:
         runtime = self.runtime
+        settings = runtime.settings
         storage = runtime.storage
         known = await storage.known_sha256(asset.storage_key)
         loop = asyncio.get_running_loop()
+        media_type = asset.media_type
         async with storage.local_copy(asset.storage_key) as path:
-            return await loop.run_in_executor(
-                self._executor,
-                lambda: compute(
+            needed = 0
+            if media_type == "IMAGE":
+                needed = await loop.run_in_executor(
+                    self._executor,
+                    image_facts_memory,
                     path,
-                    media_type=asset.media_type,
-                    mime_type=asset.mime_type,
-                    known_sha256=known,
-                    max_pixels=runtime.settings.max_image_pixels,
-                ),
-            )
+                    asset.mime_type,
+                    settings.max_image_pixels,
+                )
+                if needed > settings.render_memory_bytes:
+                    log.info("facts of asset %s: image too large to decode, hash only", asset.id)
+                    media_type, needed = "NONE", 0
+            async with budget_for(runtime).reserve(needed):
+                return await loop.run_in_executor(
+                    self._executor,
+                    lambda: compute(
+                        path,
+                        media_type=media_type,
+                        mime_type=asset.mime_type,
+                        known_sha256=known,
+                        max_pixels=settings.max_image_pixels,
+                    ),
+                )
 
     async def _renew_while_running(self, asset_id: str) -> None:
         interval = self.lease.total_seconds() / 3

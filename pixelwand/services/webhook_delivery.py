@@ -31,7 +31,7 @@ from pixelwand.config import Settings
 from pixelwand.errors import BadRequest
 from pixelwand.models import WebhookDelivery, WebhookEndpoint
 from pixelwand.services import webhooks
-from pixelwand.services.webhook_urls import check_destination
+from pixelwand.services.webhook_urls import check_destination, pinned
 
 log = logging.getLogger(__name__)
 
@@ -173,10 +173,11 @@ class DeliveryWorker:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.settings.webhook_timeout_seconds + 1):
-                await check_destination(endpoint.url, allow_private=allow_private)
+                address = await check_destination(endpoint.url, allow_private=allow_private)
+                url, host, extensions = pinned(endpoint.url, address)
                 started = time.perf_counter()
                 async with self.client.stream(
-                    "POST", endpoint.url, content=body, headers=headers
+                    "POST", url, content=body, headers=headers | host, extensions=extensions
                 ) as response:
                     read = 0
                     async for chunk in response.aiter_raw():

@@ -1,7 +1,10 @@
 """Which webhook URLs the service may call: http(s) to public addresses only (SSRF).
 
 A URL is checked when it is registered and again before every delivery, since what a
-name resolves to can change. Loopback, private, link-local, shared (CGNAT), multicast,
+name resolves to can change. A delivery connects to the very address its check vetted
+(`pinned`): the client never resolves the name a second time, so a name that answers a
+public address to the check and a private one a moment later (DNS rebinding) cannot
+redirect the request. Loopback, private, link-local, shared (CGNAT), multicast,
 reserved and unspecified addresses are refused unless the operator allows them
 (`PIXELWAND_WEBHOOK_ALLOW_PRIVATE=1`, for self-hosted receivers and tests).
 """
@@ -12,6 +15,8 @@ import asyncio
 import ipaddress
 import socket
 from urllib.parse import urlsplit
+
+import httpx
 
 from pixelwand.errors import BadRequest
 
@@ -47,18 +52,38 @@ def is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-async def check_destination(url: str, *, allow_private: bool) -> None:
-    """Refuse a URL whose host resolves to a non-public address (unless allowed)."""
+async def check_destination(url: str, *, allow_private: bool) -> str | None:
+    """Refuse a URL whose host resolves to a non-public address (unless allowed).
+
+    Returns the vetted address to connect to, or None when private destinations are allowed
+    (then nothing is vetted and the client resolves the name itself).
+    """
     _, host, port = parse_url(url)
     if allow_private:
-        return
+        return None
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         raise BadRequest(f"url host {host!r} does not resolve") from None
-    for info in infos:
-        if not is_public(str(info[4][0])):
-            raise BadRequest(
-                "url resolves to a loopback, private or reserved address; "
-                "set PIXELWAND_WEBHOOK_ALLOW_PRIVATE=1 to allow it"
-            )
+    addresses = [str(info[4][0]) for info in infos]
+    if not addresses or not all(is_public(address) for address in addresses):
+        raise BadRequest(
+            "url resolves to a loopback, private or reserved address; "
+            "set PIXELWAND_WEBHOOK_ALLOW_PRIVATE=1 to allow it"
+        )
+    return addresses[0]
+
+
+def pinned(url: str, address: str | None) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:
+    """(URL, extra headers, request extensions) that send `url` to `address` itself.
+
+    The Host header keeps the name (virtual hosts) and TLS verifies the certificate against
+    it (httpx's `sni_hostname` extension), so only the address lookup is taken out of the
+    client's hands.
+    """
+    target = httpx.URL(url)
+    if address is None:
+        return target, {}, {}
+    name = target.raw_host.decode("ascii")
+    headers = {"Host": target.netloc.decode("ascii")}
+    return target.copy_with(host=address.split("%", 1)[0]), headers, {"sni_hostname": name}

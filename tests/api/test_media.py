@@ -74,6 +74,33 @@ async def test_image_facts_are_filled_after_finalize(tenant):
     assert filled["durationSeconds"] is None and filled["videoCodec"] is None
 
 
+@pytest.mark.parametrize("alpha", [128, "disc"])
+async def test_transparent_images_get_a_thumbhash_with_alpha(tenant, alpha):
+    """Uniform and varying transparency: every fact is filled and the ThumbHash says alpha."""
+    import pyvips
+    from fast_thumbhash import thumb_hash_to_rgba
+
+    rgb = pyvips.Image.black(120, 80, bands=3).new_from_image([200, 40, 30]).cast("uchar")
+    if alpha == "disc":
+        xyz = pyvips.Image.xyz(120, 80)
+        band = (((xyz[0] - 60) ** 2 + (xyz[1] - 40) ** 2) < 900).ifthenelse(255, 0)
+    else:
+        band = pyvips.Image.black(120, 80).new_from_image(alpha)
+    data = rgb.bandjoin(band.cast("uchar")).copy(interpretation="srgb").pngsave_buffer()
+    asset = await upload(tenant, data, "see-through.png", "image/png")
+    filled = await wait_for_facts(tenant, asset["id"])
+    raw = base64.b64decode(filled["thumbhash"], validate=True)
+    assert raw[2] & 0x80, "ThumbHash header: has-alpha bit"
+    width, height, rgba = thumb_hash_to_rgba(raw)
+    alphas = rgba[3::4]
+    if alpha == "disc":  # opaque in the middle, clear at the corners
+        assert alphas[(height // 2) * width + width // 2] > 200 and alphas[0] < 60, alphas
+    else:
+        assert all(100 < a < 160 for a in alphas), alphas
+    assert filled["blurhash"] and re.fullmatch(r"#[0-9a-f]{6}", filled["dominantColor"])
+    assert filled["focalPoint"]["source"] == "auto"
+
+
 async def test_undecodable_media_keep_facts_null_and_finalize_anyway(tenant):
     video = make_mp4_head(8192)  # an MP4 header and zeros: passes the sniff, decodes to nothing
     asset = await upload(tenant, video, "broken.mp4", "video/mp4")

@@ -7,14 +7,22 @@ import asyncio
 import dataclasses
 import hashlib
 import hmac
+import socket
 import time
+import types
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from pixelwand.services import webhook_urls
-from pixelwand.services.webhook_delivery import MAX_ATTEMPTS, backoff_seconds, sign
+from pixelwand.services.webhook_delivery import (
+    MAX_ATTEMPTS,
+    DeliveryWorker,
+    backoff_seconds,
+    sign,
+)
 from tests.helpers import make_image, upload, without_facts
 from tests.support.receiver import Receiver, running_receiver
 
@@ -376,3 +384,71 @@ async def test_destination_is_checked_again_at_delivery(tenant, receiver, app):
     assert "private" in deliveries[0]["error"] and deliveries[0]["responseStatus"] is None
     assert receiver.on(path) == []
     await receiver.wait_for(path, 1)  # allowed again: the retry goes out
+
+
+def _resolver(*answers: list[str]):
+    """A getaddrinfo that answers each call with the next list of addresses (the last repeats)."""
+    calls: list[str] = []
+
+    async def getaddrinfo(host, port, **kw):
+        calls.append(host)
+        addresses = answers[min(len(calls), len(answers)) - 1]
+        family = lambda a: socket.AF_INET6 if ":" in a else socket.AF_INET  # noqa: E731
+        return [(family(a), socket.SOCK_STREAM, 6, "", (a, port)) for a in addresses]
+
+    return getaddrinfo, calls
+
+
+@pytest.mark.parametrize(
+    ("url", "address", "host", "sent_to"),
+    [
+        (
+            "https://hooks.example:8443/in?x=1",
+            "93.184.216.34",
+            "hooks.example:8443",
+            "https://93.184.216.34:8443/in?x=1",
+        ),
+        (
+            "http://hooks.example/in",
+            "2606:2800:220:1::1",
+            "hooks.example",
+            "http://[2606:2800:220:1::1]/in",
+        ),
+    ],
+)
+async def test_a_delivery_connects_to_the_address_it_vetted(
+    app, monkeypatch, url, address, host, sent_to
+):
+    """DNS rebinding: the name answers a public address to the check and loopback after it.
+    The request must go to the vetted address, with the name kept for Host and TLS."""
+    getaddrinfo, calls = _resolver([address], ["127.0.0.1"])
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204, stream=httpx.ByteStream(b""))
+
+    settings = dataclasses.replace(app.state.runtime.settings, webhook_allow_private=False)
+    worker = DeliveryWorker(settings, transport=httpx.MockTransport(handler))
+    row = types.SimpleNamespace(
+        body='{"a":1}', event_id="evt_1", event_type="asset.deleted", attempts=0
+    )
+    endpoint = types.SimpleNamespace(url=url, secret="whsec_x")
+    try:
+        succeeded, status, _, error = await worker._attempt(row, endpoint)  # type: ignore[arg-type]
+    finally:
+        await worker.client.aclose()
+    assert (succeeded, status, error) == (True, 204, None)
+    assert calls == ["hooks.example"]  # resolved once, by the check
+    (request,) = seen
+    assert str(request.url) == sent_to
+    assert request.headers["host"] == host
+    assert request.extensions["sni_hostname"] == "hooks.example"
+
+
+async def test_a_name_with_any_private_address_is_refused(app, monkeypatch):
+    getaddrinfo, _ = _resolver(["93.184.216.34", "10.0.0.7"])
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
+    with pytest.raises(webhook_urls.BadRequest, match="private"):
+        await webhook_urls.check_destination("https://hooks.example/", allow_private=False)

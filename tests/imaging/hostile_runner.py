@@ -5,7 +5,8 @@
 CASES_DIR holds files named `<case>.<ext>` (tests/imaging/hostile_media.py writes them).
 For each: presign → PUT → finalize; then, for every finalized asset, export-url twice
 (`format=WEBP&maxWidth=800`, and unresized in the source's format) and one ZIP export of
-them all (WEBP, maxWidth 800). Prints one JSON object: the peak RSS of this process after
+them all (WEBP, maxWidth 800); then waits for the facts worker to have been through every
+finalized file. Prints one JSON object: the peak RSS of this process after
 start-up and at the end, every status seen per step, and the requests that answered 5xx.
 The caller sets the PIXELWAND_* budget variables in the environment.
 """
@@ -135,7 +136,11 @@ async def main(files: list[tuple[Path, bytes]], work: Path) -> dict[str, Any]:
                 if r.status_code == 200:
                     names = zipfile.ZipFile(io.BytesIO(r.content)).namelist()
                     statuses["zip-entries"][len(names)] += 1
+        # The facts worker decodes every finalized image too (a thumbnail for its placeholders
+        # and focal point): its peak counts, so the run waits until it has been through all.
+        facts_pending = await _facts_drained(600)
     return {
+        "facts_pending": facts_pending,
         "peak_rss_after_start": started,
         "peak_rss": peak_rss(),
         "statuses": {step: dict(c) for step, c in statuses.items()},
@@ -143,6 +148,18 @@ async def main(files: list[tuple[Path, bytes]], work: Path) -> dict[str, Any]:
         "finalized": len(assets),
         "refused": refused,
     }
+
+
+async def _facts_drained(seconds: float) -> int:
+    """Wait for the facts worker to finish every job; how many are left after `seconds`."""
+    from pixelwand.services import facts
+
+    for _ in range(int(seconds / 0.2)):
+        pending = await facts.pending_count()
+        if not pending:
+            return 0
+        await asyncio.sleep(0.2)
+    return await facts.pending_count()
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Hostile media (tests/imaging/hostile_media.py, seeded) through a real app in a subprocess:
-export-url (resized, unresized, concurrently) and a ZIP export of every file that finalized.
+export-url (resized, unresized, concurrently), a ZIP export of every file that finalized, and
+the facts worker's decode of each.
 Never a 5xx, never a hang, and the subprocess's peak RSS stays within the configured render
 budget (with a generous margin for the interpreter, the app and allocator slack)."""
 
@@ -46,6 +47,7 @@ def test_hostile_media_stay_within_the_render_budget(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads(run.stdout.strip().splitlines()[-1])
     assert report["server_errors"] == []
+    assert report["facts_pending"] == 0  # the facts worker went through every file
     statuses = report["statuses"]
     assert statuses["presign"] == {"200": len(cases)}
     assert set(statuses["finalize"]) <= {"201", "400"}
