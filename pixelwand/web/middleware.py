@@ -12,9 +12,16 @@ them to the request's `ResponseExtras`, which this layer's one wrapper sends.
 
 Bodies that stop coming: a request that announces a body (Content-Length or chunked) gets
 a `receive` that waits at most `body_timeout` seconds for each part of it; past that the
-request fails with 408 and the connection is closed (as after a 413: the rest of that
-body is not worth reading). Headers that stop coming are the HTTP protocol's business
-(pixelwand/web/protocol.py).
+request fails with 408 and the connection is closed. Headers that stop coming are the HTTP
+protocol's business (pixelwand/web/protocol.py).
+
+Refused bodies (413) are read to their end and dropped before the answer goes out, up to
+DRAIN_BYTES and DRAIN_SECONDS: a server that answers and closes while the client is still
+sending makes the kernel reset the connection, and the reset throws the answer away in the
+client's buffers, so clients (httpx, browsers) reported a connection error instead of the
+413 (a 20 MiB JSON body did, measured). Nothing is kept: memory stays flat. A body declared
+larger than DRAIN_BYTES is not worth reading: the answer goes out at once and the
+connection is closed, as nginx's lingering close also gives up.
 """
 
 from __future__ import annotations
@@ -40,6 +47,9 @@ _VARY_ORIGIN = (b"vary", b"Origin")
 _CONNECTION_CLOSE = (b"connection", b"close")
 # Answers after which the rest of the request body is not read: the connection is closed.
 _CLOSING_STATUSES = frozenset({408, 413})
+# How much of a refused body is read and dropped so that its client sees the 413.
+DRAIN_BYTES = 32 * 1024 * 1024
+DRAIN_SECONDS = 5.0
 # On every answer: browsers must take the Content-Type as given (an uploaded file served as
 # image/jpeg is never sniffed into HTML).
 _NOSNIFF = (b"x-content-type-options", b"nosniff")
@@ -117,6 +127,54 @@ def _receiving_in_time(receive: Receive, timeout: float) -> Receive:
     return receive_in_time
 
 
+class _Body:
+    """How much of a request's body has been received, and whether all of it."""
+
+    __slots__ = ("complete", "declared", "received")
+
+    def __init__(self, declared: int | None) -> None:
+        self.declared = declared
+        self.received = 0
+        self.complete = False
+
+    def tracking(self, receive: Receive) -> Receive:
+        async def receive_tracked() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                self.received += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    self.complete = True
+            else:
+                self.complete = True  # disconnected: nothing more will come
+            return message
+
+        return receive_tracked
+
+    async def drain(self, receive: Receive) -> None:
+        """Read what is left of the body and drop it, within DRAIN_BYTES and DRAIN_SECONDS."""
+        if self.declared is not None and self.declared > DRAIN_BYTES:
+            return
+        try:
+            async with asyncio.timeout(DRAIN_SECONDS):
+                while not self.complete and self.received <= DRAIN_BYTES:
+                    await receive()
+        except (TimeoutError, RequestTimeout, ClientDisconnect):
+            pass
+
+
+def _draining_refusals(send: Send, receive: Receive, body: _Body) -> Send:
+    async def send_after_draining(message: Message) -> None:
+        if (
+            message["type"] == "http.response.start"
+            and message["status"] == 413
+            and not body.complete
+        ):
+            await body.drain(receive)
+        await send(message)
+
+    return send_after_draining
+
+
 class Edge:
     def __init__(
         self,
@@ -150,6 +208,7 @@ class Edge:
         incoming = None
         has_origin = False
         has_body = False
+        declared: int | None = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")[:64]
@@ -157,10 +216,14 @@ class Edge:
                 has_origin = True
             elif name == b"content-length":
                 has_body = value != b"0"
+                declared = int(value) if value.isdigit() else None
             elif name == b"transfer-encoding":
                 has_body = True
-        if has_body and self.body_timeout > 0:
-            receive = _receiving_in_time(receive, self.body_timeout)
+        body = _Body(declared) if has_body else None
+        if body is not None:
+            if self.body_timeout > 0:
+                receive = _receiving_in_time(receive, self.body_timeout)
+            receive = body.tracking(receive)
         rid = incoming or _new_request_id()
         token = request_id_var.set(rid)
         org_token = org_id_var.set(None)
@@ -169,6 +232,8 @@ class Edge:
             [(b"x-request-id", rid.encode("latin-1")), _NOSNIFF]
         )
         send_ = sending_extras(send, extras, vary_origin=not has_origin)
+        if body is not None:
+            send_ = _draining_refusals(send_, receive, body)
         started = time.perf_counter()
         try:
             app = self.cors_app if has_origin else self.app
