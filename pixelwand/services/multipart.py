@@ -34,11 +34,11 @@ from pixelwand.services.assets import get_asset, replace_tag_rows
 from pixelwand.services.collections import get_owned_collection_id
 from pixelwand.services.records import AssetRecord, utcnow_ms
 from pixelwand.services.uploads import (
-    _dimensions,
     check_declared,
     existing_asset,
     reserving,
     storage_used,
+    stored_image_dimensions,
 )
 from pixelwand.services.validation import normalize_tags, require_name
 from pixelwand.storage import ObjectNotFound, PartInfo, PresignedUpload, Storage
@@ -376,7 +376,7 @@ async def _check_object(
     if not matches(row.mime_type, head):
         raise BadRequest(f"file content does not match mimeType {row.mime_type}")
     if row.mime_type in IMAGE_MIME_TYPES:
-        return await _dimensions(storage, run_blocking, row.storage_key, info.size)
+        return await stored_image_dimensions(storage, run_blocking, row.storage_key, info.size)
     return None, None
 
 

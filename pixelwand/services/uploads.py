@@ -297,7 +297,9 @@ async def _pin_check_and_record(
             raise BadRequest(f"file content does not match mimeType {mime}")
         width = height = None
         if mime in IMAGE_MIME_TYPES:
-            width, height = await _dimensions(storage, run_blocking, storage_key, info.size)
+            width, height = await stored_image_dimensions(
+                storage, run_blocking, storage_key, info.size
+            )
     except BadRequest:
         # Refused bytes are not kept: the client PUTs again (its URL still valid) and
         # finalizes again.
@@ -357,7 +359,12 @@ async def existing_asset(org_id: str, asset_id: str) -> AssetRecord:
         raise BadRequest("upload not found: its asset was deleted") from None
 
 
-async def _dimensions(storage: Storage, run_blocking, key: str, size: int) -> tuple[int, int]:
+async def stored_image_dimensions(
+    storage: Storage, run_blocking, key: str, size: int
+) -> tuple[int, int]:
+    """(width, height) of the stored image at `key`, from its header alone: the file itself
+    on local storage, else growing ranged reads; 400 "could not decode image" otherwise.
+    Finalize and multipart complete both use it."""
     path = await storage.local_path(key)
     if path is not None:
         try:

@@ -11,7 +11,7 @@ with its error; the rest of the page stands.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Any
 
 import strawberry
 from strawberry.dataloader import DataLoader
@@ -26,16 +26,8 @@ from pixelwand.services.renditions import (
     resolve_params,
 )
 from schema.context import require_scope
+from schema.exports import arguments as args
 from schema.exports.types import ExportUrl
-
-PERCEPTUAL_ARGUMENT = strawberry.argument(
-    description="Perceptual target: auto, auto:low|medium|high|best or auto:NN (30-95); "
-    "quality is then chosen per image for that SSIMULACRA2 score."
-)
-FORMATS_ARGUMENT = strawberry.argument(
-    description="With format AUTO: candidate formats (default AVIF, WEBP, JPEG; PNG may be "
-    "listed); the smallest output meeting the target wins."
-)
 
 
 def export_url_type(result: ExportUrlResult) -> ExportUrl:
@@ -58,35 +50,17 @@ def export_url_type(result: ExportUrlResult) -> ExportUrl:
 async def asset_rendition(
     root: Any,
     info: strawberry.Info,
-    preset: Annotated[str | None, strawberry.argument(description="A preset's name.")] = None,
-    format: Annotated[
-        str | None, strawberry.argument(description="JPEG, PNG, WEBP, AVIF or AUTO.")
-    ] = None,
-    quality: Annotated[int | None, strawberry.argument(description="1-100.")] = None,
-    max_width: Annotated[int | None, strawberry.argument(description="1-16384.")] = None,
-    max_height: Annotated[int | None, strawberry.argument(description="1-16384.")] = None,
-    preserve_aspect: Annotated[
-        bool | None, strawberry.argument(description="Default true.")
-    ] = None,
-    ttl: Annotated[
-        int | None, strawberry.argument(description="Seconds, 60-86400; default 3600.")
-    ] = None,
-    perceptual: Annotated[str | None, PERCEPTUAL_ARGUMENT] = None,
-    formats: Annotated[list[str] | None, FORMATS_ARGUMENT] = None,
-    gravity: Annotated[
-        str | None,
-        strawberry.argument(
-            description="center (default), focal, attention or entropy; all but center need "
-            "preserveAspect false."
-        ),
-    ] = None,
-    poster_at: Annotated[
-        str | None,
-        strawberry.argument(
-            description='Videos: the poster frame\'s time, seconds ("2.5") or a percentage '
-            '("25%", the default).'
-        ),
-    ] = None,
+    preset: args.Preset = None,
+    format: args.Format = None,
+    quality: args.Quality = None,
+    max_width: args.MaxWidth = None,
+    max_height: args.MaxHeight = None,
+    preserve_aspect: args.PreserveAspect = None,
+    ttl: args.Ttl = None,
+    perceptual: args.Perceptual = None,
+    formats: args.Formats = None,
+    gravity: args.Gravity = None,
+    poster_at: args.PosterAt = None,
 ) -> ExportUrl | None:
     principal = require_scope(info, "read")
     inline = InlineTransform(

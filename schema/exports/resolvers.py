@@ -9,7 +9,8 @@ import strawberry
 from pixelwand.services import exports
 from pixelwand.services.renditions import InlineTransform
 from schema.context import require_scope
-from schema.exports.renditions import FORMATS_ARGUMENT, PERCEPTUAL_ARGUMENT, export_url_type
+from schema.exports import arguments as args
+from schema.exports.renditions import export_url_type
 from schema.exports.types import CreateExportInput, ExportLink, ExportUrl
 
 
@@ -25,35 +26,17 @@ class ExportQueries:
         asset_id: Annotated[
             strawberry.ID, strawberry.argument(description="An image's or a video's id.")
         ],
-        preset: Annotated[str | None, strawberry.argument(description="A preset's name.")] = None,
-        format: Annotated[
-            str | None, strawberry.argument(description="JPEG, PNG, WEBP or AVIF.")
-        ] = None,
-        quality: Annotated[int | None, strawberry.argument(description="1-100.")] = None,
-        max_width: Annotated[int | None, strawberry.argument(description="1-16384.")] = None,
-        max_height: Annotated[int | None, strawberry.argument(description="1-16384.")] = None,
-        preserve_aspect: Annotated[
-            bool | None, strawberry.argument(description="Default true.")
-        ] = None,
-        ttl: Annotated[
-            int | None, strawberry.argument(description="Seconds, 60-86400; default 3600.")
-        ] = None,
-        gravity: Annotated[
-            str | None,
-            strawberry.argument(
-                description="center (default), focal, attention or entropy: where a crop "
-                "keeps the picture; all but center need preserveAspect false."
-            ),
-        ] = None,
-        poster_at: Annotated[
-            str | None,
-            strawberry.argument(
-                description='Videos only: the poster frame\'s time, seconds ("2.5") or a '
-                'percentage ("25%", the default); the keyframe at or before it is used.'
-            ),
-        ] = None,
-        perceptual: Annotated[str | None, PERCEPTUAL_ARGUMENT] = None,
-        formats: Annotated[list[str] | None, FORMATS_ARGUMENT] = None,
+        preset: args.Preset = None,
+        format: args.Format = None,
+        quality: args.Quality = None,
+        max_width: args.MaxWidth = None,
+        max_height: args.MaxHeight = None,
+        preserve_aspect: args.PreserveAspect = None,
+        ttl: args.Ttl = None,
+        gravity: args.Gravity = None,
+        poster_at: args.PosterAt = None,
+        perceptual: args.Perceptual = None,
+        formats: args.Formats = None,
     ) -> ExportUrl:
         principal = require_scope(info, "read")
         result = await info.context.runtime.renditions.export_url(

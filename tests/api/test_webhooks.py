@@ -252,6 +252,25 @@ async def test_asset_events_are_signed_and_carry_the_api_shape(tenant, receiver)
     assert len({g.headers["pixelwand-event-id"] for g in got}) == len(got)  # none sent twice
 
 
+async def test_facts_arriving_send_asset_updated_with_them(tenant, receiver):
+    """The facts worker fills contentHash, placeholders and the focal point after finalize;
+    subscribers hear of it as an asset.updated carrying the filled asset."""
+    hook, path = await _register(tenant, receiver, events=["asset.updated"])
+    data = make_image(120, 80)
+    asset = await upload(tenant, data, "facts.jpg", "image/jpeg")
+    assert asset["contentHash"] is None or asset["contentHash"].startswith("sha256:")
+    event = await _event(
+        receiver,
+        path,
+        hook["secret"],
+        lambda e: e["data"]["id"] == asset["id"] and e["data"]["blurhash"] is not None,
+    )
+    assert event["type"] == "asset.updated"
+    assert event["data"]["contentHash"] == "sha256:" + hashlib.sha256(data).hexdigest()
+    read = (await tenant.get(f"/api/v1/assets/{asset['id']}")).json()
+    assert event["data"] == read  # the filled asset, in the API's shape
+
+
 async def test_collection_and_export_events(tenant, receiver):
     hook, path = await _register(
         tenant, receiver, events=["collection.created", "export.completed"]
