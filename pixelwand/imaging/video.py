@@ -201,11 +201,29 @@ def probe(path: Path | io.IOBase) -> VideoFacts:
         container.close()
 
 
+def frame_size(path: Path | io.IOBase) -> tuple[int, int]:
+    """The declared (coded) frame size, from the headers: what a poster's memory is estimated
+    from (budget.video_frame_memory). UndecodableVideo when there is none."""
+    container, stream = _open_video(path)
+    try:
+        codec = stream.codec_context
+        if not codec.width or not codec.height:
+            raise UndecodableVideo("no frame size")
+        return int(codec.width), int(codec.height)
+    except UndecodableVideo:
+        raise
+    except Exception as exc:
+        raise UndecodableVideo(str(exc)[:200]) from None
+    finally:
+        container.close()
+
+
 def poster_frame(path: Path | io.IOBase, at: PosterAt, *, max_pixels: int) -> pyvips.Image:
     """The keyframe at or before `at`, as an 8-bit sRGB image, upright.
 
-    Raises UndecodableVideo, VideoTooLarge (declared or decoded size over `max_pixels`) and
-    PosterPastEnd.
+    Raises UndecodableVideo (also for a frame larger than the declared size, which the
+    caller's memory reservation was made for), VideoTooLarge (declared or decoded size over
+    `max_pixels`) and PosterPastEnd.
     """
     container, stream = _open_video(path)
     try:
@@ -229,6 +247,9 @@ def poster_frame(path: Path | io.IOBase, at: PosterAt, *, max_pixels: int) -> py
             for frame in packet.decode():
                 if frame.width * frame.height > max_pixels:
                     raise VideoTooLarge()
+                if frame.width * frame.height > codec.width * codec.height:
+                    # Memory was reserved for the declared size (services/posters.py).
+                    raise UndecodableVideo("a frame is larger than the declared size")
                 return _to_vips(frame)
         raise UndecodableVideo("no frame decoded")
     except (UndecodableVideo, VideoTooLarge, PosterPastEnd):

@@ -20,8 +20,9 @@ Image facts decode pixels, so they obey the render memory budget like any render
 (services/rendering.py): their peak is estimated from the header first (a thumbnail to
 FOCAL_SIDE); above PIXELWAND_RENDER_MEMORY_BYTES the image gets its hash alone (a 779 KB
 PNG of 10,000,000 x 10 RGBA16 pixels took 13.6 GB here before); otherwise the estimate is
-reserved in the process's shared total while the facts are computed. Videos are bounded by
-the pixel budget per frame and this worker's single thread.
+reserved in the process's shared total while the facts are computed. Videos likewise: the
+poster frame's estimate from the declared frame size (budget.video_frame_memory); above the
+limit a video gets its hash and probed facts without the poster's focal point.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from pixelwand.errors import PixelWandError, RenderQueueFull
+from pixelwand.imaging.budget import video_frame_memory
 from pixelwand.imaging.errors import ImageTooLarge, UndecodableImage
 from pixelwand.imaging.params import TransformParams
 from pixelwand.imaging.pipeline import memory_needed
@@ -133,11 +135,21 @@ def _file_sha256(path: Path) -> str:
 
 
 def compute(
-    path: Path, *, media_type: str, mime_type: str, known_sha256: str | None, max_pixels: int
+    path: Path,
+    *,
+    media_type: str,
+    mime_type: str,
+    known_sha256: str | None,
+    max_pixels: int,
+    decode: bool = True,
 ) -> dict[str, Any]:
-    """The asset columns to write (blocking). Undecodable media give the hash alone."""
+    """The asset columns to write (blocking). Undecodable media give the hash alone; without
+    `decode` (too large for the memory budget) images give the hash alone and videos what
+    their headers say."""
     values: dict[str, Any] = {"content_hash": f"sha256:{known_sha256 or _file_sha256(path)}"}
     if media_type == "IMAGE":
+        if not decode:
+            return values
         from pixelwand.imaging.focal import image_facts
 
         try:
@@ -152,9 +164,15 @@ def compute(
             focal_auto_y=facts.focal[1],
         )
         return values
-    if media_type == "VIDEO":
-        values.update(_video_values(path, max_pixels))
+    values.update(_video_values(path, max_pixels, poster=decode))
     return values
+
+
+def facts_memory(path: Path, media_type: str, mime_type: str, max_pixels: int) -> int:
+    """Estimated peak bytes of computing a file's facts (blocking: it reads the header)."""
+    if media_type == "IMAGE":
+        return image_facts_memory(path, mime_type, max_pixels)
+    return video_facts_memory(path)
 
 
 def image_facts_memory(path: Path, mime_type: str, max_pixels: int) -> int:
@@ -169,7 +187,24 @@ def image_facts_memory(path: Path, mime_type: str, max_pixels: int) -> int:
         return 0
 
 
-def _video_values(path: Path, max_pixels: int) -> dict[str, Any]:
+def video_facts_memory(path: Path) -> int:
+    """Estimated peak bytes of a video's facts (its 25% poster frame); 0 when the headers
+    do not tell the frame size (the facts then stop at the probe)."""
+    from pixelwand.imaging import video
+    from pixelwand.imaging.focal import FOCAL_SIDE
+
+    if not video.available():
+        return 0
+    try:
+        width, height = video.frame_size(path)
+    except video.UndecodableVideo:
+        return 0
+    return video_frame_memory(
+        width, height, output_pixels=FOCAL_SIDE * FOCAL_SIDE, output_format="PNG"
+    )
+
+
+def _video_values(path: Path, max_pixels: int, *, poster: bool) -> dict[str, Any]:
     from pixelwand.imaging import video
 
     if not video.available():  # installed without the `video` extra
@@ -187,6 +222,8 @@ def _video_values(path: Path, max_pixels: int) -> dict[str, Any]:
         "width": probed.width,
         "height": probed.height,
     }
+    if not poster:
+        return values
     try:
         frame = video.poster_frame(path, video.PosterAt(percent=25.0), max_pixels=max_pixels)
         values["width"], values["height"] = frame.width, frame.height  # upright
@@ -316,18 +353,18 @@ class FactsWorker:
         loop = asyncio.get_running_loop()
         media_type = asset.media_type
         async with storage.local_copy(asset.storage_key) as path:
-            needed = 0
-            if media_type == "IMAGE":
-                needed = await loop.run_in_executor(
-                    self._executor,
-                    image_facts_memory,
-                    path,
-                    asset.mime_type,
-                    settings.max_image_pixels,
-                )
-                if needed > settings.render_memory_bytes:
-                    log.info("facts of asset %s: image too large to decode, hash only", asset.id)
-                    media_type, needed = "NONE", 0
+            needed = await loop.run_in_executor(
+                self._executor,
+                facts_memory,
+                path,
+                media_type,
+                asset.mime_type,
+                settings.max_image_pixels,
+            )
+            decode = needed <= settings.render_memory_bytes
+            if not decode:
+                log.info("facts of asset %s: too large to decode, no pixel facts", asset.id)
+                needed = 0
             async with budget_for(runtime).reserve(needed):
                 return await loop.run_in_executor(
                     self._executor,
@@ -337,6 +374,7 @@ class FactsWorker:
                         mime_type=asset.mime_type,
                         known_sha256=known,
                         max_pixels=settings.max_image_pixels,
+                        decode=decode,
                     ),
                 )
 

@@ -6,6 +6,12 @@ file that takes longer answers 400 and its thread finishes on its own, bounded b
 imaging/video.py's packet limit. On local disk FFmpeg reads the file; on S3 it reads
 through `RangeReader`, ranged GETs of what it asks for (the index and one keyframe's
 packets), never the whole video.
+
+Memory: the declared frame size is read first and the poster's estimate
+(budget.video_frame_memory, ~11 bytes a pixel) is reserved in the process's render budget
+like any render; above PIXELWAND_RENDER_MEMORY_BYTES the answer is 400 "image too large to
+render" (8K UHD, 35 Mpx, needs ~420 MB and passes the 512 MiB default). A frame that decodes
+larger than declared is refused (imaging/video.py), so the reservation holds.
 """
 
 from __future__ import annotations
@@ -18,10 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from pixelwand.errors import BadRequest
+from pixelwand.imaging.budget import video_frame_memory
+from pixelwand.imaging.errors import ImageTooLargeToRender
 from pixelwand.imaging.params import TransformParams
 from pixelwand.imaging.pipeline import Rendered, render_image
 from pixelwand.runtime import Runtime
 from pixelwand.services.records import AssetRecord
+from pixelwand.services.rendering import budget_for
 from pixelwand.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -91,6 +100,13 @@ def _decode_and_render(
     return render_image(frame, params, focal=focal)
 
 
+def _output_pixels(width: int, height: int, params: TransformParams) -> int:
+    if not params.preserve_aspect and params.max_width and params.max_height:
+        return params.max_width * params.max_height
+    scale = min(1.0, (params.max_width or width) / width, (params.max_height or height) / height)
+    return max(1, round(width * scale) * round(height * scale))
+
+
 async def render_poster(
     runtime: Runtime,
     asset: AssetRecord,
@@ -108,23 +124,33 @@ async def render_poster(
     storage = runtime.storage
     loop = asyncio.get_running_loop()
     path = await storage.local_path(asset.storage_key)
-    source: Path | RangeReader
-    if path is not None:
-        source = path
-    else:
+
+    def source() -> Path | RangeReader:  # each pass reads from the start
+        if path is not None:
+            return path
         timeout = settings.storage_timeout_seconds
-        source = RangeReader(storage, asset.storage_key, asset.size, loop, timeout)
-    work = loop.run_in_executor(
-        _executor,
-        _decode_and_render,
-        source,
-        params,
-        at,
-        settings.max_image_pixels,
-        focal,
-    )
+        return RangeReader(storage, asset.storage_key, asset.size, loop, timeout)
+
+    seconds = settings.video_decode_timeout_seconds
+    max_pixels = settings.max_image_pixels
     try:
-        return await asyncio.wait_for(work, settings.video_decode_timeout_seconds)
+        size = loop.run_in_executor(_executor, video.frame_size, source())
+        width, height = await asyncio.wait_for(size, seconds)
+        if width * height > max_pixels:
+            raise video.VideoTooLarge()
+        needed = video_frame_memory(
+            width,
+            height,
+            output_pixels=_output_pixels(width, height, params),
+            output_format=params.format,
+        )
+        if needed > settings.render_memory_bytes:
+            raise ImageTooLargeToRender()
+        async with budget_for(runtime).reserve(needed):
+            work = loop.run_in_executor(
+                _executor, _decode_and_render, source(), params, at, max_pixels, focal
+            )
+            return await asyncio.wait_for(work, seconds)
     except TimeoutError:
         log.warning("poster of asset %s: no frame within the deadline", asset.id)
         raise BadRequest("could not decode video: no frame within the time limit") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import zipfile
 
@@ -131,3 +132,31 @@ async def test_zip_exports_keep_videos_as_original_bytes(tenant, clip):
     assert r.status_code == 200, r.text
     with zipfile.ZipFile(io.BytesIO(r.content)) as archive:
         assert archive.read("keep.mp4") == clip
+
+
+@pytest.fixture
+def small_render_budget(app):
+    """A per-render memory limit of 40 MiB: a 1920x1080 poster (estimated ~54 MiB: 32 MiB fixed
+    and ~11 bytes a frame pixel, measured) is over it, a 320x240 one (~33 MiB) under it."""
+    runtime = app.state.runtime
+    saved = runtime.settings
+    runtime.settings = dataclasses.replace(saved, render_memory_bytes=40 * 1024 * 1024)
+    yield
+    runtime.settings = saved
+
+
+async def test_video_frames_count_in_the_render_memory_budget(tenant, clip, small_render_budget):
+    """A poster is a render: its frame's memory is estimated from the declared frame size and
+    refused like an image's past the limit; the facts worker then keeps to the probe."""
+    big = make_mp4(seconds=0.4, width=1920, height=1080, fps=5, gop=1)
+    asset = await upload(tenant, big, "big.mp4", "video/mp4")
+    r = await _poster(tenant, asset["id"], maxWidth="200")
+    assert (r.status_code, r.json()) == (400, {"error": "image too large to render"})
+    filled = await wait_for_facts(tenant, asset["id"])
+    assert (filled["width"], filled["height"], filled["videoCodec"]) == (1920, 1080, "h264")
+    assert filled["focalPoint"] is None  # no poster frame decoded for the facts
+
+    small = await upload(tenant, clip, "clip.mp4", "video/mp4")
+    r = await _poster(tenant, small["id"], maxWidth="200")
+    assert r.status_code == 200, r.text
+    assert (await wait_for_facts(tenant, small["id"]))["focalPoint"]["source"] == "auto"
