@@ -17,10 +17,12 @@ frame (measured), and what Cloudinary and Mux do too for speed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import logging
 import re
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -160,6 +162,21 @@ def _open_video(source: Path | io.IOBase) -> tuple[Any, Any]:
         raise
 
 
+@contextlib.contextmanager
+def _opened(path: Path | io.IOBase) -> Iterator[tuple[Any, Any]]:
+    """(container, video stream), closed afterwards; anything the bindings raise inside is
+    an UndecodableVideo."""
+    container, stream = _open_video(path)
+    try:
+        yield container, stream
+    except (UndecodableVideo, VideoTooLarge, PosterPastEnd):
+        raise
+    except Exception as exc:
+        raise UndecodableVideo(str(exc)[:200]) from None
+    finally:
+        container.close()
+
+
 def _video_stream(container: Any) -> Any:
     if not container.streams.video:
         raise UndecodableVideo("no video stream")
@@ -182,8 +199,7 @@ def _duration(container: Any, stream: Any) -> float | None:
 
 def probe(path: Path | io.IOBase) -> VideoFacts:
     """Duration, codec (FFmpeg's name), frame rate and coded size, from the headers."""
-    container, stream = _open_video(path)
-    try:
+    with _opened(path) as (container, stream):
         codec = stream.codec_context
         rate = stream.average_rate or stream.guessed_rate
         return VideoFacts(
@@ -193,29 +209,16 @@ def probe(path: Path | io.IOBase) -> VideoFacts:
             width=codec.width or None,
             height=codec.height or None,
         )
-    except UndecodableVideo:
-        raise
-    except Exception as exc:
-        raise UndecodableVideo(str(exc)[:200]) from None
-    finally:
-        container.close()
 
 
 def frame_size(path: Path | io.IOBase) -> tuple[int, int]:
     """The declared (coded) frame size, from the headers: what a poster's memory is estimated
     from (budget.video_frame_memory). UndecodableVideo when there is none."""
-    container, stream = _open_video(path)
-    try:
+    with _opened(path) as (_, stream):
         codec = stream.codec_context
         if not codec.width or not codec.height:
             raise UndecodableVideo("no frame size")
         return int(codec.width), int(codec.height)
-    except UndecodableVideo:
-        raise
-    except Exception as exc:
-        raise UndecodableVideo(str(exc)[:200]) from None
-    finally:
-        container.close()
 
 
 def poster_frame(path: Path | io.IOBase, at: PosterAt, *, max_pixels: int) -> pyvips.Image:
@@ -225,8 +228,7 @@ def poster_frame(path: Path | io.IOBase, at: PosterAt, *, max_pixels: int) -> py
     caller's memory reservation was made for), VideoTooLarge (declared or decoded size over
     `max_pixels`) and PosterPastEnd.
     """
-    container, stream = _open_video(path)
-    try:
+    with _opened(path) as (container, stream):
         codec = stream.codec_context
         if not codec.width or not codec.height:
             raise UndecodableVideo("no frame size")
@@ -252,12 +254,6 @@ def poster_frame(path: Path | io.IOBase, at: PosterAt, *, max_pixels: int) -> py
                     raise UndecodableVideo("a frame is larger than the declared size")
                 return _to_vips(frame)
         raise UndecodableVideo("no frame decoded")
-    except (UndecodableVideo, VideoTooLarge, PosterPastEnd):
-        raise
-    except Exception as exc:
-        raise UndecodableVideo(str(exc)[:200]) from None
-    finally:
-        container.close()
 
 
 def _to_vips(frame: Any) -> pyvips.Image:
