@@ -134,22 +134,59 @@ async def assets_by_ids(org_id: str, ids: list[str]) -> dict[str, AssetRecord]:
     return {r[0]: record(r) for r in rows}
 
 
+# A batch of Collection.assets: each collection's newest `per_collection` live assets, cut
+# per collection by the database (ROW_NUMBER over the assets_live_collection_newest index,
+# SQLite >= 3.25 and PostgreSQL) rather than fetching every asset of the batch's
+# collections and cutting in Python; rows are decoded by rows.decode_asset, not through
+# Tortoise's per-field conversion (5,000 rows: ~136 ms in one step before, measured).
+_BATCH_COLUMNS = ", ".join(ASSET_COLUMNS)
+# Ids per statement: well under SQLite's and asyncpg's parameter limits.
+_BATCH_IDS = 500
+# Rows decoded between two pauses for other requests.
+_DECODE_SLICE = 512
+
+
+def _collection_assets_sql(
+    dialect: str, org_id: str, collection_ids: list[str], per_collection: int
+) -> tuple[str, list[object]]:
+    mark = "$" if dialect == "postgres" else "?"
+    values: list[object] = [org_id, per_collection, *collection_ids]
+    ids = ", ".join(f"{mark}{n}" for n in range(3, len(values) + 1))
+    # The order is Collection.assets' documented one (newest first), as listings use it.
+    sql = (
+        f"SELECT {_BATCH_COLUMNS} FROM ("
+        f"SELECT {_BATCH_COLUMNS}, ROW_NUMBER() OVER ("
+        "PARTITION BY collection_id ORDER BY uploaded_at DESC, id DESC) AS position"
+        f" FROM assets WHERE organization_id = {mark}1 AND deleted_at IS NULL"
+        f" AND collection_id IN ({ids})"
+        f") AS ranked WHERE position <= {mark}2 ORDER BY collection_id, position"
+    )
+    return sql, values
+
+
 async def assets_by_collection_ids(
     org_id: str, collection_ids: list[str], *, per_collection: int
 ) -> dict[str, list[AssetRecord]]:
-    rows = (
-        await _live(org_id)
-        .filter(collection_id__in=collection_ids)
-        .order_by("-uploaded_at", "-id")
-        .values_list(*ASSET_COLUMNS)
-    )
+    """Collection id → its newest `per_collection` live assets (newest first)."""
     out: dict[str, list[AssetRecord]] = {}
-    for n, r in enumerate(rows):
-        if n and not n % 512:
-            await asyncio.sleep(0)  # a large batch decodes in slices: other requests run between
-        bucket = out.setdefault(r[9], [])
-        if len(bucket) < per_collection:
-            bucket.append(record(r))
+    if per_collection <= 0:
+        return out
+    db = connections.get("default")
+    dialect = db.capabilities.dialect
+    for start in range(0, len(collection_ids), _BATCH_IDS):
+        chunk = list(dict.fromkeys(collection_ids[start : start + _BATCH_IDS]))
+        _, rows = await db.execute_query(
+            *_collection_assets_sql(dialect, org_id, chunk, per_collection)
+        )
+        for n in range(0, len(rows), _DECODE_SLICE):
+            if n:
+                await asyncio.sleep(0)  # a large batch decodes in slices: others run between
+            for r in rows[n : n + _DECODE_SLICE]:
+                asset = decode_asset(r)
+                bucket = out.get(asset.collection_id)  # type: ignore[arg-type]
+                if bucket is None:
+                    bucket = out[asset.collection_id] = []  # type: ignore[index]
+                bucket.append(asset)
     return out
 
 
