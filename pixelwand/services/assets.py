@@ -167,7 +167,7 @@ def _collection_assets_sql(
         values.append(collection_id)
         parts.append(
             f"SELECT * FROM (SELECT {_BATCH_COLUMNS} FROM assets"
-            f" WHERE collection_id = {mark}{len(values)} "
+            f" WHERE collection_id = {mark}{len(values)} AND deleted_at IS NULL"
             f" AND {org} = {mark}1 ORDER BY uploaded_at DESC, id DESC LIMIT {mark}2) AS c{n}"
         )
     sql = " UNION ALL ".join(parts) + " ORDER BY collection_id, uploaded_at DESC, id DESC"
