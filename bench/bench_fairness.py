@@ -8,7 +8,9 @@ organization holds 95 collections of 500 assets (47,500 rows): its query lists e
 collection with every asset (47,595 objects, just under the default limit of 50,000 at run
 time; the estimate before execution is 10,020). It also sends the issue's refused queries.
 The victim sends `{ viewer { plan storageUsed } }` at a fixed rate (open loop) from its own
-client; the attacker runs in a process of its own. Prints p50/p99 of the victim, quiet and under attack, and what the attacker got.
+client; the attacker runs in a process of its own (reading its 1 MB answers in the victim's
+event loop was counted as the server's latency). Prints p50/p99 of the victim, quiet and
+under attack, and what the attacker got.
 """
 
 from __future__ import annotations
