@@ -119,15 +119,6 @@ def _tune_gc() -> None:
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
     log.debug("startup objects frozen out of the cyclic GC: %d", gc.get_freeze_count())
-    import os  # DEBUG-STALL
-    import sys  # DEBUG-STALL
-
-    if os.environ.get("FAIR_SWITCH"):  # DEBUG-STALL
-        sys.setswitchinterval(float(os.environ["FAIR_SWITCH"]))  # DEBUG-STALL
-    if os.environ.get("STALLWATCH"):  # DEBUG-STALL
-        import sitecustomize  # DEBUG-STALL
-
-        sitecustomize.start_watch()  # DEBUG-STALL
 
 
 def create_app(settings: Settings | None = None, *, run_sweeper: bool = True) -> Starlette:
