@@ -134,22 +134,72 @@ async def assets_by_ids(org_id: str, ids: list[str]) -> dict[str, AssetRecord]:
     return {r[0]: record(r) for r in rows}
 
 
+# A batch of Collection.assets: each collection's newest `per_collection` live assets.
+#
+# Each collection is cut by the database on the assets_live_collection_newest index
+# (collection_id, uploaded_at DESC, id DESC, live rows): a LIMIT per collection, so a
+# collection's older assets are never read. A few collections share a statement (UNION
+# ALL), so that no statement returns much more than _ROWS_PER_STATEMENT rows: on SQLite
+# every statement holds the process's one connection, and other requests' queries wait
+# for it. Measured, 10 collections x 500 assets on SQLite: one ROW_NUMBER() window
+# statement over the batch took 40-44 ms (the planner read the organization's index and
+# sorted every row), five statements of two LIMITed collections ~3 ms each. SQLite needs
+# `+organization_id` to pick the collection index rather than the organization's (4.3 ms
+# against 1.2 ms for 500 rows). Rows are decoded by rows.decode_asset, not by Tortoise's
+# per-field conversion (5,000 rows: ~136 ms in one step before).
+_BATCH_COLUMNS = ", ".join(ASSET_COLUMNS)
+_ROWS_PER_STATEMENT = 1_000
+# Rows decoded between two pauses for other requests.
+_DECODE_SLICE = 512
+
+
+def _collection_assets_sql(
+    dialect: str, org_id: str, collection_ids: list[str], per_collection: int
+) -> tuple[str, list[object]]:
+    """One statement: the newest `per_collection` live assets of each collection, ordered
+    by collection, then as Collection.assets documents it (newest first)."""
+    postgres = dialect == "postgres"
+    mark = "$" if postgres else "?"
+    org = "organization_id" if postgres else "+organization_id"
+    values: list[object] = [org_id, per_collection]
+    parts = []
+    for n, collection_id in enumerate(collection_ids):
+        values.append(collection_id)
+        parts.append(
+            f"SELECT * FROM (SELECT {_BATCH_COLUMNS} FROM assets"
+            f" WHERE collection_id = {mark}{len(values)} AND deleted_at IS NULL"
+            f" AND {org} = {mark}1 ORDER BY uploaded_at DESC, id DESC LIMIT {mark}2) AS c{n}"
+        )
+    sql = " UNION ALL ".join(parts) + " ORDER BY collection_id, uploaded_at DESC, id DESC"
+    return sql, values
+
+
 async def assets_by_collection_ids(
     org_id: str, collection_ids: list[str], *, per_collection: int
 ) -> dict[str, list[AssetRecord]]:
-    rows = (
-        await _live(org_id)
-        .filter(collection_id__in=collection_ids)
-        .order_by("-uploaded_at", "-id")
-        .values_list(*ASSET_COLUMNS)
-    )
+    """Collection id → its newest `per_collection` live assets (newest first)."""
     out: dict[str, list[AssetRecord]] = {}
-    for n, r in enumerate(rows):
-        if n and not n % 512:
-            await asyncio.sleep(0)  # a large batch decodes in slices: other requests run between
-        bucket = out.setdefault(r[9], [])
-        if len(bucket) < per_collection:
-            bucket.append(record(r))
+    if per_collection <= 0:
+        return out
+    db = connections.get("default")
+    dialect = db.capabilities.dialect
+    ids = list(dict.fromkeys(collection_ids))
+    group = max(1, _ROWS_PER_STATEMENT // per_collection)
+    decoded = 0
+    for start in range(0, len(ids), group):
+        chunk = ids[start : start + group]
+        _, rows = await db.execute_query(
+            *_collection_assets_sql(dialect, org_id, chunk, per_collection)
+        )
+        for r in rows:
+            decoded += 1
+            if not decoded % _DECODE_SLICE:
+                await asyncio.sleep(0)  # a large batch decodes in slices: others run between
+            asset = decode_asset(r)
+            bucket = out.get(asset.collection_id)  # type: ignore[arg-type]
+            if bucket is None:
+                bucket = out[asset.collection_id] = []  # type: ignore[index]
+            bucket.append(asset)
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from inspect import isawaitable
 from typing import Any
 
@@ -21,9 +22,10 @@ from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.pyutils import Path
 
 from pixelwand.errors import RateLimited
-from schema.execution.compiler import CompiledOperation, Fallback
+from schema.execution.compiler import BatchedField, CompiledOperation, CompiledRootField, Fallback
 from schema.execution.cost import (
     HEAVY_COST,
+    YIELD_SECONDS,
     BoundedExecutor,
     answer_too_large,
     heavy_queries,
@@ -126,6 +128,10 @@ async def run_compiled(
         coerced = full
     data: dict[str, Any] | None = {}
     errors = []
+    # What each batched field below the root returned, per parent (by identity).
+    r: list[dict[int, Any]] = [{} for _ in range(plan.batched_count)]
+    limit = getattr(context, "max_cost", None)
+    objects = 0  # placed in lists of objects, counted against the limit as BoundedExecutor does
     for field in plan.fields:
         path = Path(None, field.response_key, plan.root_type.name)
         try:
@@ -152,7 +158,6 @@ async def run_compiled(
             result = field.call(None, info, args)
             if isawaitable(result):
                 result = await result
-            limit = getattr(context, "max_cost", None)
             if limit is not None and isinstance(result, list) and len(result) > limit:
                 raise answer_too_large(limit)
         except Exception as exc:
@@ -162,8 +167,100 @@ async def run_compiled(
             nullable = not isinstance(field.field_def.type, GraphQLNonNull)
             return ExecutionResult({field.response_key: None} if nullable else None, errors)
         assert data is not None
+        if field.serialize_item is not None and result is not None:
+            objects += len(result)
+        for batched in field.batched:
+            objects += await _resolve_batched(schema, plan, batched, result, coerced, context, r)
+            if limit is not None and objects > limit:
+                # graphql-core words and places the error (it counts as BoundedExecutor).
+                raise Fallback("answer over the cost limit")
         try:
-            data[field.response_key] = field.serialize(result)
+            if field.serialize is not None:
+                data[field.response_key] = field.serialize(result, r)
+            else:
+                data[field.response_key] = await _serialize_list(field, result, r)
         except Exception as exc:  # a value the leaf type refuses: graphql-core words the error
             raise Fallback("serialization") from exc
     return ExecutionResult(data, None)
+
+
+async def _serialize_list(field: CompiledRootField, items: Any, r: list[dict[int, Any]]) -> Any:
+    """A root list of objects, item by item, pausing for other requests whenever
+    YIELD_SECONDS of work have passed (as BoundedExecutor does on graphql-core)."""
+    if items is None:
+        if field.nullable:
+            return None
+        raise Fallback("null in a non-null position")
+    serialize = field.serialize_item
+    assert serialize is not None
+    out = []
+    clock = time.perf_counter
+    last = clock()
+    for item in items:
+        out.append(serialize(item, r))
+        if clock() - last > YIELD_SECONDS:
+            await asyncio.sleep(0)
+            last = clock()
+    return out
+
+
+def _parents(value: Any, path: tuple[tuple[str, int], ...]) -> list[Any]:
+    """The objects at the end of `path` (attribute, list depth) from the root's value."""
+    values = [value]
+    for attribute, depth in path:
+        if attribute:
+            values = [getattr(v, attribute) for v in values]
+        for _ in range(depth):
+            values = [item for v in values if v is not None for item in v]
+        values = [v for v in values if v is not None]
+    return list({id(v): v for v in values}.values())
+
+
+async def _resolve_batched(
+    schema: GraphQLSchema,
+    plan: CompiledOperation,
+    batched: BatchedField,
+    root_value: Any,
+    coerced: Any,
+    context: Any,
+    r: list[dict[int, Any]],
+) -> int:
+    """Call a batched field's resolver for every parent at once (their DataLoader loads
+    run in one batch); keep the results in `r`; answer how many objects they hold."""
+    parents = _parents(root_value, batched.path)
+    if not parents:
+        return 0
+    args = get_argument_values(batched.field_def, batched.field_node, coerced)
+    path = Path(None, batched.field_node.name.value, batched.parent_type.name)
+    info = GraphQLResolveInfo(
+        batched.field_name,
+        [batched.field_node],
+        batched.field_def.type,
+        batched.parent_type,
+        path,
+        schema,
+        plan.fragments,
+        None,
+        plan.operation,
+        coerced,
+        context,
+        isawaitable,  # type: ignore[arg-type]
+        None,  # abort_signal
+        _HELPERS,
+    )
+    call = batched.call
+    try:
+        results = await asyncio.gather(*(_awaited(call(p, info, args)) for p in parents))
+    except Exception as exc:  # graphql-core answers it, with the error where it belongs
+        raise Fallback("resolver error below the root") from exc
+    slot = r[batched.index]
+    objects = 0
+    for parent, value in zip(parents, results, strict=True):
+        slot[id(parent)] = value
+        if batched.counts_objects and value is not None:
+            objects += len(value)
+    return objects
+
+
+async def _awaited(value: Any) -> Any:
+    return await value if isawaitable(value) else value
