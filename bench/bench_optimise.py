@@ -4,7 +4,7 @@
 
 1. A generated corpus (≥ 30 images): photo-like textures, smooth gradients, text and
    screenshots, flat graphics, some with alpha; sources 800-6000 px on the long side.
-2. Every image → fit 800x800 with the product's own code (`render_with_facts`, what the
+2. Every image → fit 800x800 with the product's own code (`rendering._render`, what the
    export-url path runs): `perceptual=auto:high` with `format=AUTO` and with each fixed format;
    fixed quality 85 in JPEG, WEBP and AVIF; and the smallest single fixed (format, quality)
    whose every output on the corpus meets the target (product metric; bisection per format).
@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pixelwand.imaging import ssimulacra2 as s2
 from pixelwand.imaging.params import parse_transform
 from pixelwand.imaging.perceptual import _encode, target_score
-from pixelwand.services.rendition_facts import render_with_facts
+from pixelwand.services.rendering import _render
 
 pyvips.cache_set_max(0)
 BOX = 800
@@ -140,8 +140,9 @@ def corpus(count: int) -> list[tuple[str, bytes, str]]:
 
 
 def render(data: bytes, mime: str, **kw):
+    """What an uncached export-url render runs (services/rendering.py), from bytes."""
     params = parse_transform(max_width=BOX, max_height=BOX, **kw)
-    return render_with_facts(data, params, mime, MAX_PIXELS)
+    return _render(data, params, mime, MAX_PIXELS)
 
 
 def encode(original: pyvips.Image, fmt: str, quality: int) -> bytes:
