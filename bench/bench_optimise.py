@@ -36,9 +36,10 @@ from ssimulacra2 import compute_ssimulacra2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from pixelwand.imaging import pipeline
 from pixelwand.imaging import ssimulacra2 as s2
 from pixelwand.imaging.params import parse_transform
-from pixelwand.imaging.perceptual import _encode, target_score
+from pixelwand.imaging.perceptual import target_score
 from pixelwand.services.rendering import _render
 
 pyvips.cache_set_max(0)
@@ -146,9 +147,12 @@ def render(data: bytes, mime: str, **kw):
 
 
 def encode(original: pyvips.Image, fmt: str, quality: int) -> bytes:
-    """A fixed-quality encode of the resize, with the product's encoder settings (the same
-    bytes as a fixed-quality export of the source, without decoding it again)."""
-    return _encode(original, fmt, quality)
+    """A fixed-quality encode of the resize, with the fixed-quality pipeline's encoder
+    settings (the same bytes as a fixed-quality export of the source, without decoding it
+    again; JPEG of an alpha source flattened on white, as the pipeline does)."""
+    if fmt == "JPEG" and original.hasalpha():
+        original = original.flatten(background=[255] * (original.bands - 1))
+    return pipeline._encode(original, fmt, quality)
 
 
 def resized(data: bytes) -> pyvips.Image:
