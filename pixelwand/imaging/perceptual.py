@@ -66,7 +66,7 @@ _CLIFF = {"JPEG": 90}
 # the flatter parts the detailed region leaves out), and each whole-image AVIF re-encode costs
 # as much as the fixed-quality export: aiming the region a little higher makes the first
 # whole-image check pass more often.
-_CROP_MARGIN = {"AVIF": 0.5}
+_CROP_MARGIN = {"AVIF": 0.0}
 _PRIOR = {
     "JPEG": ((30, 18), (50, 38), (70, 72), (80, 86), (90, 95), (95, 98)),
     "WEBP": ((30, 15), (50, 42), (70, 76), (80, 87), (90, 95), (95, 99)),
@@ -86,7 +86,10 @@ AVIF_SEARCH_OPTIONS = {**pipeline.AVIF_OPTIONS, "subsample_mode": "off"}
 # measured whole-minus-region offset (`_retarget`), is encoded whole and kept if it still
 # meets the target. Steps up (whole under target - VERIFY_SLACK) are found the same way.
 STEP_DOWN_ABOVE = 1.0
-RETARGET_AIM = 0.3
+# Where a whole-image step aims: up-steps a little above the target (another miss costs a
+# whole encode), the step down at the target itself (a miss costs the same encode, and the
+# step is taken only if the whole still scores ≥ target - VERIFY_SLACK).
+UP_AIM, DOWN_AIM = 0.3, -0.3
 
 
 # --- syntax -------------------------------------------------------------------------------
@@ -252,9 +255,12 @@ class _Searcher:
         )
 
     def finish(self, fmt: str, choice: tuple[int, float]) -> Optimised:
-        """Encode the whole image at the chosen quality and score the whole of it; when the
+        """Encode the whole image at the chosen quality and score the whole of it. When the
         region was optimistic (the whole scores under target - VERIFY_SLACK), step the
-        quality up on whole-image scores, at most VERIFY_STEPS more encodes."""
+        quality up, at most VERIFY_STEPS more whole encodes; when it was pessimistic (the
+        whole scores ≥ target + STEP_DOWN_ABOVE), one step down (`_retarget`) and, for AVIF,
+        4:2:0 at the same quality (`_subsampled`), each kept only if the whole still scores
+        ≥ target - VERIFY_SLACK."""
         quality, score = choice
         if fmt in LOSSLESS_FALLBACK and quality >= QUALITY_RANGE[1] and score < self.target - 3:
             # The region misses the target by far even at the top quality: the whole image
@@ -280,8 +286,8 @@ class _Searcher:
                 # The smaller of two guesses: the region's curve with the offset (exact
                 # when the offset holds), the whole image's slope (when the region's curve is
                 # flat where the whole one is steep: flat graphics).
-                higher = quality + _step(points, self.target + RETARGET_AIM - score)
-                guess = self._retarget(fmt, quality, score)
+                higher = quality + _step(points, self.target + UP_AIM - score)
+                guess = self._retarget(fmt, quality, score, UP_AIM)
                 if guess is not None and guess > quality:
                     higher = min(higher, guess)
                 quality = min(QUALITY_RANGE[1], higher)
@@ -289,13 +295,15 @@ class _Searcher:
                 self.encodes += 1
                 score = points[quality] = self._score_full(data)
             if len(points) == 1 and score >= self.target + STEP_DOWN_ABOVE:
-                lower = self._retarget(fmt, quality, score)
+                lower = self._retarget(fmt, quality, score, DOWN_AIM)
                 if lower is not None and lower < quality:
                     lower_data = _encode(self.image, fmt, lower)
                     self.encodes += 1
                     lower_score = self._score_full(lower_data)
                     if lower_score >= self.target - VERIFY_SLACK:
                         data, quality, score = lower_data, lower, lower_score
+            if fmt == "AVIF" and score >= self.target + STEP_DOWN_ABOVE:
+                data, score = self._subsampled(quality, data, score)
         if fmt in LOSSLESS_FALLBACK and score < self.target - VERIFY_SLACK:
             # Lossy at its top quality cannot reach the target on this image (WEBP's 4:2:0
             # chroma on fine colour detail): the format's lossless mode, if it does.
@@ -313,8 +321,8 @@ class _Searcher:
         rendered = _rendered(data, fmt, self.image)
         return Optimised(rendered, quality, round(score, 2), self.encodes)
 
-    def _retarget(self, fmt: str, quality: int, whole: float) -> int | None:
-        """The quality whose whole image should land at target + RETARGET_AIM, from the
+    def _retarget(self, fmt: str, quality: int, whole: float, aim: float) -> int | None:
+        """The quality whose whole image should land at target + `aim`, from the
         region's scores shifted by the whole-minus-region offset measured at `quality` (the
         region can sit well above or below the whole: detail in one place, a transparent
         surround, text margins, flat graphics). Region encodes only; None when the region
@@ -322,15 +330,38 @@ class _Searcher:
         region = self.crop_scores.get((fmt, quality))
         if region is None:
             return None
-        goal = self.target + RETARGET_AIM - (whole - region)
+        goal = self.target + aim - (whole - region)
         known = {q: v for (f, q), v in self.crop_scores.items() if f == fmt}
-        gap = self.target + RETARGET_AIM - whole
+        gap = self.target + aim - whole
+        if gap < 0 and known.get(quality - 1, goal) < goal:
+            return None  # the step under it is known to miss (JPEG's Q 90 cliff, mostly)
         start = quality + (1 if gap > 0 else -1) * _step(known, abs(gap))
         start = min(max(start, QUALITY_RANGE[0]), QUALITY_RANGE[1])
         found, _ = interpolation_search(
             lambda q: self._score_crop(fmt, q), goal, start, _CLIFF.get(fmt)
         )
         return found
+
+    def _subsampled(self, quality: int, data: bytes, whole: float) -> tuple[bytes, float]:
+        """AVIF still above the target by STEP_DOWN_ABOVE at a quality one quantizer step
+        over it (libheif's AVIF qualities move in steps of ~1.3, 2-3 points on photos):
+        4:2:0 chroma at the same quality sits between the two steps (1-2.5 points under
+        4:4:4, ~5% fewer bytes). Tried whole when the region, shifted by the 4:4:4 offset,
+        says it should still meet the target."""
+        region = self.crop_scores.get(("AVIF", quality))
+        if region is None:
+            return data, whole
+        crop = _encode(self.crop, "AVIF", quality, chroma444=False)
+        self.encodes += 1
+        predicted = whole + self._score(crop, crop=False) - region
+        if predicted < self.target - VERIFY_SLACK:
+            return data, whole
+        smaller = _encode(self.image, "AVIF", quality, chroma444=False)
+        self.encodes += 1
+        score = self._score_full(smaller)
+        if score >= self.target - VERIFY_SLACK and len(smaller) < len(data):
+            return smaller, score
+        return data, whole
 
     def _score_full(self, data: bytes) -> float:
         assert self.full_reference is not None
@@ -466,14 +497,16 @@ def _few_colours(image: pyvips.Image) -> bool:
     return int(np.unique(packed).size) <= FEW_COLOURS
 
 
-def _encode(image: pyvips.Image, fmt: str, quality: int) -> bytes:
-    """A lossy encode of the search: the pipeline's encoders, AVIF with AVIF_SEARCH_OPTIONS."""
+def _encode(image: pyvips.Image, fmt: str, quality: int, *, chroma444: bool = True) -> bytes:
+    """A lossy encode of the search: the pipeline's encoders, AVIF with AVIF_SEARCH_OPTIONS
+    (`chroma444=False`: 4:2:0, the alternative `_subsampled` tries)."""
     if fmt == "JPEG" and image.hasalpha():
         image = image.flatten(background=[255] * (image.bands - 1))
     if fmt == "AVIF":
-        return image.heifsave_buffer(
-            Q=quality, effort=pipeline.AVIF_EFFORT, keep="none", **AVIF_SEARCH_OPTIONS
+        options = (
+            AVIF_SEARCH_OPTIONS if chroma444 else {**AVIF_SEARCH_OPTIONS, "subsample_mode": "on"}
         )
+        return image.heifsave_buffer(Q=quality, effort=pipeline.AVIF_EFFORT, keep="none", **options)
     return pipeline._encode(image, fmt, quality)
 
 
