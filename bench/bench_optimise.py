@@ -36,6 +36,7 @@ from ssimulacra2 import compute_ssimulacra2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import corpus as peer_corpus
 from pixelwand.imaging import pipeline
 from pixelwand.imaging import ssimulacra2 as s2
 from pixelwand.imaging.params import parse_transform
@@ -107,8 +108,12 @@ def _with_alpha(image: pyvips.Image, seed: int) -> pyvips.Image:
 _SIZES = [(800, 600), (1200, 900), (1600, 1067), (2400, 1600), (3000, 2000), (4000, 3000)]
 
 
-def corpus(count: int) -> list[tuple[str, bytes, str]]:
-    """(name, bytes, mime): photos and gradients as JPEG q92; text, flat, alpha as PNG."""
+def corpus(count: int, photos: str = "bench") -> list[tuple[str, bytes, str]]:
+    """(name, bytes, mime): photos and gradients as JPEG q92; text, flat, alpha as PNG.
+    `photos="peers"`: the photo share from bench/corpus.py's generator (the peer harness's
+    `make_images.py`: gradients, shapes, smooth and busy regions, heavy chroma texture)
+    instead of `_photo` (coloured noise cells, Perlin shading and grain)."""
+    make_photo = peer_corpus.photo if photos == "peers" else _photo
     out: list[tuple[str, bytes, str]] = []
     kinds = ["photo", "photo", "gradient", "text", "flat", "alpha-photo", "alpha-flat", "photo"]
     for i in range(count):
@@ -119,7 +124,7 @@ def corpus(count: int) -> list[tuple[str, bytes, str]]:
         if kind == "photo" and i == 0:
             w, h = 6000, 4000
         if kind in ("photo", "alpha-photo"):
-            image = _photo(w, h, i)
+            image = make_photo(w, h, i)
         elif kind == "gradient":
             image = _gradient(w, h, i)
         elif kind == "text":
@@ -268,13 +273,19 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=32)
     parser.add_argument("--timing-only", action="store_true", help="only section 5")
+    parser.add_argument(
+        "--photos",
+        choices=("bench", "peers"),
+        default="bench",
+        help="photo generator of the corpus (peers: bench/corpus.py, as the peer harness)",
+    )
     args = parser.parse_args()
     target = float(target_score(TARGET))
     if args.timing_only:
-        _print_times(timing(*corpus(1)[0][1:]))
+        _print_times(timing(*corpus(1, args.photos)[0][1:]))
         return
     print(f"generating {args.images} images…", file=sys.stderr)
-    images = corpus(args.images)
+    images = corpus(args.images, args.photos)
     items = [(name, data, mime, resized(data)) for name, data, mime in images]
     tmp = Path(tempfile.mkdtemp())
     totals: dict[str, int] = {}
@@ -328,8 +339,8 @@ def main() -> None:
     diffs = [abs(a - b) for a, b in zip(prod_scores, ref_scores, strict=True)]
     print(f"\n## Perceptual quality (`make bench-optimise`, {time.strftime('%Y-%m-%d')})\n")
     print(
-        f"Corpus: {len(items)} generated images, every rendition fit {BOX}x{BOX}; target "
-        f"{TARGET} (SSIMULACRA2 {target:.0f}).\n"
+        f"Corpus: {len(items)} generated images (photos: {args.photos} generator), every "
+        f"rendition fit {BOX}x{BOX}; target {TARGET} (SSIMULACRA2 {target:.0f}).\n"
     )
     print("| output | total bytes | vs JPEG q85 |")
     print("|---|---:|---:|")
