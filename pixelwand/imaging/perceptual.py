@@ -16,9 +16,13 @@ The search (`render_perceptual`), once per rendition:
    → the top quality (the best the format does).
 4. The chosen quality encodes the whole image once and the whole of it is scored (what a
    rendition reports as `score`); if the region was optimistic (whole < target - 0.5), the
-   quality steps up on whole-image scores, at most `VERIFY_STEPS` more encodes. WEBP/AVIF
-   still missing the target at the end: quality 100, then lossless (`LOSSLESS_FALLBACK`),
-   reported as quality 100 with the real score.
+   quality steps up, at most `VERIFY_STEPS` more encodes; if it was pessimistic (whole ≥
+   target + `STEP_DOWN_ABOVE`), one step down (and for AVIF 4:2:0 at the same quality) is
+   tried, kept if it still meets target - 0.5. Both directions guess from the region's
+   scores shifted by the measured whole-minus-region offset (`_retarget`). WEBP/AVIF still
+   missing the target at the end: quality 100, then lossless (`LOSSLESS_FALLBACK`),
+   reported as quality 100 with the real score. AVIF is encoded with `AVIF_SEARCH_OPTIONS`
+   (4:4:4), a setting of this path only.
 5. `format=AUTO`: every allowed format is searched on the crop; the full image is encoded
    in the format whose crop was smallest (and any within `AUTO_MARGIN` of it); lossless PNG /
    WEBP compete when the image has at most `FEW_COLOURS` colours (graphics); the smallest
