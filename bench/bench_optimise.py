@@ -1,6 +1,7 @@
 """Perceptual quality benchmark (issue 12): bytes, targets and time, re-scored independently.
 
     make bench-optimise        # = .venv/bin/python bench/bench_optimise.py [--images N]
+    .venv/bin/python bench/bench_optimise.py --photos peers   # photo share from bench/corpus.py
 
 1. A generated corpus (≥ 30 images): photo-like textures, smooth gradients, text and
    screenshots, flat graphics, some with alpha; sources 800-6000 px on the long side.
