@@ -66,11 +66,8 @@ LOSSLESS_FALLBACK = frozenset({"WEBP", "AVIF"})
 # Qualities where a format's score jumps: libvips' jpegsave keeps chroma at full resolution
 # from Q 90 (subsample_mode auto), so 89 → 90 can gain 20 points on colourful detail.
 _CLIFF = {"JPEG": 90}
-# AVIF's region scores ran ~0.5-1 above the whole image's on photos (its smoothing shows in
-# the flatter parts the detailed region leaves out), and each whole-image AVIF re-encode costs
-# as much as the fixed-quality export: aiming the region a little higher makes the first
-# whole-image check pass more often.
-_CROP_MARGIN = {"AVIF": 0.0}
+# (AVIF's region used to aim 0.5 above the target so that the first whole-image check passed
+# more often; with the whole-image stage correcting both ways it only cost bytes: removed.)
 _PRIOR = {
     "JPEG": ((30, 18), (50, 38), (70, 72), (80, 86), (90, 95), (95, 98)),
     "WEBP": ((30, 15), (50, 42), (70, 76), (80, 87), (90, 95), (95, 99)),
@@ -253,7 +250,7 @@ class _Searcher:
         """(quality, crop score): the lowest quality found whose crop meets the target."""
         return interpolation_search(
             lambda q: self._score_crop(fmt, q),
-            self.target + _CROP_MARGIN.get(fmt, 0.0),
+            self.target,
             _prior(fmt, self.target),
             cliff=_CLIFF.get(fmt),
         )
