@@ -281,6 +281,7 @@ class _Searcher:
                 self.full_reference = Reference(to_array(self.image))
             score = self._score_full(data)
             points = {quality: score}
+            cliff = _CLIFF.get(fmt)
             for _ in range(VERIFY_STEPS):
                 if score >= self.target - VERIFY_SLACK or quality >= QUALITY_RANGE[1]:
                     break
@@ -291,7 +292,22 @@ class _Searcher:
                 guess = self._retarget(fmt, quality, score, UP_AIM)
                 if guess is not None and guess > quality:
                     higher = min(higher, guess)
+                if cliff is not None and quality < cliff - 1 and cliff < higher:
+                    # Not over JPEG's Q 90 jump in one step: flat graphics' whole score barely
+                    # moves below it and leaps there (Q 85 at 79.6 → Q 91 at 92.6).
+                    higher = cliff - 1
                 quality = min(QUALITY_RANGE[1], higher)
+                data = _encode(self.image, fmt, quality)
+                self.encodes += 1
+                score = points[quality] = self._score_full(data)
+            if (
+                fmt not in LOSSLESS_FALLBACK
+                and score < self.target - VERIFY_SLACK
+                and cliff is not None
+                and quality < cliff
+            ):
+                # The steps ran out under the cliff (JPEG on flat graphics): the cliff itself.
+                quality = cliff
                 data = _encode(self.image, fmt, quality)
                 self.encodes += 1
                 score = points[quality] = self._score_full(data)
