@@ -1,10 +1,11 @@
 """Perceptual quality benchmark (issue 12): bytes, targets and time, re-scored independently.
 
     make bench-optimise        # = .venv/bin/python bench/bench_optimise.py [--images N]
+    .venv/bin/python bench/bench_optimise.py --photos peers   # photo share from bench/corpus.py
 
 1. A generated corpus (≥ 30 images): photo-like textures, smooth gradients, text and
    screenshots, flat graphics, some with alpha; sources 800-6000 px on the long side.
-2. Every image → fit 800x800 with the product's own code (`render_with_facts`, what the
+2. Every image → fit 800x800 with the product's own code (`rendering._render`, what the
    export-url path runs): `perceptual=auto:high` with `format=AUTO` and with each fixed format;
    fixed quality 85 in JPEG, WEBP and AVIF; and the smallest single fixed (format, quality)
    whose every output on the corpus meets the target (product metric; bisection per format).
@@ -36,10 +37,12 @@ from ssimulacra2 import compute_ssimulacra2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import corpus as peer_corpus
+from pixelwand.imaging import pipeline
 from pixelwand.imaging import ssimulacra2 as s2
 from pixelwand.imaging.params import parse_transform
-from pixelwand.imaging.perceptual import _encode, target_score
-from pixelwand.services.rendition_facts import render_with_facts
+from pixelwand.imaging.perceptual import target_score
+from pixelwand.services.rendering import _render
 
 pyvips.cache_set_max(0)
 BOX = 800
@@ -106,8 +109,12 @@ def _with_alpha(image: pyvips.Image, seed: int) -> pyvips.Image:
 _SIZES = [(800, 600), (1200, 900), (1600, 1067), (2400, 1600), (3000, 2000), (4000, 3000)]
 
 
-def corpus(count: int) -> list[tuple[str, bytes, str]]:
-    """(name, bytes, mime): photos and gradients as JPEG q92; text, flat, alpha as PNG."""
+def corpus(count: int, photos: str = "bench") -> list[tuple[str, bytes, str]]:
+    """(name, bytes, mime): photos and gradients as JPEG q92; text, flat, alpha as PNG.
+    `photos="peers"`: the photo share from bench/corpus.py's generator (the peer harness's
+    `make_images.py`: gradients, shapes, smooth and busy regions, heavy chroma texture)
+    instead of `_photo` (coloured noise cells, Perlin shading and grain)."""
+    make_photo = peer_corpus.photo if photos == "peers" else _photo
     out: list[tuple[str, bytes, str]] = []
     kinds = ["photo", "photo", "gradient", "text", "flat", "alpha-photo", "alpha-flat", "photo"]
     for i in range(count):
@@ -118,7 +125,7 @@ def corpus(count: int) -> list[tuple[str, bytes, str]]:
         if kind == "photo" and i == 0:
             w, h = 6000, 4000
         if kind in ("photo", "alpha-photo"):
-            image = _photo(w, h, i)
+            image = make_photo(w, h, i)
         elif kind == "gradient":
             image = _gradient(w, h, i)
         elif kind == "text":
@@ -140,14 +147,18 @@ def corpus(count: int) -> list[tuple[str, bytes, str]]:
 
 
 def render(data: bytes, mime: str, **kw):
+    """What an uncached export-url render runs (services/rendering.py), from bytes."""
     params = parse_transform(max_width=BOX, max_height=BOX, **kw)
-    return render_with_facts(data, params, mime, MAX_PIXELS)
+    return _render(data, params, mime, MAX_PIXELS)
 
 
 def encode(original: pyvips.Image, fmt: str, quality: int) -> bytes:
-    """A fixed-quality encode of the resize, with the product's encoder settings (the same
-    bytes as a fixed-quality export of the source, without decoding it again)."""
-    return _encode(original, fmt, quality)
+    """A fixed-quality encode of the resize, with the fixed-quality pipeline's encoder
+    settings (the same bytes as a fixed-quality export of the source, without decoding it
+    again; JPEG of an alpha source flattened on white, as the pipeline does)."""
+    if fmt == "JPEG" and original.hasalpha():
+        original = original.flatten(background=[255] * (original.bands - 1))
+    return pipeline._encode(original, fmt, quality)
 
 
 def resized(data: bytes) -> pyvips.Image:
@@ -263,13 +274,19 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=32)
     parser.add_argument("--timing-only", action="store_true", help="only section 5")
+    parser.add_argument(
+        "--photos",
+        choices=("bench", "peers"),
+        default="bench",
+        help="photo generator of the corpus (peers: bench/corpus.py, as the peer harness)",
+    )
     args = parser.parse_args()
     target = float(target_score(TARGET))
     if args.timing_only:
-        _print_times(timing(*corpus(1)[0][1:]))
+        _print_times(timing(*corpus(1, args.photos)[0][1:]))
         return
     print(f"generating {args.images} images…", file=sys.stderr)
-    images = corpus(args.images)
+    images = corpus(args.images, args.photos)
     items = [(name, data, mime, resized(data)) for name, data, mime in images]
     tmp = Path(tempfile.mkdtemp())
     totals: dict[str, int] = {}
@@ -323,8 +340,8 @@ def main() -> None:
     diffs = [abs(a - b) for a, b in zip(prod_scores, ref_scores, strict=True)]
     print(f"\n## Perceptual quality (`make bench-optimise`, {time.strftime('%Y-%m-%d')})\n")
     print(
-        f"Corpus: {len(items)} generated images, every rendition fit {BOX}x{BOX}; target "
-        f"{TARGET} (SSIMULACRA2 {target:.0f}).\n"
+        f"Corpus: {len(items)} generated images (photos: {args.photos} generator), every "
+        f"rendition fit {BOX}x{BOX}; target {TARGET} (SSIMULACRA2 {target:.0f}).\n"
     )
     print("| output | total bytes | vs JPEG q85 |")
     print("|---|---:|---:|")
