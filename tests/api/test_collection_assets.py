@@ -120,3 +120,23 @@ def test_the_heaviest_allowed_shape_compiles() -> None:
     assert compiled is not None and compiled.batched_count == 1
     assert plan("{ collections { assets { id collection { id } } } }") is None
     assert plan("{ collections { children { assets { id } } } }") is None
+
+
+async def test_many_collections_with_a_small_first(tenant: Tenant) -> None:
+    """`first: 1` over 600 collections: the batch must stay within the database's limits on
+    one statement (SQLite allows 500 terms in a compound SELECT)."""
+    from pixelwand.ids import new_id
+    from pixelwand.models import Collection
+
+    ids = [new_id() for _ in range(600)]
+    await Collection.bulk_create(
+        [Collection(id=i, organization_id=tenant.org_id, name=f"c{n}") for n, i in enumerate(ids)]
+    )
+    last = ids[-1]
+    seeded = await seed_assets(tenant.org_id, [{"collection_id": last}, {"collection_id": last}])
+    body = await tenant.gql("{ collections { id assets(first: 1) { id } } }")
+    assert "errors" not in body, body
+    got = {c["id"]: [a["id"] for a in c["assets"]] for c in body["data"]["collections"]}
+    assert len(got) == 600
+    assert len(got[last]) == 1 and got[last][0] in seeded
+    assert all(v == [] for k, v in got.items() if k != last)
