@@ -139,21 +139,16 @@ async def run_compiled(
             args = fast_args(coerced) if fast_args is not None else None
             if args is None:
                 args = get_argument_values(field.field_def, field.field_node, coerced)
-            info = GraphQLResolveInfo(
+            info = _info(
                 field.field_name,
-                [field.field_node],
-                field.field_def.type,
+                field.field_node,
+                field.field_def,
                 plan.root_type,
                 path,
                 schema,
-                plan.fragments,
-                None,
-                plan.operation,
+                plan,
                 coerced,
                 context,
-                isawaitable,  # type: ignore[arg-type]
-                None,  # abort_signal
-                _HELPERS,
             )
             result = field.call(None, info, args)
             if isawaitable(result):
@@ -232,21 +227,16 @@ async def _resolve_batched(
         return 0
     args = get_argument_values(batched.field_def, batched.field_node, coerced)
     path = Path(None, batched.field_node.name.value, batched.parent_type.name)
-    info = GraphQLResolveInfo(
+    info = _info(
         batched.field_name,
-        [batched.field_node],
-        batched.field_def.type,
+        batched.field_node,
+        batched.field_def,
         batched.parent_type,
         path,
         schema,
-        plan.fragments,
-        None,
-        plan.operation,
+        plan,
         coerced,
         context,
-        isawaitable,  # type: ignore[arg-type]
-        None,  # abort_signal
-        _HELPERS,
     )
     call = batched.call
     try:
@@ -264,3 +254,33 @@ async def _resolve_batched(
 
 async def _awaited(value: Any) -> Any:
     return await value if isawaitable(value) else value
+
+
+def _info(
+    field_name: str,
+    node: Any,
+    field_def: Any,
+    parent_type: Any,
+    path: Path,
+    schema: Any,
+    plan: Any,
+    coerced: Any,
+    context: Any,
+) -> GraphQLResolveInfo:
+    """The resolve info graphql-core would build for this field (no root value)."""
+    return GraphQLResolveInfo(
+        field_name,
+        [node],
+        field_def.type,
+        parent_type,
+        path,
+        schema,
+        plan.fragments,
+        None,
+        plan.operation,
+        coerced,
+        context,
+        isawaitable,  # type: ignore[arg-type]
+        None,  # abort_signal
+        _HELPERS,
+    )
