@@ -144,8 +144,13 @@ def main() -> None:
     parser.add_argument("--plan", choices=sorted(PLAN_RPS), default="TEAM")
     parser.add_argument("--victim-rps", type=float, default=20.0)
     parser.add_argument("--collections", type=int, default=95, help="of 500 assets each")
+    parser.add_argument(
+        "--database-url",
+        help="an empty database to run on (e.g. postgres://…); default: SQLite in the temp dir",
+    )
     args = parser.parse_args()
-    with live_server() as server:
+    env = {"PIXELWAND_DATABASE_URL": args.database_url} if args.database_url else None
+    with live_server(env) as server:
         server.start()
         asyncio.run(measure(server, args))
 
