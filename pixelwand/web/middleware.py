@@ -216,7 +216,7 @@ class Edge:
                 has_origin = True
             elif name == b"content-length":
                 has_body = value != b"0"
-                declared = int(value) if value.isdigit() else None
+                declared = int(value) if value.isdigit() and len(value) <= 18 else None
             elif name == b"transfer-encoding":
                 has_body = True
         body = _Body(declared) if has_body else None
