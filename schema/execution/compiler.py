@@ -271,10 +271,7 @@ class _Generator:
             raise _NotCompilable(f"{type_.name}.{field_name} has a resolver")
         if any(n.arguments != nodes[0].arguments for n in nodes):
             raise _NotCompilable("merged fields with different arguments")
-        inner, depth = field.type, 0
-        while isinstance(inner, GraphQLNonNull | GraphQLList):
-            depth += isinstance(inner, GraphQLList)
-            inner = inner.of_type
+        inner, depth = _unwrapped(field.type)
         batched = BatchedField(
             index=len(self.batched),
             path=tuple(self.path),
@@ -294,12 +291,17 @@ class _Generator:
         return self.namespace
 
 
-def _list_depth(type_: Any) -> int:
+def _unwrapped(type_: Any) -> tuple[Any, int]:
+    """The named type inside `type_`'s non-null and list wrappers, and how many lists."""
     depth = 0
     while isinstance(type_, GraphQLNonNull | GraphQLList):
         depth += isinstance(type_, GraphQLList)
         type_ = type_.of_type
-    return depth
+    return type_, depth
+
+
+def _list_depth(type_: Any) -> int:
+    return _unwrapped(type_)[1]
 
 
 def _python_name(field: GraphQLField, field_name: str) -> str:
