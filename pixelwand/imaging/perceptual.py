@@ -279,48 +279,11 @@ class _Searcher:
         if not self.whole:
             if self.full_reference is None:
                 self.full_reference = Reference(to_array(self.image))
-            score = self._score_full(data)
-            points = {quality: score}
-            cliff = _CLIFF.get(fmt)
-            for _ in range(VERIFY_STEPS):
-                if score >= self.target - VERIFY_SLACK or quality >= QUALITY_RANGE[1]:
-                    break
-                # The smaller of two guesses: the region's curve with the offset (exact
-                # when the offset holds), the whole image's slope (when the region's curve is
-                # flat where the whole one is steep: flat graphics).
-                higher = quality + _step(points, self.target + UP_AIM - score)
-                guess = self._retarget(fmt, quality, score, UP_AIM)
-                if guess is not None and guess > quality:
-                    higher = min(higher, guess)
-                if cliff is not None and quality < cliff - 1 and cliff < higher:
-                    # Not over JPEG's Q 90 jump in one step: flat graphics' whole score barely
-                    # moves below it and leaps there (Q 85 at 79.6 → Q 91 at 92.6).
-                    higher = cliff - 1
-                quality = min(QUALITY_RANGE[1], higher)
-                data = _encode(self.image, fmt, quality)
-                self.encodes += 1
-                score = points[quality] = self._score_full(data)
-            if (
-                fmt not in LOSSLESS_FALLBACK
-                and score < self.target - VERIFY_SLACK
-                and cliff is not None
-                and quality < cliff
-            ):
-                # The steps ran out under the cliff (JPEG on flat graphics): the cliff itself.
-                quality = cliff
-                data = _encode(self.image, fmt, quality)
-                self.encodes += 1
-                score = points[quality] = self._score_full(data)
-            if len(points) == 1 and score >= self.target + STEP_DOWN_ABOVE:
-                lower = self._retarget(fmt, quality, score, DOWN_AIM)
-                if lower is not None and lower < quality:
-                    lower_data = _encode(self.image, fmt, lower)
-                    self.encodes += 1
-                    lower_score = self._score_full(lower_data)
-                    if lower_score >= self.target - VERIFY_SLACK:
-                        data, quality, score = lower_data, lower, lower_score
-            if fmt == "AVIF" and score >= self.target + STEP_DOWN_ABOVE:
-                data, score = self._subsampled(quality, data, score)
+            quality, data, score, stepped_up = self._steps_up(fmt, quality, data)
+            if score >= self.target + STEP_DOWN_ABOVE:
+                quality, data, score = self._step_down(
+                    fmt, quality, data, score, stepped_up=stepped_up
+                )
         if fmt in LOSSLESS_FALLBACK and score < self.target - VERIFY_SLACK:
             # Lossy at its top quality cannot reach the target on this image (WEBP's 4:2:0
             # chroma on fine colour detail): the format's lossless mode, if it does.
@@ -337,6 +300,62 @@ class _Searcher:
                     data, score = lossless, lossless_score
         rendered = _rendered(data, fmt, self.image)
         return Optimised(rendered, quality, round(score, 2), self.encodes)
+
+    def _steps_up(self, fmt: str, quality: int, data: bytes) -> tuple[int, bytes, float, bool]:
+        """Score the whole image; while it misses target - VERIFY_SLACK, step the quality
+        up (at most VERIFY_STEPS whole encodes, then JPEG's cliff itself). Also answers
+        whether any step was taken."""
+        score = self._score_full(data)
+        points = {quality: score}
+        cliff = _CLIFF.get(fmt)
+        for _ in range(VERIFY_STEPS):
+            if score >= self.target - VERIFY_SLACK or quality >= QUALITY_RANGE[1]:
+                break
+            # The smaller of two guesses: the region's curve with the offset (exact when the
+            # offset holds), the whole image's slope (when the region's curve is flat where
+            # the whole one is steep: flat graphics).
+            higher = quality + _step(points, self.target + UP_AIM - score)
+            guess = self._retarget(fmt, quality, score, UP_AIM)
+            if guess is not None and guess > quality:
+                higher = min(higher, guess)
+            if cliff is not None and quality < cliff - 1 and cliff < higher:
+                # Not over JPEG's Q 90 jump in one step: flat graphics' whole score barely
+                # moves below it and leaps there (Q 85 at 79.6 → Q 91 at 92.6).
+                higher = cliff - 1
+            quality = min(QUALITY_RANGE[1], higher)
+            data = _encode(self.image, fmt, quality)
+            self.encodes += 1
+            score = points[quality] = self._score_full(data)
+        if (
+            fmt not in LOSSLESS_FALLBACK
+            and score < self.target - VERIFY_SLACK
+            and cliff is not None
+            and quality < cliff
+        ):
+            # The steps ran out under the cliff (JPEG on flat graphics): the cliff itself.
+            quality = cliff
+            data = _encode(self.image, fmt, quality)
+            self.encodes += 1
+            score = points[quality] = self._score_full(data)
+        return quality, data, score, len(points) > 1
+
+    def _step_down(
+        self, fmt: str, quality: int, data: bytes, score: float, *, stepped_up: bool
+    ) -> tuple[int, bytes, float]:
+        """The whole scores ≥ target + STEP_DOWN_ABOVE: one lower quality (unless it was
+        just stepped up to), then for AVIF 4:2:0 at the same quality, each kept only if the
+        whole still meets target - VERIFY_SLACK."""
+        if not stepped_up:
+            lower = self._retarget(fmt, quality, score, DOWN_AIM)
+            if lower is not None and lower < quality:
+                lower_data = _encode(self.image, fmt, lower)
+                self.encodes += 1
+                lower_score = self._score_full(lower_data)
+                if lower_score >= self.target - VERIFY_SLACK:
+                    data, quality, score = lower_data, lower, lower_score
+        if fmt == "AVIF" and score >= self.target + STEP_DOWN_ABOVE:
+            data, score = self._subsampled(quality, data, score)
+        return quality, data, score
 
     def _retarget(self, fmt: str, quality: int, whole: float, aim: float) -> int | None:
         """The quality whose whole image should land at target + `aim`, from the
