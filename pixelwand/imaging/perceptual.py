@@ -444,6 +444,11 @@ def interpolation_search(
             assert worst_fail is not None
             q = worst_fail + _step(scores, target - scores[worst_fail])
             q = min(q, hi_q)
+            if cliff is not None and worst_fail < cliff < q:
+                # A step up over the jump tries the jump first: where it passes, the quality
+                # under it is what decides, and the step's own quality (often the top one)
+                # would have been an encode spent above the answer.
+                q = cliff
         else:
             q = best_pass - _step(scores, scores[best_pass] - target)
             q = max(q, lo_q)

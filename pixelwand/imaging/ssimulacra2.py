@@ -130,26 +130,33 @@ def _mirror_rows(planes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return padded[:, :n], padded[:, -n:]
 
 
-def _xyb(linear: np.ndarray) -> np.ndarray:
-    """3xHxW linear RGB → 3xHxW positive XYB."""
+def _xyb(linear: np.ndarray, channels: list[int]) -> np.ndarray:
+    """3xHxW linear RGB → the XYB planes `channels` (ascending: 0 X, 1 Y, 2 B), made
+    positive. The third opsin mix and its cube root are only computed when B is asked for
+    (at full scale only Y counts: a third fewer cube roots there)."""
     r, g, b = linear
     m = _OPSIN
-    out = np.empty_like(linear)
-    mixed = [m[i, 0] * r + m[i, 1] * g + m[i, 2] * b + _BIAS for i in range(3)]
+    out = np.empty((len(channels), *linear.shape[1:]), dtype=linear.dtype)
+    mixed = [m[i, 0] * r + m[i, 1] * g + m[i, 2] * b + _BIAS for i in range(2 + (2 in channels))]
     for plane in mixed:
         np.maximum(plane, 0.0, out=plane)
         np.cbrt(plane, out=plane)
         plane -= _CBRT_BIAS
-    m0, m1, m2 = mixed
-    np.subtract(m0, m1, out=out[0])
-    out[0] *= 0.5 * 14.0
-    out[0] += 0.42
+    m0, m1 = mixed[0], mixed[1]
+    at = {c: i for i, c in enumerate(channels)}
+    if 0 in at:
+        x = out[at[0]]
+        np.subtract(m0, m1, out=x)
+        x *= 0.5 * 14.0
+        x += 0.42
     y = m0
     y += m1
     y *= 0.5
-    np.subtract(m2, y, out=out[2])
-    out[2] += 0.55
-    np.add(y, 0.01, out=out[1])
+    if 2 in at:
+        np.subtract(mixed[2], y, out=out[at[2]])
+        out[at[2]] += 0.55
+    if 1 in at:
+        np.add(y, 0.01, out=out[at[1]])
     return out
 
 
@@ -181,9 +188,9 @@ def _linear_rgb(array: np.ndarray, background: float | None) -> np.ndarray:
             np.clip(np.rint(array[:, :, i] * alpha + rest), 0, 255).astype(np.uint8)
             for i in range(3)
         ]
-    else:
-        channels = [array[:, :, i] for i in range(3)]
-    return np.stack([np.take(_LINEAR, ch) for ch in channels])
+        return np.stack([np.take(_LINEAR, ch) for ch in channels])
+    # One gather straight into the planar layout (no per-channel copies and stack).
+    return np.take(_LINEAR, array[:, :, :3].transpose(2, 0, 1))
 
 
 class _Pyramid:
@@ -207,7 +214,7 @@ class _Pyramid:
             if scale:
                 linear = _downsample(linear)
             active, ssim = _channels(count, scale)
-            img = _select(_xyb(linear), active)
+            img = _xyb(linear, active)
             mu = _blur(img)
             shifted: tuple[np.ndarray, ...] = ()
             if ssim:  # only where the SSIM map is computed (score() reads those channels)
@@ -230,7 +237,7 @@ class _Pyramid:
             if scale:
                 linear = _downsample(linear)
             active, ssim_at = _channels(count, scale)
-            img2 = _select(_xyb(linear), active)
+            img2 = _xyb(linear, active)
             mu2 = _blur(img2)
             # The SSIM map only of the channels whose SSIM weights at this scale count (at
             # full scale, Y alone); the edge maps only of the active channels.
@@ -278,10 +285,6 @@ def _shift_fix(
         term[:, :, cols] += c * (mu_a[:, :, cols] + mu_b[:, :, cols]) * (1 - s) - c * c * s * (
             1 - s
         )
-
-
-def _select(planes: np.ndarray, channels: list[int]) -> np.ndarray:
-    return planes if len(channels) == 3 else planes[channels]
 
 
 def _index(channels: list[int], active: list[int]) -> slice | list[int]:

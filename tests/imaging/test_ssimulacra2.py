@@ -104,3 +104,16 @@ def test_interpolation_search_tries_both_sides_of_a_cliff():
 
     assert interpolation_search(evaluate, 80, 86, cliff=90)[0] == 90
     assert calls == [86, 90, 89]  # not 87 and 88: interpolating across the jump
+
+
+def test_a_step_up_over_the_cliff_tries_the_cliff_first():
+    """A region far under the target below JPEG's Q 90 jump (fine colour detail in 4:2:0):
+    the step up lands on the jump, not on the top quality it would have overshot to."""
+    calls = []
+
+    def evaluate(q: int) -> float:
+        calls.append(q)
+        return 50 + 0.2 * q if q < 90 else 88 + 0.1 * (q - 90)
+
+    assert interpolation_search(evaluate, 80, 86, cliff=90) == (90, 88.0)
+    assert calls == [86, 90, 89]  # not 100 first
