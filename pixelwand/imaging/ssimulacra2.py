@@ -194,7 +194,7 @@ def _linear_rgb(array: np.ndarray, background: float | None) -> np.ndarray:
 
 
 class _Pyramid:
-    """One original's per-scale XYB and μ of the channels that count there; of those whose
+    """One original's per-scale μ and 1 + |XYB - μ| of the channels that count there; of those whose
     SSIM map is computed, a shift c (the channel's mean), the shifted XYB and μ, and
     sigma² - μ².
 
@@ -228,12 +228,13 @@ class _Pyramid:
                 var = _blur(a * a) - m * m
                 _shift_fix(var, c, mu[sel], mu[sel], sums)
                 shifted = (c, a, m, var, sums)
-            self.scales.append((img, mu, shifted))
+            # The edge map's original side, 1 + |img - μ|, is the same for every score.
+            self.scales.append((1.0 + np.abs(img - mu), mu, shifted))
 
     def score(self, linear: np.ndarray) -> float:
         planes: list[tuple[np.ndarray, np.ndarray]] = []
         count = len(self.scales)
-        for scale, (img1, mu1, shifted) in enumerate(self.scales):
+        for scale, (edge1, mu1, shifted) in enumerate(self.scales):
             if scale:
                 linear = _downsample(linear)
             active, ssim_at = _channels(count, scale)
@@ -257,7 +258,11 @@ class _Pyramid:
                 ssim[:, ssim_at] = _norms(d)
             edge = np.zeros((2, 2, 3))
             if active:
-                ratio = (1.0 + np.abs(img2 - mu2)) / (1.0 + np.abs(img1 - mu1)) - 1.0
+                ratio = img2 - mu2  # (1 + |img2 - μ2|) / (1 + |img1 - μ1|) - 1, in place
+                np.abs(ratio, out=ratio)
+                ratio += 1.0
+                ratio /= edge1
+                ratio -= 1.0
                 edge[0][:, active] = _norms(np.maximum(ratio, 0.0))
                 edge[1][:, active] = _norms(np.maximum(-ratio, 0.0))
             planes.append((ssim, edge))
