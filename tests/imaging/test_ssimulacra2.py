@@ -117,3 +117,17 @@ def test_a_step_up_over_the_cliff_tries_the_cliff_first():
 
     assert interpolation_search(evaluate, 80, 86, cliff=90) == (90, 88.0)
     assert calls == [86, 90, 89]  # not 100 first
+
+
+@pytest.mark.parametrize("shape", [(1, 300, 520), (2, 37, 29), (3, 4, 9)])
+def test_the_blur_is_scipys_gaussian(shape):
+    """The blur, by row strips on planes as large as a full-scale 800 px rendition's and whole
+    on small ones (and on planes shorter than its radius): scipy's correlate1d with the
+    reference package's edges (mirrored rows, zero columns)."""
+    from scipy.ndimage import correlate1d
+
+    planes = np.random.default_rng(sum(shape)).random(shape).astype(np.float32)
+    assert shape[1] * shape[2] < s2._STRIP_FROM or shape[1] % s2._STRIP_ROWS  # a partial strip
+    vertical = correlate1d(planes.astype(np.float64), s2._KERNEL, axis=1, mode="reflect")
+    expected = correlate1d(vertical, s2._KERNEL, axis=2, mode="constant")
+    assert np.abs(s2._blur(planes) - expected).max() < 1e-5
