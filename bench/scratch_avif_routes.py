@@ -10,7 +10,14 @@ recorded per encode. Results are appended to a JSON-lines file; `--report` print
     .venv/bin/python bench/scratch_avif_routes.py --report /tmp/r.jsonl
 
 Routes needing pillow-avif-plugin (svt, rav1e) import it only when asked for (it replaces
-Pillow's own AVIF save handler): run them in a separate invocation.
+Pillow's own AVIF save handler): run them in a separate invocation. pillow-avif-plugin and
+imagecodecs are not project dependencies (Pillow is, through the dev-only `ssimulacra2`):
+
+    .venv/bin/pip install --no-deps --target /tmp/extra pillow-avif-plugin imagecodecs
+    PYTHONPATH=/tmp/extra .venv/bin/python bench/scratch_avif_routes.py --plugin \
+        --routes svt420iq,rav1e444 --out /tmp/r.jsonl
+
+Results of the fourth pass: docs/benchmarks.md "Perceptual quality, fourth pass".
 """
 
 from __future__ import annotations
