@@ -18,7 +18,9 @@ import pytest
 
 from pixelwand.services import webhook_urls
 from pixelwand.services.webhook_delivery import (
+    CONCURRENCY,
     MAX_ATTEMPTS,
+    PER_ENDPOINT,
     DeliveryWorker,
     backoff_seconds,
     sign,
@@ -386,6 +388,32 @@ async def test_a_hanging_endpoint_never_holds_up_the_api(tenant, receiver):
         receiver.hold.clear()
         receiver.release.set()
     await receiver.wait_for(path, 5)
+
+
+async def test_a_hanging_endpoint_never_holds_up_other_endpoints(make_tenant, receiver):
+    """One organization's endpoint hangs with a backlog bigger than the worker's slots;
+    another's event goes out while every attempt to the first is still hanging (before
+    any of them has timed out), not after the backlog has drained."""
+    a, b = await make_tenant(), await make_tenant()
+    hung, hung_path = await _register(a, receiver, events=["collection.created"])
+    _, fine_path = await _register(b, receiver, events=["collection.created"])
+    receiver.release.clear()
+    receiver.hold_paths.add(hung_path)
+    try:
+        for i in range(CONCURRENCY + PER_ENDPOINT):
+            r = await a.post("/api/v1/collections", json={"name": f"backlog {i}"})
+            assert r.status_code == 201
+        await receiver.wait_for(hung_path, PER_ENDPOINT)
+        r = await b.post("/api/v1/collections", json={"name": "elsewhere"})
+        assert r.status_code == 201
+        [got] = await receiver.wait_for(fine_path, 1)
+        assert got.json()["data"]["name"] == "elsewhere"
+        held = (await a.get(f"/api/v1/webhooks/{hung['id']}/deliveries")).json()["deliveries"]
+        assert all(d["attempts"] == 0 for d in held), held  # none has timed out yet
+        assert len(receiver.on(hung_path)) == PER_ENDPOINT  # one process: at most 4 at once
+    finally:
+        receiver.hold_paths.discard(hung_path)
+        receiver.release.set()
 
 
 def test_backoff_doubles_with_jitter_and_spans_about_a_day():
