@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixelwand import metrics
 from pixelwand.errors import RequestTimeout, boundary_error
-from pixelwand.logs import key_var, org_id_var, request_id_var
+from pixelwand.logs import key_var, org_id_var, request_id_var, request_var
 from pixelwand.web.responses import error_response
 
 _VARY_ORIGIN = (b"vary", b"Origin")
@@ -228,6 +228,9 @@ class Edge:
         token = request_id_var.set(rid)
         org_token = org_id_var.set(None)
         key_token = key_var.set(None)
+        request_token = request_var.set(
+            (scope["method"], scope["path"], lambda: route_template(scope))
+        )
         extras = scope[EXTRAS] = ResponseExtras(
             [(b"x-request-id", rid.encode("latin-1")), _NOSNIFF]
         )
@@ -258,6 +261,7 @@ class Edge:
             request_id_var.reset(token)
             org_id_var.reset(org_token)
             key_var.reset(key_token)
+            request_var.reset(request_token)
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
         """The request's duration into the histogram, and its access-log line."""
