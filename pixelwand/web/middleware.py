@@ -266,7 +266,8 @@ class Edge:
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
         """The request's duration into the histogram, and its access-log line."""
         route = route_template(scope)
-        metrics.request_duration.labels(scope["method"], route, status).observe(seconds)
+        method = scope["method"] if scope["method"] in _KNOWN_METHODS else "_OTHER"
+        metrics.request_duration.labels(method, route, status).observe(seconds)
         if self.access_log:
             access_log.info(
                 "%s %s %d %.1fms",
@@ -282,6 +283,13 @@ class Edge:
                     "duration_ms": round(seconds * 1000, 2),
                 },
             )
+
+
+# OpenTelemetry's `http.request.method`: the methods HTTP defines; any other is "_OTHER",
+# so that no client can add label values (series) by inventing methods.
+_KNOWN_METHODS = frozenset(
+    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"}
+)
 
 
 def route_template(scope: Scope) -> str:

@@ -70,6 +70,21 @@ async def test_request_durations_by_route_template_and_status(http, tenant):
     assert "cnotthereatall" not in after  # raw paths never become labels
 
 
+async def test_unknown_methods_share_one_label(http):
+    """A method is a label value only when HTTP defines it; any other is `_OTHER`
+    (OpenTelemetry's rule), so random methods cannot grow the series either."""
+    before = await _scrape(http)
+    for method in ("FROB", "X1234", "PURGEALL"):
+        await http.request(method, "/api/v1/assets")
+    after = await _scrape(http)
+    name = "http_server_request_duration_seconds_count"
+    other = _sample(after, name, http_request_method="_OTHER") - _sample(
+        before, name, http_request_method="_OTHER"
+    )
+    assert other == 3
+    assert not any(m in after for m in ("FROB", "X1234", "PURGEALL"))
+
+
 async def test_rate_limits_renders_and_bytes(http, make_tenant):
     team = await make_tenant(plan="TEAM")
     asset = await upload(team, make_image(), "m.jpg", "image/jpeg")
