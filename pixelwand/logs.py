@@ -13,12 +13,18 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import logging
+from collections.abc import Callable
 
 import orjson
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 org_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("org_id", default=None)
 key_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("key", default=None)
+# The request being served: (method, path, its route template once routed). The template
+# is looked up when a line is written, since routing happens after the request begins.
+request_var: contextvars.ContextVar[tuple[str, str, Callable[[], str]] | None] = (
+    contextvars.ContextVar("request", default=None)
+)
 
 # Extra attributes a record may carry (the access log passes them with `extra=`).
 _REQUEST_FIELDS = ("route", "status", "duration_ms", "method", "path")
@@ -31,6 +37,14 @@ class ContextFilter(logging.Filter):
         record.request_id = request_id_var.get()
         record.org_id = org_id_var.get()
         record.key = key_var.get()
+        request = request_var.get()
+        if request is not None:  # an error line names its request's route, as access lines do
+            method, path, route = request
+            for name, value in (("method", method), ("path", path)):
+                if not hasattr(record, name):
+                    setattr(record, name, value)
+            if not hasattr(record, "route"):
+                record.route = route()
         return True
 
 

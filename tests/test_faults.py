@@ -377,6 +377,19 @@ async def test_object_store_slow_then_down_then_back(
                     "STORAGE_UNAVAILABLE",
                     within,
                 )
+                await expect_503(
+                    f"{phase}: multipart-start 503",
+                    post(
+                        {
+                            "mode": "multipart-start",
+                            "originalName": "later.mp4",
+                            "mimeType": "video/mp4",
+                            "size": 20 * 1024 * 1024,
+                        }
+                    ),
+                    "storage unavailable",
+                    within,
+                )
                 await readyz_storage_down(f"{phase}: /readyz 503")
                 # Nothing half-written: neither failed finalize left an asset behind.
                 assert await listing_total() == 1
@@ -1067,3 +1080,76 @@ async def test_local_disk_full_or_read_only_is_a_503_then_recovers(
             f"/api/v1/assets/{asset_id}/export-url", params={"format": "png"}, headers=auth
         )
         assert r.status_code == 200 and r.json()["cached"] is False, r.text
+
+
+async def test_local_multipart_disk_full_or_read_only_is_a_503_then_recovers(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    """Multipart on a local disk that turns read-only or fills up: start, a part PUT and
+    complete answer 503 like every other write (never a 500), leave nothing half-written,
+    and the same upload completes once there is room."""
+    from tests.support.big_files import write_file
+
+    url = f"sqlite://{tmp_path}/disk.db"
+    settings = make_settings(Backend("sqlite-local", url, f"local:{small_disk}/store"), tmp_path)
+    part = 8 * 1024 * 1024
+    size = part + 1000
+    source = tmp_path / "film.mp4"
+    write_file(source, size)
+    data = source.read_bytes()
+    assert (await run(["mount", "-o", "remount,size=12m", str(small_disk)])).returncode == 0
+    async with running_app(settings, url) as application, client(application) as http:
+        auth = await new_tenant(http)
+
+        async def call(mode: str, **body: Any) -> httpx.Response:
+            return await http.post("/api/v1/assets", json={"mode": mode, **body}, headers=auth)
+
+        start = {"originalName": "film.mp4", "mimeType": "video/mp4", "size": size}
+        assert (await run(["mount", "-o", "remount,ro", str(small_disk)])).returncode == 0
+        try:
+            await expect_503(
+                "read-only: multipart-start",
+                call("multipart-start", **start),
+                "storage unavailable",
+                10,
+            )
+        finally:
+            assert (await run(["mount", "-o", "remount,rw", str(small_disk)])).returncode == 0
+
+        r = await call("multipart-start", **start)
+        assert r.status_code == 200, r.text
+        upload_id = r.json()["uploadId"]
+        r = await call("multipart-sign", uploadId=upload_id)
+        urls = {p["partNumber"]: p["url"] for p in r.json()["parts"]}
+        parts_dir = small_disk / "store" / ".multipart"
+
+        # Full while a part streams in: 503, and no temporary file stays behind.
+        filler = small_disk / "filler"
+        await run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M", "count=10"])
+        await expect_503(
+            "disk full: part PUT", http.put(urls[1], content=data[:part]), "storage unavailable", 10
+        )
+        assert not [p for p in parts_dir.rglob("*") if p.is_file()]
+        filler.unlink()
+
+        for n, chunk in ((1, data[:part]), (2, data[part:])):
+            r = await http.put(urls[n], content=chunk)
+            assert r.status_code == 200, r.text
+        # Joining the parts needs as much room again: the disk is full at complete.
+        await expect_503(
+            "disk full: multipart-complete",
+            call("multipart-complete", uploadId=upload_id),
+            "storage unavailable",
+            10,
+        )
+        assert not list((small_disk / "store" / ".tmp").glob("*"))
+        r = await call("multipart-list", uploadId=upload_id)
+        assert [p["size"] for p in r.json()["parts"]] == [part, 1000], r.text
+
+        # Room again: the same upload completes, with the bytes sent.
+        assert (await run(["mount", "-o", "remount,size=24m", str(small_disk)])).returncode == 0
+        r = await call("multipart-complete", uploadId=upload_id)
+        assert r.status_code == 201, r.text
+        key = r.json()["storageKey"]
+        assert (small_disk / "store" / key).read_bytes() == data
+        assert (await call("multipart-abort", uploadId="c" + "0" * 24)).status_code == 404

@@ -110,6 +110,8 @@ def target(
         "PIXELWAND_SWEEP_INTERVAL_SECONDS": "0",
         # Fuzzing is a burst of requests on one key: lift its plan's rate out of the way.
         "PIXELWAND_PLAN_ENTERPRISE_RPS": "100000",
+        # The seeded webhooks point at a public address: nothing is ever sent to it.
+        "PIXELWAND_WEBHOOK_WORKER": "0",
     }
     with LiveServer(env, tmp) as server:
         org, key = server.org_and_key("ENTERPRISE", "read,write,admin")
@@ -156,6 +158,27 @@ def _seed(t: Target, http: httpx.Client, org: str) -> None:
         t.server.cli("keys", "create", "--org", org, "--scopes", "read")
     listing = t.server.cli("keys", "list", "--org", org).splitlines()[1:]
     t.ids["keys"] = [row.split()[0] for row in listing if row.split()[2] == "read"]
+    # Webhooks and multipart uploads, so that their routes and mutations get past the 404s.
+    t.ids["webhooks"] = []
+    for path in ("/a", "/b"):
+        r = http.post(
+            "/api/v1/webhooks",
+            json={"url": f"https://93.184.215.14{path}", "events": ["asset.finalized"]},
+        )
+        t.ids["webhooks"].append(r.json()["id"])
+    t.ids["uploads"] = []
+    for name in ("a.mp4", "b.mp4", "c.png"):
+        mime = "image/png" if name.endswith(".png") else "video/mp4"
+        r = http.post(
+            "/api/v1/assets",
+            json={
+                "mode": "multipart-start",
+                "originalName": name,
+                "mimeType": mime,
+                "size": 9 << 20,
+            },
+        )
+        t.ids["uploads"].append(r.json()["uploadId"])
 
 
 def _assert_still_serving(t: Target) -> None:
@@ -265,12 +288,18 @@ def test_rest_api_against_its_openapi_document(target: Target, backend: Backend)
         "body.collectionId": _bind("collections", 0.5),
         "body.parentId": _bind("collections", 0.5),
         "body.assetIds[*]": _bind("assets", 0.8),
+        "body.uploadId": _bind("uploads", 0.8),
     }
     deletes = {
         "include-method": "DELETE",
+        "include-path-regex": "^/api/v1/assets/",
         "parameters": {"path.id": _bind("doomed", 0.8)},
     }
-    config = _config(target, bindings, [deletes])
+    webhooks = {
+        "include-path-regex": "^/api/v1/webhooks/",
+        "parameters": {"path.id": _bind("webhooks", 0.8)},
+    }
+    config = _config(target, bindings, [deletes, webhooks])
     result = _run(
         target,
         target.server.base + "/api/v1/openapi.json",
@@ -300,10 +329,16 @@ def test_graphql_api_through_introspection(target: Target, backend: Backend) -> 
         "*.*.input.assetIds[*]": _bind("assets", 0.8),
         "*.*.input.collectionId": _bind("collections", 0.5),
         "*.*.input.parentId": _bind("collections", 0.5),
+        "*.*.input.uploadId": _bind("uploads", 0.8),
+        "*.*.webhookId": _bind("webhooks", 0.8),
     }
     per_operation = [
         _only("Mutation.deleteAsset", "id", _bind("doomed", 0.8)),
         _only("Mutation.revokeApiKey", "id", _bind("keys", 1.0)),
+        *(
+            _only(f"Mutation.{name}", "id", _bind("webhooks", 0.8))
+            for name in ("updateWebhook", "deleteWebhook", "sendTestWebhook")
+        ),
     ]
     config = _config(target, bindings, per_operation)
     result = _run(

@@ -232,3 +232,45 @@ async def test_a_resume_file_of_a_changed_file_starts_again(tenant, app, tmp_pat
     )
     assert asset["size"] == 4000
     assert not resume.exists()
+
+
+async def test_a_changed_file_aborts_the_upload_its_resume_file_named(tenant, tmp_path):
+    """The file changed since the interrupted upload: the new upload replaces the old one,
+    which is aborted, so its parts and its quota reservation do not linger for a day."""
+    path = tmp_path / "cut.mp4"
+    write_file(path, PART + 10, seed=1)
+    r = await tenant.post(
+        "/api/v1/assets",
+        json={
+            "mode": "multipart-start",
+            "originalName": "cut.mp4",
+            "mimeType": "video/mp4",
+            "size": PART + 10,
+        },
+    )
+    old = r.json()
+    resume = tmp_path / "cut.json"
+    resume.write_text(
+        json.dumps(
+            {
+                "upload_id": old["uploadId"],
+                "storage_key": old["storageKey"],
+                "part_size": old["partSize"],
+                "part_count": old["partCount"],
+                "path": str(path.resolve()),
+                "size": PART + 10,
+                "mtime_ns": path.stat().st_mtime_ns,
+            }
+        )
+    )
+    write_file(path, 5000, seed=2)  # edited before the upload was run again
+    asset = await upload_file_async(
+        path, api_url=BASE_URL, api_key=tenant.key, resume_file=resume, http=tenant.http
+    )
+    assert asset["size"] == 5000
+    r = await tenant.post(
+        "/api/v1/assets", json={"mode": "multipart-list", "uploadId": old["uploadId"]}
+    )
+    assert r.status_code == 404, r.text
+    r = await tenant.post("/graphql", json={"query": "{ viewer { storageUsed } }"})
+    assert r.json()["data"]["viewer"]["storageUsed"] == 5000

@@ -14,7 +14,8 @@ the upload's id and part size are written there right after the start, and a lat
 with the same file and `resume_file` asks the server which parts it has
 (`multipart-list`) and sends only the others; the resume file is removed once the asset
 exists. A resume file naming another file (path, size or mtime changed) or an upload the
-server no longer knows (aborted, expired) starts a new upload.
+server no longer knows (aborted, expired) starts a new upload (the upload of a changed file
+is aborted first: its quota reservation ends at once).
 
 Only httpx and the standard library: no server-side imports.
 """
@@ -188,7 +189,15 @@ async def _resume_or_start(
     resume_file: Path | None,
 ) -> tuple[_State, dict[int, str | None] | None]:
     """The upload to continue and the parts the server holds ({number: etag})."""
-    state = _read_state(resume_file, file, st) if resume_file else None
+    stale: str | None = None
+    state = None
+    if resume_file:
+        state, stale = _read_state(resume_file, file, st)
+    if stale is not None:
+        # The file changed since that upload began: it can never complete. Abort it, so
+        # that its parts and its quota reservation go now, not when it expires.
+        with contextlib.suppress(UploadError):
+            await api.call("multipart-abort", uploadId=stale)
     if state is not None:
         try:
             listed = await api.call("multipart-list", uploadId=state.upload_id)
@@ -225,17 +234,23 @@ async def _resume_or_start(
     return state, {}
 
 
-def _read_state(resume_file: Path, file: Path, st: os.stat_result) -> _State | None:
+def _read_state(
+    resume_file: Path, file: Path, st: os.stat_result
+) -> tuple[_State | None, str | None]:
+    """(the upload to resume, or None; the id of an upload of another version of the file
+    that can never complete, or None)."""
     try:
         state = _State(**json.loads(resume_file.read_text()))
     except (FileNotFoundError, ValueError, TypeError):
-        return None
+        return None, None
     same = (state.path, state.size, state.mtime_ns) == (
         str(file.resolve()),
         st.st_size,
         st.st_mtime_ns,
     )
-    return state if same else None
+    if same:
+        return state, None
+    return None, (state.upload_id if state.path == str(file.resolve()) else None)
 
 
 def _retry_delay(r: httpx.Response, attempt: int) -> float:

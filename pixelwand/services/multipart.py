@@ -14,6 +14,7 @@ retention period.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import logging
@@ -58,6 +59,8 @@ SIGN_SECONDS = 3600
 MAX_SIGN_PER_REQUEST = 1000
 # How long one complete may run before another request may take it over.
 COMPLETE_LEASE_SECONDS = 3600
+# How long a complete waits for a concurrent one (same upload) to give its answer.
+COMPLETE_WAIT_SECONDS = 60.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -322,12 +325,9 @@ async def complete_upload(
     if collection_id is not None:
         await get_owned_collection_id(org_id, collection_id, "collectionId")
     if not await _claim(row):
-        again = await MultipartUpload.filter(id=row.id).first()
-        if again is not None and again.asset_id is not None:
-            return await existing_asset(org_id, again.asset_id), False
-        if again is None or again.state == "aborting":
-            raise NotFound(f"multipart upload {row.id} not found")
-        raise Conflict(f"multipart upload {row.id} is being completed by another request")
+        done = await _after_other_complete(org_id, row)
+        if done is not None:
+            return done, False
 
     try:
         await _join(storage, row, parts)
@@ -345,6 +345,29 @@ async def complete_upload(
     return await _create_asset(
         row, org_id, display_name or row.original_name, tags_, collection_id, width, height
     )
+
+
+async def _after_other_complete(org_id: str, row: MultipartUpload) -> AssetRecord | None:
+    """Another request holds the complete: wait for its outcome, as a repeated complete
+    answers. Its asset (None: it gave the upload back, and this request has claimed it), or
+    404 when its upload was discarded, or 409 when it is still running after the wait."""
+    deadline = asyncio.get_running_loop().time() + COMPLETE_WAIT_SECONDS
+    pause = 0.05
+    while True:
+        again = await MultipartUpload.filter(id=row.id).first()
+        if again is not None and again.asset_id is not None:
+            return await existing_asset(org_id, again.asset_id)
+        if again is None or again.state == "aborting":
+            raise NotFound(f"multipart upload {row.id} not found")
+        if await _claim(row):
+            return None
+        if asyncio.get_running_loop().time() >= deadline:
+            raise Conflict(
+                f"multipart upload {row.id} is still being completed by another request:"
+                " complete again later for its asset"
+            )
+        await asyncio.sleep(pause)
+        pause = min(1.0, pause * 2)
 
 
 async def _join(storage: Storage, row: MultipartUpload, claimed: list[dict] | None) -> None:

@@ -13,8 +13,10 @@ once, on the worker's own tasks: a slow or failing endpoint never holds up a req
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import logging
@@ -37,7 +39,10 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 14  # with a 30 s base: retries over ~26 h (docs/webhooks.md has the table)
 BACKOFF_CAP_FACTOR = 720  # the longest wait: 720 x base (6 h with a 30 s base)
-CONCURRENCY = 8
+CONCURRENCY = 16
+# At most this many attempts to one endpoint at once (per process), so that one hanging
+# endpoint's backlog holds a quarter of the slots, never all: the others' events go on.
+PER_ENDPOINT = 4
 RESPONSE_READ_LIMIT = 4096
 USER_AGENT = "PixelWand-Webhooks/1"
 
@@ -72,6 +77,7 @@ class DeliveryWorker:
         self.lease_seconds = 2 * settings.webhook_timeout_seconds + 10
         self.wakeup = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
+        self.in_flight: collections.Counter[str] = collections.Counter()  # by endpoint
         self.client = httpx.AsyncClient(
             follow_redirects=False,
             trust_env=False,
@@ -108,35 +114,48 @@ class DeliveryWorker:
         if free <= 0:
             return 0
         claimed = await self._claim(free)
-        for delivery_id in claimed:
+        for delivery_id, endpoint_id in claimed:
+            self.in_flight[endpoint_id] += 1
             task = asyncio.create_task(self._deliver(delivery_id))
             self.tasks.add(task)
-            task.add_done_callback(self._finished)
+            task.add_done_callback(functools.partial(self._finished, endpoint_id))
         return len(claimed)
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
+    def _finished(self, endpoint_id: str, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
+        self.in_flight[endpoint_id] -= 1
+        if self.in_flight[endpoint_id] <= 0:
+            del self.in_flight[endpoint_id]
         self.wakeup.set()  # a slot is free: look for more
 
-    async def _claim(self, limit: int) -> list[str]:
+    async def _claim(self, limit: int) -> list[tuple[str, str]]:
+        """(delivery id, endpoint id) of up to `limit` due deliveries, leased to this
+        worker, skipping endpoints that already have PER_ENDPOINT attempts running here."""
         now = _now()
+        busy = [e for e, n in self.in_flight.items() if n >= PER_ENDPOINT]
+        query = WebhookDelivery.filter(status="pending", next_attempt_at__lte=now).filter(
+            _lease_free(now)
+        )
+        if busy:
+            query = query.exclude(endpoint_id__in=busy)
         candidates = (
-            await WebhookDelivery.filter(status="pending", next_attempt_at__lte=now)
-            .filter(_lease_free(now))
-            .order_by("next_attempt_at")
-            .limit(limit)
-            .values_list("id", flat=True)
+            await query.order_by("next_attempt_at").limit(limit).values_list("id", "endpoint_id")
         )
         lease = now + dt.timedelta(seconds=self.lease_seconds)
-        won = []
-        for delivery_id in candidates:
+        won: list[tuple[str, str]] = []
+        taking = collections.Counter(self.in_flight)
+        for delivery_id, endpoint_id in candidates:
+            endpoint = str(endpoint_id)
+            if taking[endpoint] >= PER_ENDPOINT:
+                continue  # the next round skips this endpoint in the query
             taken = (
                 await WebhookDelivery.filter(id=delivery_id, status="pending")
                 .filter(_lease_free(now))
                 .update(lease_owner=self.owner, lease_until=lease)
             )
             if taken:
-                won.append(str(delivery_id))
+                taking[endpoint] += 1
+                won.append((str(delivery_id), endpoint))
         return won
 
     async def _deliver(self, delivery_id: str) -> None:

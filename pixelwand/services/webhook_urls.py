@@ -45,10 +45,25 @@ def parse_url(url: object) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
+# NAT64 (RFC 6052): the well-known prefix carries an IPv4 address in its last 32 bits; the
+# local-use prefix (RFC 8215) belongs to one network and is never a public destination.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+
+
 def is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _NAT64_LOCAL:
+            return False
+        # An IPv6 form of an IPv4 address is as public as that address: mapped, 6to4,
+        # NAT64, and the deprecated IPv4-compatible ::a.b.c.d (a gateway on the way may
+        # deliver any of them to the IPv4 address inside).
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and (ip in _NAT64 or int(ip) >> 32 == 0):
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None and not is_public(str(embedded)):
+            return False
     return ip.is_global and not ip.is_multicast
 
 

@@ -194,7 +194,8 @@ class LocalStorage(Storage):
     async def create_multipart(self, key: str, content_type: str) -> str:
         if not is_safe_key(key):
             raise ObjectNotFound(key)
-        return await asyncio.to_thread(self._parts.new_upload)
+        with map_exceptions(StorageUnavailable):
+            return await asyncio.to_thread(self._parts.new_upload)
 
     async def presign_part(
         self, key: str, upload_id: str, part_number: int, size: int, expires_in: int
@@ -244,18 +245,22 @@ class LocalStorage(Storage):
         before_commit,
     ) -> PartInfo:
         """Stream one signed part into place (PartRejected when it does not fit)."""
-        return await self._parts.receive(
-            upload_id, part_number, size, content_length, body, before_commit
-        )
+        with map_exceptions(StorageUnavailable):
+            return await self._parts.receive(
+                upload_id, part_number, size, content_length, body, before_commit
+            )
 
     async def list_parts(self, key: str, upload_id: str) -> list[PartInfo]:
-        return await self._parts.scan(upload_id)
+        with map_exceptions(StorageUnavailable):
+            return await self._parts.scan(upload_id)
 
     async def complete_multipart(self, key: str, upload_id: str, parts: list[PartInfo]) -> None:
-        await self._parts.assemble(upload_id, parts, self.path_for(key))
+        with map_exceptions(StorageUnavailable):
+            await self._parts.assemble(upload_id, parts, self.path_for(key))
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:
-        await self._parts.remove(upload_id)
+        with map_exceptions(StorageUnavailable):
+            await self._parts.remove(upload_id)
 
     async def pin(self, key: str) -> bool:
         staged = self.root / staging_key(key)

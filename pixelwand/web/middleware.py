@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixelwand import metrics
 from pixelwand.errors import RequestTimeout, boundary_error
-from pixelwand.logs import key_var, org_id_var, request_id_var
+from pixelwand.logs import key_var, org_id_var, request_id_var, request_var
 from pixelwand.web.responses import error_response
 
 _VARY_ORIGIN = (b"vary", b"Origin")
@@ -228,6 +228,9 @@ class Edge:
         token = request_id_var.set(rid)
         org_token = org_id_var.set(None)
         key_token = key_var.set(None)
+        request_token = request_var.set(
+            (scope["method"], scope["path"], lambda: route_template(scope))
+        )
         extras = scope[EXTRAS] = ResponseExtras(
             [(b"x-request-id", rid.encode("latin-1")), _NOSNIFF]
         )
@@ -258,11 +261,13 @@ class Edge:
             request_id_var.reset(token)
             org_id_var.reset(org_token)
             key_var.reset(key_token)
+            request_var.reset(request_token)
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
         """The request's duration into the histogram, and its access-log line."""
         route = route_template(scope)
-        metrics.request_duration.labels(scope["method"], route, status).observe(seconds)
+        method = scope["method"] if scope["method"] in _KNOWN_METHODS else "_OTHER"
+        metrics.request_duration.labels(method, route, status).observe(seconds)
         if self.access_log:
             access_log.info(
                 "%s %s %d %.1fms",
@@ -278,6 +283,13 @@ class Edge:
                     "duration_ms": round(seconds * 1000, 2),
                 },
             )
+
+
+# OpenTelemetry's `http.request.method`: the methods HTTP defines; any other is "_OTHER",
+# so that no client can add label values (series) by inventing methods.
+_KNOWN_METHODS = frozenset(
+    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"}
+)
 
 
 def route_template(scope: Scope) -> str:

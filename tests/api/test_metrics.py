@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import re
 
@@ -69,6 +70,21 @@ async def test_request_durations_by_route_template_and_status(http, tenant):
     assert "cnotthereatall" not in after  # raw paths never become labels
 
 
+async def test_unknown_methods_share_one_label(http):
+    """A method is a label value only when HTTP defines it; any other is `_OTHER`
+    (OpenTelemetry's rule), so random methods cannot grow the series either."""
+    before = await _scrape(http)
+    for method in ("FROB", "X1234", "PURGEALL"):
+        await http.request(method, "/api/v1/assets")
+    after = await _scrape(http)
+    name = "http_server_request_duration_seconds_count"
+    other = _sample(after, name, http_request_method="_OTHER") - _sample(
+        before, name, http_request_method="_OTHER"
+    )
+    assert other == 3
+    assert not any(m in after for m in ("FROB", "X1234", "PURGEALL"))
+
+
 async def test_rate_limits_renders_and_bytes(http, make_tenant):
     team = await make_tenant(plan="TEAM")
     asset = await upload(team, make_image(), "m.jpg", "image/jpeg")
@@ -103,3 +119,34 @@ def test_json_log_lines_carry_the_request():
     assert (data["request_id"], data["org_id"], data["key"]) == ("r-123", "corg", "ak_live_abcd")
     assert {"time", "route", "status", "duration_ms"} <= set(data)
     assert data["time"].endswith("Z")
+
+
+async def test_an_error_line_names_its_requests_id_and_route(tenant, monkeypatch, caplog):
+    """A failure inside a request is logged (JSON) with the request id the client saw and
+    the route, method and path of that request, as its access line has them."""
+    from pixelwand.errors import StorageUnavailable, map_exceptions
+    from pixelwand.logs import ContextFilter
+    from pixelwand.services import multipart
+
+    async def broken(*args, **kwargs):
+        with map_exceptions(StorageUnavailable):  # logs the failure, answers 503
+            raise OSError(errno.EIO, "I/O error")
+
+    monkeypatch.setattr(multipart, "start_upload", broken)
+    caplog.handler.addFilter(ContextFilter())
+    body = {"mode": "multipart-start", "originalName": "a.mp4", "mimeType": "video/mp4", "size": 9}
+    r = await tenant.post("/api/v1/assets", json=body, headers={"X-Request-Id": "err-route-1"})
+    assert r.status_code == 503 and r.headers["x-request-id"] == "err-route-1"
+    errors = [
+        orjson.loads(JsonFormatter().format(rec))
+        for rec in caplog.records
+        if rec.levelno >= logging.WARNING
+    ]
+    assert errors, caplog.records
+    for line in errors:
+        assert line["request_id"] == "err-route-1" and line["org_id"] == tenant.org_id
+        assert (line["route"], line["method"], line["path"]) == (
+            "/api/v1/assets",
+            "POST",
+            "/api/v1/assets",
+        )

@@ -18,7 +18,9 @@ import pytest
 
 from pixelwand.services import webhook_urls
 from pixelwand.services.webhook_delivery import (
+    CONCURRENCY,
     MAX_ATTEMPTS,
+    PER_ENDPOINT,
     DeliveryWorker,
     backoff_seconds,
     sign,
@@ -180,6 +182,14 @@ async def test_bad_registrations_are_400(tenant, body, message):
         "100.64.0.1",
         "[::ffff:127.0.0.1]",
         "224.0.0.1",
+        # IPv6 forms that carry an IPv4 address, reaching it through a gateway on the way:
+        # NAT64 (well-known and local-use prefixes), 6to4, IPv4-compatible.
+        "[64:ff9b::7f00:1]",
+        "[64:ff9b::a9fe:a9fe]",
+        "[64:ff9b:1::a00:1]",
+        "[2002:7f00:1::]",
+        "[2002:a00:1::1]",
+        "[::127.0.0.1]",
     ],
 )
 async def test_private_destinations_are_refused_unless_allowed(tenant, app, address):
@@ -195,6 +205,9 @@ async def test_private_destinations_are_refused_unless_allowed(tenant, app, addr
     assert r.status_code == 400, r.text
     assert "private" in r.json()["error"]
     assert webhook_urls.is_public("93.184.216.34")
+    assert webhook_urls.is_public("64:ff9b::5db8:d822")  # NAT64 of 93.184.216.34
+    assert webhook_urls.is_public("2002:5db8:d822::1")  # 6to4 of 93.184.216.34
+    assert webhook_urls.is_public("2606:2800:220:1:248:1893:25c8:1946")
 
 
 async def test_at_most_25_endpoints(tenant, receiver):
@@ -222,6 +235,18 @@ async def _event(receiver: Receiver, path: str, secret: str, match) -> dict[str,
                 return event
         await asyncio.sleep(0.05)
     raise AssertionError(f"no such event at {path}: {[g.json() for g in receiver.on(path)]}")
+
+
+async def _newest_delivery(tenant, hook_id: str, status: str) -> dict[str, Any]:
+    """The endpoint's newest delivery once it has `status` (the worker records an attempt's
+    outcome just after the receiver has answered it)."""
+    for _ in range(200):
+        r = await tenant.get(f"/api/v1/webhooks/{hook_id}/deliveries")
+        newest = r.json()["deliveries"][0]
+        if newest["status"] == status:
+            return newest
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"delivery never {status}: {newest}")
 
 
 async def test_asset_events_are_signed_and_carry_the_api_shape(tenant, receiver):
@@ -318,11 +343,8 @@ async def test_failures_are_retried_with_the_same_event_and_shown(tenant, receiv
     assert [g.headers["pixelwand-delivery-attempt"] for g in got] == ["1", "2", "3", "4"]
     assert all(g.body == got[0].body for g in got)  # byte-identical, re-signed
     assert len({g.headers["pixelwand-signature"] for g in got}) >= 1
-    await asyncio.sleep(0.3)
-    [delivery] = (await tenant.get(f"/api/v1/webhooks/{hook['id']}/deliveries")).json()[
-        "deliveries"
-    ]
-    assert delivery["status"] == "succeeded" and delivery["attempts"] == 4
+    delivery = await _newest_delivery(tenant, hook["id"], "succeeded")
+    assert delivery["attempts"] == 4
     assert delivery["responseStatus"] == 200 and delivery["latencyMs"] >= 0
     assert delivery["eventId"] in ids and delivery["eventType"] == "collection.created"
     assert delivery["deliveredAt"] is not None and delivery["nextAttemptAt"] is None
@@ -334,8 +356,8 @@ async def test_redirects_are_not_followed(tenant, receiver):
     await tenant.post("/api/v1/collections", json={"name": "Redirected"})
     got = await receiver.wait_for(path, 2)
     assert len(got) == 2  # the second attempt is a retry to the same URL, not the Location
-    r = await tenant.get(f"/api/v1/webhooks/{hook['id']}/deliveries")
-    assert r.json()["deliveries"][0]["status"] == "succeeded"
+    delivery = await _newest_delivery(tenant, hook["id"], "succeeded")
+    assert delivery["attempts"] == 2
 
 
 async def test_test_event(tenant, receiver):
@@ -366,6 +388,32 @@ async def test_a_hanging_endpoint_never_holds_up_the_api(tenant, receiver):
         receiver.hold.clear()
         receiver.release.set()
     await receiver.wait_for(path, 5)
+
+
+async def test_a_hanging_endpoint_never_holds_up_other_endpoints(make_tenant, receiver):
+    """One organization's endpoint hangs with a backlog bigger than the worker's slots;
+    another's event goes out while every attempt to the first is still hanging (before
+    any of them has timed out), not after the backlog has drained."""
+    a, b = await make_tenant(), await make_tenant()
+    hung, hung_path = await _register(a, receiver, events=["collection.created"])
+    _, fine_path = await _register(b, receiver, events=["collection.created"])
+    receiver.release.clear()
+    receiver.hold_paths.add(hung_path)
+    try:
+        for i in range(CONCURRENCY + PER_ENDPOINT):
+            r = await a.post("/api/v1/collections", json={"name": f"backlog {i}"})
+            assert r.status_code == 201
+        await receiver.wait_for(hung_path, PER_ENDPOINT)
+        r = await b.post("/api/v1/collections", json={"name": "elsewhere"})
+        assert r.status_code == 201
+        [got] = await receiver.wait_for(fine_path, 1)
+        assert got.json()["data"]["name"] == "elsewhere"
+        held = (await a.get(f"/api/v1/webhooks/{hung['id']}/deliveries")).json()["deliveries"]
+        assert all(d["attempts"] == 0 for d in held), held  # none has timed out yet
+        assert len(receiver.on(hung_path)) == PER_ENDPOINT  # one process: at most 4 at once
+    finally:
+        receiver.hold_paths.discard(hung_path)
+        receiver.release.set()
 
 
 def test_backoff_doubles_with_jitter_and_spans_about_a_day():

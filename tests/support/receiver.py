@@ -33,6 +33,7 @@ class Receiver:
         self.scripts: dict[str, list[int]] = {}  # path → statuses to answer, in turn
         self.delay = 0.0
         self.hold = threading.Event()  # while set, answers wait for `release`
+        self.hold_paths: set[str] = set()  # answers to these paths wait for `release` too
         self.release = threading.Event()
         self.lock = threading.Lock()
         receiver = self
@@ -50,7 +51,7 @@ class Receiver:
                     status = script.pop(0) if script else 200
                 if receiver.delay:
                     time.sleep(receiver.delay)
-                if receiver.hold.is_set():
+                if receiver.hold.is_set() or self.path in receiver.hold_paths:
                     receiver.release.wait(30)
                 with contextlib.suppress(OSError):  # the sender may have given up
                     self.send_response(status)
