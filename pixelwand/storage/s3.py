@@ -57,6 +57,10 @@ _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchBucket", "N
 
 # ListParts answers at most this many parts per call.
 _LIST_PARTS_PAGE = 1000
+# The sweeper's listing of unfinished multipart uploads: pages of this many, at most this many
+# pages per round (the rest waits for the next round).
+_REAP_PAGE = 1000
+_REAP_MAX_PAGES = 100
 # CompleteMultipartUpload may take minutes on AWS for large objects (it answers with
 # whitespace until done), so it gets a longer bound than other calls.
 _COMPLETE_TIMEOUT_SECONDS = 600.0
@@ -477,18 +481,29 @@ class S3Storage(Storage):
                 return
 
     async def reap_temp_files(self, older_than: dt.datetime) -> int:
-        """Local temporary files, and multipart copies a killed process never completed."""
+        """Local temporary files, and multipart uploads begun before `older_than` that were
+        never completed (copies of a killed process; uploads past their expiry)."""
         removed = await super().reap_temp_files(older_than)
         client = await self._get_client()
-        async with self._guard():
-            page = await client.list_multipart_uploads(Bucket=self.bucket)
-        for upload in page.get("Uploads", []):
-            if upload["Initiated"] < older_than:
+        markers: dict[str, str] = {}
+        for _ in range(_REAP_MAX_PAGES):
+            async with self._guard():
+                page = await client.list_multipart_uploads(
+                    Bucket=self.bucket, MaxUploads=_REAP_PAGE, **markers
+                )
+            uploads = page.get("Uploads", [])
+            old = [upload for upload in uploads if upload["Initiated"] < older_than]
+            for upload in old:
                 async with self._guard():
                     await client.abort_multipart_upload(
                         Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
                     )
-                removed += 1
+            removed += len(old)
+            if not page.get("IsTruncated") or not uploads:
+                break
+            # The aborted ones left the listing: list from the start again. A page of young
+            # uploads only is stepped over (SeaweedFS pages by upload id alone).
+            markers = {} if old else _next_upload_markers(page, uploads[-1])
         return removed
 
     async def check(self) -> None:
@@ -536,3 +551,11 @@ def _status(exc: botocore.exceptions.ClientError) -> int:
 
 def _is_not_found(exc: botocore.exceptions.ClientError) -> bool:
     return _status(exc) == 404 or _code(exc) in _NOT_FOUND_CODES
+
+
+def _next_upload_markers(page: dict[str, Any], last: dict[str, Any]) -> dict[str, str]:
+    """Where the next page of ListMultipartUploads starts: the markers S3 answers, else (an
+    S3-compatible store that answers only `NextUploadIdMarker`) the upload id alone."""
+    upload_id = page.get("NextUploadIdMarker") or last["UploadId"]
+    key = page.get("NextKeyMarker")
+    return {"KeyMarker": key, "UploadIdMarker": upload_id} if key else {"UploadIdMarker": upload_id}

@@ -6,6 +6,8 @@ and restarts on the same ports and data.
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import os
 import socket
 import time
@@ -17,6 +19,7 @@ import httpx
 import pytest
 
 from pixelwand.errors import StorageUnavailable
+from pixelwand.storage import s3 as s3_module
 from pixelwand.storage import storage_from_url
 from pixelwand.storage.base import staging_key
 from pixelwand.storage.s3 import S3Storage
@@ -245,3 +248,25 @@ def test_storage_url_selects_s3_with_its_parameters() -> None:
 def test_malformed_s3_urls_are_refused(url: str) -> None:
     with pytest.raises(ValueError):
         S3Storage.from_url(url)
+
+
+async def test_unfinished_multipart_uploads_past_the_first_listing_page_are_reaped(
+    s3_storage: S3Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 answers ListMultipartUploads 1,000 uploads a page (SeaweedFS all at once unless
+    asked for fewer): the sweeper reads every page, here of 40."""
+    monkeypatch.setattr(s3_module, "_REAP_PAGE", 40)
+    client = await s3_storage._get_client()
+    prefix = f"orgs/{uuid.uuid4().hex}"
+
+    async def start(i: int) -> str:
+        begun = await client.create_multipart_upload(Bucket=s3_storage.bucket, Key=f"{prefix}/{i}")
+        return begun["UploadId"]
+
+    started: list[str] = []
+    for first in range(0, 250, 50):
+        started += await asyncio.gather(*(start(i) for i in range(first, first + 50)))
+    cutoff = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+    assert await s3_storage.reap_temp_files(cutoff) >= len(started)
+    listed = await client.list_multipart_uploads(Bucket=s3_storage.bucket, Prefix=prefix)
+    assert listed.get("Uploads", []) == []
