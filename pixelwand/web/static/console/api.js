@@ -29,7 +29,7 @@ export function retryAfterSeconds(value, attempt) {
 const MAX_RETRIES = 6;
 
 /** POST a GraphQL document; answers {data, errors} (partial results kept). */
-export async function request(query, variables = {}, key = session.key()) {
+export async function request(query, variables = {}, key = session.key(), onWait = null) {
   for (let attempt = 0; ; attempt++) {
     let res;
     try {
@@ -42,7 +42,9 @@ export async function request(query, variables = {}, key = session.key()) {
       throw new ApiError("the server cannot be reached");
     }
     if ((res.status === 429 || res.status === 503) && attempt < MAX_RETRIES) {
-      await sleep(retryAfterSeconds(res.headers.get("Retry-After"), attempt) * 1000);
+      const seconds = retryAfterSeconds(res.headers.get("Retry-After"), attempt);
+      if (onWait) onWait(seconds, res.status);
+      await sleep(seconds * 1000);
       continue;
     }
     let body = null;
@@ -63,14 +65,20 @@ export async function request(query, variables = {}, key = session.key()) {
   }
 }
 
-/** Like request(), but any error (even beside partial data) is thrown. */
-export async function gql(query, variables = {}) {
-  const body = await request(query, variables);
+/** Like request(), but any error (even beside partial data) is thrown. `onWait(seconds,
+ * status)` is told of each 429/503 waited out. */
+export async function gql(query, variables = {}, { onWait = null } = {}) {
+  const body = await request(query, variables, session.key(), onWait);
   if (body.errors && body.errors.length) {
     const first = body.errors[0];
     throw new ApiError(first.message, { code: first.extensions && first.extensions.code });
   }
   return body.data;
+}
+
+/** What a file's row says while a 429 or 503 is waited out. */
+export function waiting(seconds, status) {
+  return `${status === 429 ? "rate limited" : "server busy"}: retrying in ${seconds} s`;
 }
 
 export function formatBytes(n) {

@@ -6,6 +6,7 @@ import { Upload } from "./upload.js";
 import { Collections } from "./collections.js";
 import { Presets } from "./presets.js";
 import { ApiKeys, Usage } from "./settings.js";
+import { has, ScopeNote } from "./scopes.js";
 
 const VIEWER = `{ viewer { organization { id name } plan scopes rateLimitPerSecond storageQuota storageUsed } }`;
 
@@ -84,8 +85,12 @@ function Shell({ viewer, onSignOut, refreshViewer, focusFirst }) {
   const title = (ROUTES.find(([r]) => r === route.path) || ROUTES[0])[1];
   useEffect(() => { document.title = `${title} · Pixel Wand`; }, [title]);
   const views = {
-    library: () => html`<${Library} params=${route.params} viewer=${viewer} />`,
-    upload: () => html`<${Upload} viewer=${viewer} onUploaded=${refreshViewer} />`,
+    library: () => has(viewer, "read")
+      ? html`<${Library} params=${route.params} viewer=${viewer} />`
+      : html`<${ScopeNote} viewer=${viewer} scope="read" what="Browsing the library" />`,
+    upload: () => has(viewer, "write")
+      ? html`<${Upload} viewer=${viewer} onUploaded=${refreshViewer} />`
+      : html`<${ScopeNote} viewer=${viewer} scope="write" what="Uploading" />`,
     collections: () => html`<${Collections} viewer=${viewer} />`,
     presets: () => html`<${Presets} viewer=${viewer} />`,
     "settings/keys": () => html`<${ApiKeys} viewer=${viewer} />`,

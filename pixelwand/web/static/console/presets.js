@@ -1,16 +1,17 @@
 import { html, useEffect, useState } from "/static/vendor/preact/htm-preact-standalone.module.js";
 import { gql } from "./api.js";
+import { has, ScopeNote } from "./scopes.js";
 
 const EMPTY = { name: "", format: "WEBP", quality: 85, maxWidth: "", maxHeight: "", preserveAspect: true };
 const FIELDS = "id name format quality maxWidth maxHeight preserveAspect updatedAt";
 
-export function Presets() {
+export function Presets({ viewer }) {
   const [presets, setPresets] = useState(null);
   const [form, setForm] = useState(EMPTY);
   const [message, setMessage] = useState(null);
   const [error, setError] = useState(null);
   const load = () => gql(`{ exportPresets { ${FIELDS} } }`).then((d) => setPresets(d.exportPresets)).catch((e) => setError(e.message));
-  useEffect(() => { load(); }, []);
+  useEffect(() => { if (has(viewer, "read")) load(); }, []);
   const num = (v) => (v === "" || v == null ? null : Number(v));
   async function save(e) {
     e.preventDefault();
@@ -34,18 +35,20 @@ export function Presets() {
   return html`
     <section aria-labelledby="list-h">
       <h2 id="list-h">Presets</h2>
-      ${presets == null ? html`<p role="status">Loading…</p>` : !presets.length ? html`<p>No presets yet.</p>` : html`
+      ${!has(viewer, "read") ? html`<${ScopeNote} viewer=${viewer} scope="read" what="Listing presets" />`
+        : presets == null ? html`<p role="status">Loading…</p>` : !presets.length ? html`<p>No presets yet.</p>` : html`
         <div class="table-wrap"><table>
           <thead><tr><th scope="col">Name</th><th scope="col">Format</th><th scope="col">Quality</th><th scope="col">Max size</th><th scope="col">Aspect</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
           <tbody>${presets.map((p) => html`<tr key=${p.id}>
             <th scope="row">${p.name}</th><td>${p.format}</td><td>${p.quality}</td>
             <td>${p.maxWidth ?? "—"} × ${p.maxHeight ?? "—"}</td><td>${p.preserveAspect ? "fit" : "crop"}</td>
-            <td><button type="button" class="secondary" onClick=${() => edit(p)} aria-label=${`Edit ${p.name}`}>Edit</button></td>
+            <td>${has(viewer, "write") && html`<button type="button" class="secondary" onClick=${() => edit(p)} aria-label=${`Edit ${p.name}`}>Edit</button>`}</td>
           </tr>`)}</tbody>
         </table></div>`}
     </section>
     <section aria-labelledby="form-h">
       <h2 id="form-h">Create or update</h2>
+      ${!has(viewer, "write") ? html`<${ScopeNote} viewer=${viewer} scope="write" what="Saving a preset" />` : html`
       <p class="hint">Saving under an existing name replaces that preset.</p>
       <form class="stack narrow" onSubmit=${save}>
         <label for="p-name">Name</label>
@@ -63,7 +66,7 @@ export function Presets() {
         <label class="check"><input type="checkbox" checked=${form.preserveAspect}
           onChange=${(e) => setForm({ ...form, preserveAspect: e.target.checked })} /> Keep aspect ratio (off: crop to exactly width × height)</label>
         <button type="submit">Save preset</button>
-      </form>
+      </form>`}
       ${message && html`<p role="status" class="ok">${message}</p>`}
       ${error && html`<p role="alert" class="error">${error}</p>`}
     </section>`;
