@@ -303,6 +303,28 @@ async def test_sign_in_shows_the_apis_own_messages(live: LiveServer, browser: An
     await expect(page.get_by_role("heading", name="Library", level=1)).to_be_visible()
     await _nav(page, "API keys")
     await expect(page.get_by_role("note")).to_contain_text("admin")
+    # Revoked while signed in: the next call signs the tab out, with the API's message.
+    await page.get_by_role("button", name="Sign out").click()
+    victim = live.new_key("read,write", name="revoked while in use")
+    await _sign_in(page, live.base, victim)
+    await expect(page.get_by_role("heading", name="Library", level=1)).to_be_visible()
+    async with httpx.AsyncClient(base_url=live.base) as api:
+        admin = {"Authorization": f"Bearer {live.key}"}
+        keys = await api.post("/graphql", json={"query": "{ apiKeys { id name } }"}, headers=admin)
+        victim_id = next(
+            k["id"] for k in keys.json()["data"]["apiKeys"] if k["name"] == "revoked while in use"
+        )
+        query = "mutation($id: ID!) { revokeApiKey(id: $id) { id } }"
+        revoked = await api.post(
+            "/graphql", json={"query": query, "variables": {"id": victim_id}}, headers=admin
+        )
+    assert revoked.json()["data"]["revokeApiKey"]["id"] == victim_id
+    await _nav(page, "Collections")
+    await expect(page.get_by_role("alert")).to_contain_text(
+        "Signed out: invalid or revoked API key"
+    )
+    await expect(page.get_by_label("API key")).to_be_visible()
+    assert await page.evaluate("sessionStorage.length") == 0
     assert net.blocked == [] and net.errors == []
     await context.close()
 

@@ -2,6 +2,7 @@
 // sessionStorage as the Bearer header (never a cookie, never the URL). 429 answers are
 // retried after the Retry-After the server sends.
 const KEY = "pixelwand.apiKey";
+export const SIGNED_OUT = "pixelwand:key-refused";
 
 export const session = {
   key: () => sessionStorage.getItem(KEY),
@@ -55,6 +56,11 @@ export async function request(query, variables = {}, key = session.key(), onWait
     }
     if (!res.ok || body.data == null) {
       const first = (body.errors && body.errors[0]) || { message: `HTTP ${res.status}` };
+      // The tab's key was revoked, or its plan lost the API, while signed in: the console
+      // signs out and the sign-in form says why (app.js).
+      if ((res.status === 401 || res.status === 402) && key && key === session.key()) {
+        window.dispatchEvent(new CustomEvent(SIGNED_OUT, { detail: first.message }));
+      }
       throw new ApiError(first.message, {
         code: first.extensions && first.extensions.code,
         status: res.status,

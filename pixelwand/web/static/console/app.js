@@ -1,6 +1,6 @@
 // Pixel Wand console: Preact + htm (one vendored ES module, no build step).
 import { html, render, useEffect, useRef, useState } from "/static/vendor/preact/htm-preact-standalone.module.js";
-import { ApiError, forgetCapabilities, request, session } from "./api.js";
+import { ApiError, forgetCapabilities, request, session, SIGNED_OUT } from "./api.js";
 import { Library } from "./library.js";
 import { Upload } from "./upload.js";
 import { Collections } from "./collections.js";
@@ -26,9 +26,9 @@ function currentRoute() {
   return { path: known ? path : "library", params: new URLSearchParams(query) };
 }
 
-function SignIn({ onSignedIn }) {
+function SignIn({ onSignedIn, notice }) {
   const [key, setKey] = useState("");
-  const [error, setError] = useState(null);
+  const [error, setError] = useState(notice ? `Signed out: ${notice}` : null);
   const [busy, setBusy] = useState(false);
   const input = useRef(null);
   useEffect(() => input.current && input.current.focus(), []);
@@ -120,12 +120,21 @@ function App() {
   const [viewer, setViewer] = useState(null);
   const [checking, setChecking] = useState(Boolean(session.key()));
   const [signedInHere, setSignedInHere] = useState(false);
+  const [notice, setNotice] = useState(null);
+  useEffect(() => {
+    const refused = (e) => {
+      setNotice(e.detail);
+      signOut();
+    };
+    window.addEventListener(SIGNED_OUT, refused);
+    return () => window.removeEventListener(SIGNED_OUT, refused);
+  }, []);
   async function refreshViewer() {
     try {
       const body = await request(VIEWER);
       setViewer(body.data.viewer);
     } catch (err) {
-      if (err.status === 401 || err.status === 402) signOut();
+      // A refused key signs out through the SIGNED_OUT event (api.js).
     }
   }
   useEffect(() => {
@@ -138,7 +147,7 @@ function App() {
     window.location.hash = "";
   }
   if (checking) return html`<p role="status">Loading…</p>`;
-  if (!viewer) return html`<${SignIn} onSignedIn=${(v) => { setSignedInHere(true); setViewer(v); }} />`;
+  if (!viewer) return html`<${SignIn} notice=${notice} onSignedIn=${(v) => { setSignedInHere(true); setNotice(null); setViewer(v); }} />`;
   return html`<${Shell} viewer=${viewer} onSignOut=${signOut} refreshViewer=${refreshViewer} focusFirst=${signedInHere} />`;
 }
 
