@@ -26,17 +26,11 @@ class Context:
         return Loaders(self.principal.org_id)
 
 
-def require_key(info: strawberry.Info) -> Principal:
-    """The request's principal, whatever its scopes (what a key may learn about itself)."""
+def require_scope(info: strawberry.Info, scope: str) -> Principal:
+    """The request's principal, once it is shown to hold `scope` (each scope grants itself)."""
     principal = info.context.principal
     if principal is None:
         raise Unauthenticated("missing API key: send Authorization: Bearer ak_live_...")
-    return principal
-
-
-def require_scope(info: strawberry.Info, scope: str) -> Principal:
-    """The request's principal, once it is shown to hold `scope` (each scope grants itself)."""
-    principal = require_key(info)
     if not principal.has(scope):
         raise Forbidden(f"this API key lacks the {scope} scope")
     return principal

@@ -506,8 +506,9 @@ async def test_a_page_of_thumbnails_is_one_request(
 async def test_each_scope_signs_in_and_each_page_says_what_it_lacks(
     live: LiveServer, browser: Any, tmp_path: Path
 ) -> None:
-    """Each scope grants only itself. A write-only key (uploads) and an admin-only key (key
-    management) sign in too; every page either works or names the scope it needs."""
+    """Each scope grants only itself, `viewer` included (read). A write-only key (uploads)
+    and an admin-only key (key management) sign in too; every page either works or names
+    the scope it needs."""
     from playwright.async_api import expect
 
     org, admin = live.org_and_key("ENTERPRISE", "read,write,admin")
@@ -529,7 +530,10 @@ async def test_each_scope_signs_in_and_each_page_says_what_it_lacks(
     await _nav(page, "API keys")
     await expect(page.get_by_role("note")).to_contain_text("admin")
     await _nav(page, "Usage")
-    await expect(page.get_by_text("write", exact=True)).to_be_visible()
+    await expect(page.get_by_role("note")).to_contain_text("read")
+    await expect(page.get_by_role("banner")).to_contain_text("A key with the write scope")
+    await page.reload()  # still signed in, still told apart
+    await expect(page.get_by_role("banner")).to_contain_text("A key with the write scope")
     await page.get_by_role("button", name="Sign out").click()
 
     manager = live.new_key("admin", plan_org=org, name="keys only")
@@ -539,6 +543,13 @@ async def test_each_scope_signs_in_and_each_page_says_what_it_lacks(
     await expect(page.get_by_role("note")).to_contain_text("Uploading needs")
     await _nav(page, "API keys")
     await expect(page.get_by_role("row").filter(has_text="keys only")).to_contain_text("active")
+    await expect(page.get_by_role("banner")).to_contain_text("A key with the admin scope")
+    await page.get_by_role("button", name="Sign out").click()
+    both = live.new_key("write,admin", plan_org=org, name="writes and manages")
+    await _sign_in(page, live.base, both)
+    await expect(page.get_by_role("banner")).to_contain_text("write, admin")
+    await _nav(page, "Upload")
+    await expect(page.get_by_label("Tags for these uploads")).to_be_visible()
     await page.get_by_role("button", name="Sign out").click()
 
     reader = live.new_key("read", plan_org=org)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import strawberry
 
 from pixelwand.services import uploads
-from schema.context import require_key
+from schema.context import require_scope
 from schema.scalars import Long
 
 
@@ -30,9 +30,9 @@ class Viewer:
 
 @strawberry.type
 class ViewerQueries:
-    @strawberry.field(description="Who the API key acts for (any valid key, whatever its scopes).")
+    @strawberry.field(description="Who the API key acts for.")
     def viewer(self, info: strawberry.Info) -> Viewer:
-        principal = require_key(info)
+        principal = require_scope(info, "read")
         limits = info.context.runtime.limits(principal.plan)
         return Viewer(
             organization=Organization(id=strawberry.ID(principal.org_id), name=principal.org_name),

@@ -295,21 +295,6 @@ async def test_viewer_reports_org_plan_scopes_and_usage(app: Any, make_tenant) -
     assert after["storageUsed"] == len(data)
 
 
-@pytest.mark.parametrize("scopes", ["write", "admin"])
-async def test_any_key_may_ask_who_it_is(make_tenant, scopes: str) -> None:
-    """`viewer` describes the key itself: a write-only key (uploads from CI) or an admin-only
-    key (key management) must learn its organization and scopes — the console signs in with
-    it — while what `read` guards stays guarded."""
-    tenant = await make_tenant(plan="BUSINESS", scopes=scopes)
-    viewer = _assert_ok(await tenant.gql("{ viewer { organization { id } plan scopes } }"))
-    assert viewer["viewer"] == {
-        "organization": {"id": tenant.org_id},
-        "plan": "BUSINESS",
-        "scopes": [scopes],
-    }
-    _assert_error(await tenant.gql("{ assets { total } }"), "FORBIDDEN")
-
-
 async def test_storage_used_counts_pending_uploads_and_frees_deleted_assets(
     tenant: Tenant,
 ) -> None:

@@ -82,6 +82,30 @@ export async function gql(query, variables = {}, { onWait = null } = {}) {
   return body.data;
 }
 
+const VIEWER = `{ viewer { organization { id name } plan scopes rateLimitPerSecond storageQuota storageUsed } }`;
+
+/** Who `key` is. `viewer` needs the read scope (read unlocks every query), so a valid key
+ * without it (FORBIDDEN, not 401/402) is told apart by what it may do: with admin, its own
+ * record in `apiKeys` (the plain key starts with the record's prefix) gives its scopes;
+ * without admin either, it holds write (a key has at least one scope). Such a viewer has
+ * no organization, plan or usage (`limited`). */
+export async function whoAmI(key = session.key()) {
+  try {
+    return (await request(VIEWER, {}, key)).data.viewer;
+  } catch (err) {
+    if (err.code !== "FORBIDDEN") throw err;
+  }
+  let scopes = ["write"];
+  try {
+    const keys = (await request(`{ apiKeys { prefix scopes revokedAt } }`, {}, key)).data.apiKeys;
+    const mine = keys.filter((k) => !k.revokedAt && key.startsWith(k.prefix));
+    scopes = mine.length === 1 ? mine[0].scopes : ["admin"];
+  } catch (err) {
+    if (err.code !== "FORBIDDEN") throw err;
+  }
+  return { limited: true, organization: null, plan: null, scopes };
+}
+
 /** What a file's row says while a 429 or 503 is waited out. */
 export function waiting(seconds, status) {
   return `${status === 429 ? "rate limited" : "server busy"}: retrying in ${seconds} s`;

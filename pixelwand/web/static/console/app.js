@@ -1,14 +1,12 @@
 // Pixel Wand console: Preact + htm (one vendored ES module, no build step).
 import { html, render, useEffect, useRef, useState } from "/static/vendor/preact/htm-preact-standalone.module.js";
-import { ApiError, forgetCapabilities, request, session, SIGNED_OUT } from "./api.js";
+import { ApiError, forgetCapabilities, session, SIGNED_OUT, whoAmI } from "./api.js";
 import { Library } from "./library.js";
 import { Upload } from "./upload.js";
 import { Collections } from "./collections.js";
 import { Presets } from "./presets.js";
 import { ApiKeys, Usage } from "./settings.js";
 import { has, ScopeNote } from "./scopes.js";
-
-const VIEWER = `{ viewer { organization { id name } plan scopes rateLimitPerSecond storageQuota storageUsed } }`;
 
 const ROUTES = [
   ["library", "Library"],
@@ -38,9 +36,9 @@ function SignIn({ onSignedIn, notice }) {
     setError(null);
     const trimmed = key.trim();
     try {
-      const body = await request(VIEWER, {}, trimmed);
+      const viewer = await whoAmI(trimmed);
       session.signIn(trimmed);
-      onSignedIn(body.data.viewer);
+      onSignedIn(viewer);
     } catch (err) {
       setError(err instanceof ApiError ? err.message : String(err));
     } finally {
@@ -94,13 +92,15 @@ function Shell({ viewer, onSignOut, refreshViewer, focusFirst }) {
     collections: () => html`<${Collections} viewer=${viewer} />`,
     presets: () => html`<${Presets} viewer=${viewer} />`,
     "settings/keys": () => html`<${ApiKeys} viewer=${viewer} />`,
-    "settings/usage": () => html`<${Usage} viewer=${viewer} refresh=${refreshViewer} />`,
+    "settings/usage": () => viewer.limited
+      ? html`<${ScopeNote} viewer=${viewer} scope="read" what="Seeing the plan, rate limit and storage" />`
+      : html`<${Usage} viewer=${viewer} refresh=${refreshViewer} />`,
   };
   return html`
     <a class="skip" href="#main" onClick=${(e) => { e.preventDefault(); document.getElementById("main").focus(); }}>Skip to content</a>
     <header class="top">
       <span class="brand">Pixel Wand</span>
-      <span class="org" title="Organization">${viewer.organization.name} · ${viewer.plan}</span>
+      <span class="org" title="Organization">${viewer.limited ? `A key with the ${viewer.scopes.join(", ")} scope` : `${viewer.organization.name} · ${viewer.plan}`}</span>
       <button type="button" class="secondary" onClick=${onSignOut}>Sign out</button>
     </header>
     <nav aria-label="Main">
@@ -131,8 +131,7 @@ function App() {
   }, []);
   async function refreshViewer() {
     try {
-      const body = await request(VIEWER);
-      setViewer(body.data.viewer);
+      setViewer(await whoAmI());
     } catch (err) {
       // A refused key signs out through the SIGNED_OUT event (api.js).
     }

@@ -76,7 +76,7 @@ export function ApiKeys({ viewer }) {
         ${copied && html`<p role="status" class="ok">Copied to the clipboard.</p>`}
       </section>`}
     <section aria-labelledby="keys-h">
-      <h2 id="keys-h" tabindex="-1">Keys of ${viewer.organization.name}</h2>
+      <h2 id="keys-h" tabindex="-1">${viewer.organization ? `Keys of ${viewer.organization.name}` : "Keys of this organization"}</h2>
       ${keys == null ? html`<p role="status">Loading…</p>` : html`
         <div class="table-wrap"><table>
           <thead><tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Scopes</th><th scope="col">Created</th><th scope="col">Status</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
