@@ -181,6 +181,29 @@ async def test_upload_exit_status_and_errors(live: LiveServer, tmp_path: Path) -
     assert wrong.returncode == 1 and "invalid or revoked API key" in wrong.stderr
 
 
+async def test_a_write_only_key_uploads(live: LiveServer, tmp_path: Path) -> None:
+    """The key a build uploads with holds only `write`: looking up known content and
+    collections needs `read`, so those are skipped with a note (nothing is skipped, the
+    collection is created or found by creating it) and every file still uploads."""
+    writer = live.new_key("write", name="ci uploads")
+    folder = tmp_path / "build"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"shot{i}.png").write_bytes(make_image(71 + i, 13, ".png"))
+    api(live, "POST", "/api/v1/collections", json={"name": "Builds"})
+    done = client(
+        live, "upload", str(folder), "--collection", "Builds", "--tags", "ci", "--json", key=writer
+    )
+    assert done.returncode == 0, done.stderr
+    results = json_lines(done.stdout)
+    assert [r["status"] for r in results] == ["uploaded"] * 3, done.stdout
+    assert "lacks the read scope" in done.stderr and "nothing is skipped" in done.stderr
+    (builds,) = api(live, "GET", "/api/v1/collections", params={"name": "Builds"})["collections"]
+    listed = api(live, "GET", "/api/v1/assets", params={"tags": "ci"})
+    assert {a["collectionId"] for a in listed["items"]} == {builds["id"]}
+    assert {a["id"] for a in listed["items"]} == {r["assetId"] for r in results}
+
+
 async def test_export_round_trips(live: LiveServer, tmp_path: Path) -> None:
     folder = tmp_path / "export-src"
     folder.mkdir()

@@ -126,9 +126,18 @@ async def _upload(api: Api, args: argparse.Namespace) -> int:
         await asyncio.gather(*(hash_one(f) for f in files))
         progress.remove_task(hashing)
         readable = [f for f in files if f.sha256]
-        known, supported = await existing_assets(api, sorted({f.sha256 for f in readable}))
-        if not supported:
-            err.print("note: this server cannot look assets up by contentHash; nothing is skipped")
+        try:
+            known, supported = await existing_assets(api, sorted({f.sha256 for f in readable}))
+        except ClientError as exc:
+            if exc.status != 403:  # a write-only key may upload but not list
+                raise
+            known = {}
+            err.print(f"note: {exc.message}: known content cannot be looked up; nothing is skipped")
+        else:
+            if not supported:
+                err.print(
+                    "note: this server cannot look assets up by contentHash; nothing is skipped"
+                )
 
         # One upload per distinct content; the other paths with that content follow it.
         first_by_hash: dict[str, LocalFile] = {}
