@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.conftest import BACKENDS
-from tests.helpers import make_image, make_mp4_head
+from tests.helpers import make_image, make_mp4_head, redness, subject_image
 from tests.support.live_server import (
     ROOT,
     LiveServer,
@@ -247,6 +247,56 @@ async def test_export_round_trips(live: LiveServer, tmp_path: Path) -> None:
 
     nothing = client(live, "export", "--tag", "no-such-tag", "-o", str(tmp_path / "x.zip"))
     assert nothing.returncode == 1 and "no assets match" in nothing.stderr
+
+
+def test_an_export_takes_every_setting_of_its_preset() -> None:
+    from compat_rest.openapi import document
+    from pixelwand.client.commands import PRESET_CONFIG
+
+    schemas = document()["components"]["schemas"]
+    shared = set(schemas["ExportConfig"]["properties"]) & set(schemas["ExportPreset"]["properties"])
+    assert set(PRESET_CONFIG) == shared
+
+
+async def test_export_with_a_preset_is_that_preset(live: LiveServer, tmp_path: Path) -> None:
+    """A preset that crops with gravity `attention` keeps the off-centre subject; the same
+    size cropped at the centre does not. An export with the preset must be the former (and
+    its format AUTO, whose reported quality is a fallback the export must not send)."""
+    src = tmp_path / "subject.png"
+    src.write_bytes(subject_image(400, 100, 0.9, 0.5, ".png"))
+    up = client(live, "upload", str(src), "--json")
+    (asset_id,) = [r["assetId"] for r in json_lines(up.stdout)]
+    smart = {"name": "smart-crop", "format": "AUTO", "formats": ["WEBP"], "perceptual": "auto:high"}
+    smart.update(maxWidth=60, maxHeight=60)
+    api(
+        live,
+        "POST",
+        "/api/v1/export-presets",
+        json={**smart, "preserveAspect": False, "gravity": "attention"},
+    )
+    with_preset, centred = tmp_path / "preset.zip", tmp_path / "center.zip"
+    done = client(live, "export", asset_id, "--preset", "smart-crop", "-o", str(with_preset))
+    assert done.returncode == 0, done.stderr
+    done = client(
+        live,
+        "export",
+        asset_id,
+        "--format",
+        "png",
+        "--max-width",
+        "60",
+        "--max-height",
+        "60",
+        "--crop",
+        "-o",
+        str(centred),
+    )
+    assert done.returncode == 0, done.stderr
+    (kept,) = [
+        zipfile.ZipFile(with_preset).read(n) for n in zipfile.ZipFile(with_preset).namelist()
+    ]
+    (cut,) = [zipfile.ZipFile(centred).read(n) for n in zipfile.ZipFile(centred).namelist()]
+    assert redness(kept) > redness(cut) + 5
 
 
 async def test_assets_collections_presets_commands(live: LiveServer, tmp_path: Path) -> None:

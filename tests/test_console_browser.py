@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from tests.conftest import BACKENDS, unavailable
-from tests.helpers import make_image
+from tests.helpers import make_image, redness, subject_image
 from tests.support.live_server import (
     ROOT,
     LiveServer,
@@ -665,5 +665,65 @@ async def test_every_page_passes_axe_works_by_keyboard_and_fits_a_phone(
         await expect(page.get_by_text("Loading…")).to_have_count(0)
         wide[name] = await page.evaluate("document.documentElement.scrollWidth - innerWidth")
     assert wide == {name: 0 for name in PAGES}
+    assert net.blocked == [] and net.errors == []
+    await context.close()
+
+
+async def test_a_preset_is_kept_whole_when_edited_and_zipped(
+    live: LiveServer, browser: Any, tmp_path: Path
+) -> None:
+    """Saving a preset replaces all of it: editing one in the console keeps the settings the
+    form does not show (AUTO's candidates), and a ZIP with it is that preset — here a crop
+    with gravity `attention`, which keeps the off-centre red subject a centre crop cuts."""
+    from playwright.async_api import expect
+
+    _, key = live.org_and_key("ENTERPRISE", "read,write,admin")
+    folder = tmp_path / "subject"
+    folder.mkdir()
+    (folder / "subject.png").write_bytes(subject_image(400, 100, 0.9, 0.5, ".png"))
+    live.cli("upload", str(folder), "--url", live.base, "--api-key", key, "--json")
+    auth = {"Authorization": f"Bearer {key}"}
+    preset = {
+        "name": "smart",
+        "format": "AUTO",
+        "formats": ["WEBP", "JPEG"],
+        "perceptual": "auto:high",
+        "maxWidth": 60,
+        "maxHeight": 60,
+        "preserveAspect": False,
+        "gravity": "attention",
+    }
+    async with httpx.AsyncClient(base_url=live.base, headers=auth) as api:
+        assert (await api.post("/api/v1/export-presets", json=preset)).status_code == 201
+
+    net = Offline()
+    context, page = await net.open(browser, viewport={"width": 1280, "height": 800})
+    await _sign_in(page, live.base, key)
+    await _nav(page, "Export presets")
+    await page.get_by_role("button", name="Edit smart").click()
+    await expect(page.get_by_label("Crop keeps (gravity)")).to_have_value("attention")
+    await page.get_by_label("Max width (px)").fill("64")
+    await page.get_by_label("Max height (px)").fill("64")
+    await page.get_by_role("button", name="Save preset").click()
+    await expect(page.get_by_text("Updated “smart”.")).to_be_visible()
+    async with httpx.AsyncClient(base_url=live.base, headers=auth) as api:
+        (saved,) = (await api.get("/api/v1/export-presets")).json()["presets"]
+        asset = (await api.get("/api/v1/assets")).json()["items"][0]
+        centre = await api.get(
+            f"/api/v1/assets/{asset['id']}/export-url",
+            params={"format": "PNG", "maxWidth": 64, "maxHeight": 64, "preserveAspect": "false"},
+        )
+        cut = (await api.get(centre.json()["url"])).content
+    assert {k: saved[k] for k in preset} == {**preset, "maxWidth": 64, "maxHeight": 64}
+
+    await _nav(page, "Library")
+    await page.locator(".grid .tile").first.get_by_role("checkbox").check()
+    await page.get_by_label("Preset").select_option("smart")
+    async with page.expect_download() as waiting:
+        await page.get_by_role("button", name="Download ZIP").click()
+    download = await waiting.value
+    archive = zipfile.ZipFile(io.BytesIO(await asyncio.to_thread(_read, await download.path())))
+    (entry,) = archive.namelist()
+    assert redness(archive.read(entry)) > redness(cut) + 5
     assert net.blocked == [] and net.errors == []
     await context.close()

@@ -11,6 +11,10 @@ const PAGE_SIZE = 12;
 const THUMB = "maxWidth: 320, maxHeight: 320";
 const FIELDS = "id name originalName mediaType mimeType size tags collectionId width height uploadedAt";
 const TOO_COMPLEX = "QUERY_TOO_COMPLEX";
+// A preset's settings that an export's config takes: all of them, so a ZIP "with a preset"
+// is that preset (gravity, perceptual target and AUTO's candidates included).
+const PRESET_CONFIG = ["format", "quality", "maxWidth", "maxHeight", "preserveAspect", "gravity", "perceptual", "formats"];
+const PRESET_FIELDS = `name ${PRESET_CONFIG.join(" ")}`;
 const FOCUSABLE = "a[href], button, input, select, textarea, [tabindex]:not([tabindex='-1'])";
 
 function libraryQuery(caps) {
@@ -77,7 +81,7 @@ export function Library({ params, viewer }) {
   const seq = useRef(0);
 
   useEffect(() => {
-    gql(`{ collections { id name parentId } exportPresets { name format quality maxWidth maxHeight preserveAspect } }`)
+    gql(`{ collections { id name parentId } exportPresets { ${PRESET_FIELDS} } }`)
       .then((d) => setMeta({ collections: d.collections, presets: d.exportPresets }))
       .catch(() => {});
   }, []);
@@ -196,7 +200,9 @@ function ExportBar({ selected, presets, clear }) {
     setStatus(null);
     try {
       const p = presets.find((x) => x.name === preset);
-      const config = p ? { format: p.format, quality: p.quality, maxWidth: p.maxWidth, maxHeight: p.maxHeight, preserveAspect: p.preserveAspect } : null;
+      // A preset of format AUTO reports its fallback quality, which AUTO does not take.
+      const keep = (k) => p[k] != null && !(k === "quality" && p.format === "AUTO");
+      const config = p ? Object.fromEntries(PRESET_CONFIG.filter(keep).map((k) => [k, p[k]])) : null;
       const d = await gql(`mutation Export($input: CreateExportInput!) { createExport(input: $input) { url assetCount } }`,
         { input: { assetIds: [...selected], config } });
       const a = document.createElement("a");
