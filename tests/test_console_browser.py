@@ -467,7 +467,11 @@ async def test_a_page_of_thumbnails_is_one_request(
     for i in range(await thumbs.count()):
         await expect(thumbs.nth(i)).to_have_js_property("complete", True)
         assert await thumbs.nth(i).evaluate("img => img.naturalWidth") > 0
-    assert sum(_is_listing(body) for _, url, body in net.requests if url.endswith("/graphql")) == 1
+    sent = [body for _, url, body in net.requests if url.endswith("/graphql")]
+    assert sum(_is_listing(body) for body in sent) == 1
+    # From the sign-in to a page of thumbnails: who the key is (with what the server
+    # offers), the collections and presets for the filters, the page. A TEAM key has 3.
+    assert len(sent) == 3, sent
     before = len(net.requests)
     await page.get_by_role("button", name="Next").click()
     await expect(page.get_by_text("Page 2 of 2")).to_be_visible()

@@ -82,7 +82,10 @@ export async function gql(query, variables = {}, { onWait = null } = {}) {
   return body.data;
 }
 
-const VIEWER = `{ viewer { organization { id name } plan scopes rateLimitPerSecond storageQuota storageUsed } }`;
+// The capability probe rides along with the viewer (one request less at sign-in: a TEAM key
+// has 3 a second).
+const ASSET_TYPE = `__type(name: "Asset") { fields { name args { name type { kind name ofType { kind name } } } } }`;
+const VIEWER = `{ viewer { organization { id name } plan scopes rateLimitPerSecond storageQuota storageUsed } asset: ${ASSET_TYPE} }`;
 
 /** Who `key` is. `viewer` needs the read scope (read unlocks every query), so a valid key
  * without it (FORBIDDEN, not 401/402) is told apart by what it may do: with admin, its own
@@ -91,7 +94,9 @@ const VIEWER = `{ viewer { organization { id name } plan scopes rateLimitPerSeco
  * no organization, plan or usage (`limited`). */
 export async function whoAmI(key = session.key()) {
   try {
-    return (await request(VIEWER, {}, key)).data.viewer;
+    const data = (await request(VIEWER, {}, key)).data;
+    learnCapabilities(data.asset);
+    return data.viewer;
   } catch (err) {
     if (err.code !== "FORBIDDEN") throw err;
   }
@@ -130,10 +135,8 @@ export function splitTags(text) {
 // What the server offers beyond the reference, learnt once per sign-in by introspection:
 // Asset.rendition (a page of thumbnails in one query) and the type of its format argument.
 let capabilities = null;
-export async function serverCapabilities() {
-  if (capabilities) return capabilities;
-  const data = await gql(`{ __type(name: "Asset") { fields { name args { name type { kind name ofType { kind name } } } } } }`);
-  const fields = (data.__type && data.__type.fields) || [];
+function learnCapabilities(assetType) {
+  const fields = (assetType && assetType.fields) || [];
   const rendition = fields.find((f) => f.name === "rendition");
   let formatLiteral = '"WEBP"';
   if (rendition) {
@@ -143,6 +146,10 @@ export async function serverCapabilities() {
   }
   capabilities = { rendition: Boolean(rendition), formatLiteral };
   return capabilities;
+}
+export async function serverCapabilities() {
+  if (capabilities) return capabilities;
+  return learnCapabilities((await gql(`{ ${ASSET_TYPE} }`)).__type);
 }
 export function forgetCapabilities() {
   capabilities = null;
