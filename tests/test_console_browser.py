@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from tests.conftest import BACKENDS, unavailable
-from tests.helpers import make_image, redness, subject_image
+from tests.helpers import make_image, make_mp4, redness, subject_image
 from tests.support.live_server import (
     ROOT,
     LiveServer,
@@ -430,11 +430,14 @@ async def test_a_team_key_waits_out_429s(live: LiveServer, browser: Any, tmp_pat
     await context.close()
 
 
-def _seed(live: LiveServer, key: str, folder: Path, count: int) -> None:
-    """`count` distinct images uploaded with the command-line client (faster than the page)."""
+def _seed(live: LiveServer, key: str, folder: Path, count: int, *, video: bool = False) -> None:
+    """`count` distinct images (and a video: its thumbnail is its poster) uploaded with the
+    command-line client (faster than the page)."""
     folder.mkdir()
     for i in range(count):
         (folder / f"seed{i:02d}.png").write_bytes(make_image(40 + i, 30, ".png"))
+    if video:
+        (folder / "clip.mp4").write_bytes(make_mp4(1.0, 160, 120))
     live.cli("upload", str(folder), "--url", live.base, "--api-key", key, "--json")
 
 
@@ -445,14 +448,14 @@ def _is_listing(body: str | None) -> bool:
 async def test_a_page_of_thumbnails_is_one_request(
     live: LiveServer, browser: Any, tmp_path: Path
 ) -> None:
-    """More images than a page: each page is one GraphQL request with its thumbnails, within
-    the server's query cost limit (a render costs 4,000 of 50,000), and every thumbnail
-    decodes. A server with a lower limit (QUERY_TOO_COMPLEX over 4 renders, here) still gets
+    """More assets than a page (13 images, a video): each page is one GraphQL request with
+    its thumbnails, within the server's query cost limit (a render costs 4,000 of 50,000),
+    and every thumbnail decodes, the video's poster included. A server with a lower limit (QUERY_TOO_COMPLEX over 4 renders, here) still gets
     every thumbnail, in smaller requests."""
     from playwright.async_api import expect
 
     _, key = live.org_and_key("ENTERPRISE", "read,write,admin")
-    _seed(live, key, tmp_path / "seed", 14)
+    _seed(live, key, tmp_path / "seed", 13, video=True)
     net = Offline()
     context, page = await net.open(browser, viewport={"width": 1280, "height": 800})
     refused: list[str] = []
@@ -477,6 +480,9 @@ async def test_a_page_of_thumbnails_is_one_request(
     await expect(page.get_by_text("Page 2 of 2")).to_be_visible()
     await expect(tiles).to_have_count(14 - first)
     await expect(thumbs).to_have_count(14 - first)
+    for i in range(14 - first):
+        await expect(thumbs.nth(i)).to_have_js_property("complete", True)
+        assert await thumbs.nth(i).evaluate("img => img.naturalWidth") > 0
     graphql = [body for _, url, body in net.requests[before:] if url.endswith("/graphql")]
     assert len(graphql) == 1 and _is_listing(graphql[0])
     assert refused == []
