@@ -450,8 +450,9 @@ async def test_a_page_of_thumbnails_is_one_request(
 ) -> None:
     """More assets than a page (13 images, a video): each page is one GraphQL request with
     its thumbnails, within the server's query cost limit (a render costs 4,000 of 50,000),
-    and every thumbnail decodes, the video's poster included. A server with a lower limit (QUERY_TOO_COMPLEX over 4 renders, here) still gets
-    every thumbnail, in smaller requests."""
+    and every thumbnail decodes, the video's poster included. A server with a lower limit
+    (QUERY_TOO_COMPLEX over 4 renders, here) still gets every thumbnail, in smaller
+    requests."""
     from playwright.async_api import expect
 
     _, key = live.org_and_key("ENTERPRISE", "read,write,admin")
