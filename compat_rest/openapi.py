@@ -115,7 +115,11 @@ def array(items: Schema, **constraints: Any) -> Schema:
 ID = ref("Id")
 TIMESTAMP = ref("Timestamp")
 TAGS = array(string(maxLength=MAX_TAG_LENGTH), maxItems=MAX_TAGS)
-FORMAT_IN = string("JPEG, PNG, WEBP or AVIF, in any case (`jpg` is JPEG)", enum=FORMATS)
+# Formats are named schemas, not inline enums: generators name an inline enum after its
+# operation or schema and field, and `exportUrl`'s `format` parameter (with AUTO) and the
+# `ExportUrl` schema's `format` (without) would both be `ExportUrlFormat`.
+FORMAT = ref("Format")
+FORMAT_OR_AUTO = ref("RequestedFormat")
 QUALITY = integer(1, 100, description="Encoder quality, 1-100; default 85")
 PERCEPTUAL = string(
     "auto (= auto:high), auto:low|medium|high|best or auto:NN (30-95), any case: quality "
@@ -124,10 +128,6 @@ PERCEPTUAL = string(
 )
 # REST `quality` also takes the perceptual strings as a shorthand (quality=auto).
 QUALITY_OR_PERCEPTUAL = {"anyOf": [QUALITY, PERCEPTUAL]}
-FORMAT_OR_AUTO = string(
-    "JPEG, PNG, WEBP, AVIF or AUTO (the smallest of `formats` meeting the target), any case",
-    enum=[*FORMATS, "AUTO"],
-)
 FORMATS_LIST = string("With format AUTO: comma-separated candidates (default avif,webp,jpeg)")
 DIMENSION = integer(1, MAX_DIMENSION)
 GRAVITY = string(enum=["center", "focal", "attention", "entropy"])
@@ -518,6 +518,11 @@ _WEBHOOK_INPUT: dict[str, Schema] = {
 _UPLOAD_ID = string("What multipart-start answered")
 
 SCHEMAS: dict[str, Schema] = {
+    "Format": string("An encoded image's format", enum=FORMATS),
+    "RequestedFormat": string(
+        "JPEG, PNG, WEBP, AVIF or AUTO (the smallest of `formats` meeting the target), any case",
+        enum=[*FORMATS, "AUTO"],
+    ),
     "Webhook": obj(_WEBHOOK_FIELDS, "all"),
     "CreatedWebhook": obj({**_WEBHOOK_FIELDS, "secret": string(pattern="^whsec_")}, "all"),
     "WebhookRequest": obj(_WEBHOOK_INPUT, ("url", "events"), closed=True),
@@ -683,7 +688,7 @@ SCHEMAS: dict[str, Schema] = {
         {
             "assetId": ID,
             "url": string(format="uri"),
-            "format": string(enum=FORMATS),
+            "format": FORMAT,
             "ttlSeconds": integer(MIN_TTL, MAX_TTL),
             "expiresAt": TIMESTAMP,
             "cached": boolean(description="The rendition already existed and was reused"),
@@ -745,7 +750,7 @@ SCHEMAS: dict[str, Schema] = {
         {
             "id": ID,
             "name": string(),
-            "format": string(enum=[*FORMATS, "AUTO"]),
+            "format": FORMAT_OR_AUTO,
             "quality": integer(1, 100),
             "maxWidth": nullable(DIMENSION),
             "maxHeight": nullable(DIMENSION),

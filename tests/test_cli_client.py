@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.conftest import BACKENDS
-from tests.helpers import make_image, make_mp4_head
+from tests.helpers import make_image, make_mp4_head, redness, subject_image
 from tests.support.live_server import (
     ROOT,
     LiveServer,
@@ -181,6 +181,29 @@ async def test_upload_exit_status_and_errors(live: LiveServer, tmp_path: Path) -
     assert wrong.returncode == 1 and "invalid or revoked API key" in wrong.stderr
 
 
+async def test_a_write_only_key_uploads(live: LiveServer, tmp_path: Path) -> None:
+    """The key a build uploads with holds only `write`: looking up known content and
+    collections needs `read`, so those are skipped with a note (nothing is skipped, the
+    collection is created or found by creating it) and every file still uploads."""
+    writer = live.new_key("write", name="ci uploads")
+    folder = tmp_path / "build"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"shot{i}.png").write_bytes(make_image(71 + i, 13, ".png"))
+    api(live, "POST", "/api/v1/collections", json={"name": "Builds"})
+    done = client(
+        live, "upload", str(folder), "--collection", "Builds", "--tags", "ci", "--json", key=writer
+    )
+    assert done.returncode == 0, done.stderr
+    results = json_lines(done.stdout)
+    assert [r["status"] for r in results] == ["uploaded"] * 3, done.stdout
+    assert "lacks the read scope" in done.stderr and "nothing is skipped" in done.stderr
+    (builds,) = api(live, "GET", "/api/v1/collections", params={"name": "Builds"})["collections"]
+    listed = api(live, "GET", "/api/v1/assets", params={"tags": "ci"})
+    assert {a["collectionId"] for a in listed["items"]} == {builds["id"]}
+    assert {a["id"] for a in listed["items"]} == {r["assetId"] for r in results}
+
+
 async def test_export_round_trips(live: LiveServer, tmp_path: Path) -> None:
     folder = tmp_path / "export-src"
     folder.mkdir()
@@ -224,6 +247,56 @@ async def test_export_round_trips(live: LiveServer, tmp_path: Path) -> None:
 
     nothing = client(live, "export", "--tag", "no-such-tag", "-o", str(tmp_path / "x.zip"))
     assert nothing.returncode == 1 and "no assets match" in nothing.stderr
+
+
+def test_an_export_takes_every_setting_of_its_preset() -> None:
+    from compat_rest.openapi import document
+    from pixelwand.client.commands import PRESET_CONFIG
+
+    schemas = document()["components"]["schemas"]
+    shared = set(schemas["ExportConfig"]["properties"]) & set(schemas["ExportPreset"]["properties"])
+    assert set(PRESET_CONFIG) == shared
+
+
+async def test_export_with_a_preset_is_that_preset(live: LiveServer, tmp_path: Path) -> None:
+    """A preset that crops with gravity `attention` keeps the off-centre subject; the same
+    size cropped at the centre does not. An export with the preset must be the former (and
+    its format AUTO, whose reported quality is a fallback the export must not send)."""
+    src = tmp_path / "subject.png"
+    src.write_bytes(subject_image(400, 100, 0.9, 0.5, ".png"))
+    up = client(live, "upload", str(src), "--json")
+    (asset_id,) = [r["assetId"] for r in json_lines(up.stdout)]
+    smart = {"name": "smart-crop", "format": "AUTO", "formats": ["WEBP"], "perceptual": "auto:high"}
+    smart.update(maxWidth=60, maxHeight=60)
+    api(
+        live,
+        "POST",
+        "/api/v1/export-presets",
+        json={**smart, "preserveAspect": False, "gravity": "attention"},
+    )
+    with_preset, centred = tmp_path / "preset.zip", tmp_path / "center.zip"
+    done = client(live, "export", asset_id, "--preset", "smart-crop", "-o", str(with_preset))
+    assert done.returncode == 0, done.stderr
+    done = client(
+        live,
+        "export",
+        asset_id,
+        "--format",
+        "png",
+        "--max-width",
+        "60",
+        "--max-height",
+        "60",
+        "--crop",
+        "-o",
+        str(centred),
+    )
+    assert done.returncode == 0, done.stderr
+    (kept,) = [
+        zipfile.ZipFile(with_preset).read(n) for n in zipfile.ZipFile(with_preset).namelist()
+    ]
+    (cut,) = [zipfile.ZipFile(centred).read(n) for n in zipfile.ZipFile(centred).namelist()]
+    assert redness(kept) > redness(cut) + 5
 
 
 async def test_assets_collections_presets_commands(live: LiveServer, tmp_path: Path) -> None:

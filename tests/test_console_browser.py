@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import re
 import zipfile
@@ -22,7 +23,7 @@ import httpx
 import pytest
 
 from tests.conftest import BACKENDS, unavailable
-from tests.helpers import make_image
+from tests.helpers import make_image, make_mp4, redness, subject_image
 from tests.support.live_server import (
     ROOT,
     LiveServer,
@@ -75,12 +76,14 @@ class Offline:
         self.blocked: list[str] = []
         self.errors: list[str] = []
         self.urls: list[str] = []
+        self.requests: list[tuple[str, str, str | None]] = []  # method, url, body
 
     async def open(self, browser: Any, **options: Any) -> Any:
         context = await browser.new_context(accept_downloads=True, **options)
 
         async def route(r: Any) -> None:
             self.urls.append(r.request.url)
+            self.requests.append((r.request.method, r.request.url, r.request.post_data))
             if urlsplit(r.request.url).hostname in ("127.0.0.1", None):
                 await r.continue_()
             else:
@@ -300,6 +303,28 @@ async def test_sign_in_shows_the_apis_own_messages(live: LiveServer, browser: An
     await expect(page.get_by_role("heading", name="Library", level=1)).to_be_visible()
     await _nav(page, "API keys")
     await expect(page.get_by_role("note")).to_contain_text("admin")
+    # Revoked while signed in: the next call signs the tab out, with the API's message.
+    await page.get_by_role("button", name="Sign out").click()
+    victim = live.new_key("read,write", name="revoked while in use")
+    await _sign_in(page, live.base, victim)
+    await expect(page.get_by_role("heading", name="Library", level=1)).to_be_visible()
+    async with httpx.AsyncClient(base_url=live.base) as api:
+        admin = {"Authorization": f"Bearer {live.key}"}
+        keys = await api.post("/graphql", json={"query": "{ apiKeys { id name } }"}, headers=admin)
+        victim_id = next(
+            k["id"] for k in keys.json()["data"]["apiKeys"] if k["name"] == "revoked while in use"
+        )
+        query = "mutation($id: ID!) { revokeApiKey(id: $id) { id } }"
+        revoked = await api.post(
+            "/graphql", json={"query": query, "variables": {"id": victim_id}}, headers=admin
+        )
+    assert revoked.json()["data"]["revokeApiKey"]["id"] == victim_id
+    await _nav(page, "Collections")
+    await expect(page.get_by_role("alert")).to_contain_text(
+        "Signed out: invalid or revoked API key"
+    )
+    await expect(page.get_by_label("API key")).to_be_visible()
+    assert await page.evaluate("sessionStorage.length") == 0
     assert net.blocked == [] and net.errors == []
     await context.close()
 
@@ -401,5 +426,315 @@ async def test_a_team_key_waits_out_429s(live: LiveServer, browser: Any, tmp_pat
     assert refusals, "the console's first calls met the spent allowance"
     await _nav(page, "Library")
     await expect(page.locator(".grid .tile img")).to_have_count(6)
+    assert net.blocked == [] and net.errors == []
+    await context.close()
+
+
+def _seed(live: LiveServer, key: str, folder: Path, count: int, *, video: bool = False) -> None:
+    """`count` distinct images (and a video: its thumbnail is its poster) uploaded with the
+    command-line client (faster than the page)."""
+    folder.mkdir()
+    for i in range(count):
+        (folder / f"seed{i:02d}.png").write_bytes(make_image(40 + i, 30, ".png"))
+    if video:
+        (folder / "clip.mp4").write_bytes(make_mp4(1.0, 160, 120))
+    live.cli("upload", str(folder), "--url", live.base, "--api-key", key, "--json")
+
+
+def _is_listing(body: str | None) -> bool:
+    return body is not None and "assets(" in body and "Library" in body
+
+
+async def test_a_page_of_thumbnails_is_one_request(
+    live: LiveServer, browser: Any, tmp_path: Path
+) -> None:
+    """More assets than a page (13 images, a video): each page is one GraphQL request with
+    its thumbnails, within the server's query cost limit (a render costs 4,000 of 50,000),
+    and every thumbnail decodes, the video's poster included. A server with a lower limit
+    (QUERY_TOO_COMPLEX over 4 renders, here) still gets every thumbnail, in smaller
+    requests."""
+    from playwright.async_api import expect
+
+    _, key = live.org_and_key("ENTERPRISE", "read,write,admin")
+    _seed(live, key, tmp_path / "seed", 13, video=True)
+    net = Offline()
+    context, page = await net.open(browser, viewport={"width": 1280, "height": 800})
+    refused: list[str] = []
+    page.on("response", lambda r: r.status >= 400 and refused.append(f"{r.status} {r.url}"))
+    await _sign_in(page, live.base, key)
+    tiles = page.locator(".grid .tile")
+    thumbs = page.locator(".grid .tile img")
+    await expect(page.get_by_text("14 assets, newest first")).to_be_visible()
+    await expect(thumbs).to_have_count(await tiles.count())
+    first = await tiles.count()
+    assert 10 <= first < 14
+    for i in range(await thumbs.count()):
+        await expect(thumbs.nth(i)).to_have_js_property("complete", True)
+        assert await thumbs.nth(i).evaluate("img => img.naturalWidth") > 0
+    sent = [body for _, url, body in net.requests if url.endswith("/graphql")]
+    assert sum(_is_listing(body) for body in sent) == 1
+    # From the sign-in to a page of thumbnails: who the key is (with what the server
+    # offers), the collections and presets for the filters, the page. A TEAM key has 3.
+    assert len(sent) == 3, sent
+    before = len(net.requests)
+    await page.get_by_role("button", name="Next").click()
+    await expect(page.get_by_text("Page 2 of 2")).to_be_visible()
+    await expect(tiles).to_have_count(14 - first)
+    await expect(thumbs).to_have_count(14 - first)
+    for i in range(14 - first):
+        await expect(thumbs.nth(i)).to_have_js_property("complete", True)
+        assert await thumbs.nth(i).evaluate("img => img.naturalWidth") > 0
+    graphql = [body for _, url, body in net.requests[before:] if url.endswith("/graphql")]
+    assert len(graphql) == 1 and _is_listing(graphql[0])
+    assert refused == []
+
+    def renders(body: str | None) -> int:
+        sent = json.loads(body or "{}")
+        each = sent.get("query", "").count("rendition(")
+        return each * (sent["variables"]["pageSize"] if _is_listing(body) else 1)
+
+    async def strict(route: Any) -> None:  # a server whose limit is 4 renders a request
+        if route.request.method == "POST" and renders(route.request.post_data) > 4:
+            error = {"message": "over the limit", "extensions": {"code": "QUERY_TOO_COMPLEX"}}
+            await route.fulfill(status=400, json={"errors": [error]})
+        else:
+            await route.fallback()
+
+    await page.route("**/graphql", strict)
+    split_from = len(net.requests)
+    await page.get_by_role("button", name="Previous").click()
+    await expect(page.get_by_text("Page 1 of 2")).to_be_visible()
+    await expect(thumbs).to_have_count(await tiles.count())
+    for i in range(await thumbs.count()):
+        await expect(thumbs.nth(i)).to_have_js_property("complete", True)
+        assert await thumbs.nth(i).evaluate("img => img.naturalWidth") > 0
+    smaller = [b for _, _, b in net.requests[split_from:] if 0 < renders(b) <= 4]
+    assert len(smaller) >= 3  # 12 thumbnails: 6 + 6 refused, then 3 + 3 + 3 + 3
+    assert net.blocked == [] and net.errors == []
+    await context.close()
+
+
+async def test_each_scope_signs_in_and_each_page_says_what_it_lacks(
+    live: LiveServer, browser: Any, tmp_path: Path
+) -> None:
+    """Each scope grants only itself, `viewer` included (read). A write-only key (uploads)
+    and an admin-only key (key management) sign in too; every page either works or names
+    the scope it needs."""
+    from playwright.async_api import expect
+
+    org, admin = live.org_and_key("ENTERPRISE", "read,write,admin")
+    _seed(live, admin, tmp_path / "seed", 1)
+    net = Offline()
+    context, page = await net.open(browser)
+
+    writer = live.new_key("write", plan_org=org)
+    await _sign_in(page, live.base, writer)
+    await expect(page.get_by_role("note")).to_contain_text("Browsing the library needs")
+    await expect(page.get_by_role("note")).to_contain_text("read")
+    await _nav(page, "Upload")
+    (tmp_path / "w.png").write_bytes(make_image(33, 22, ".png"))
+    await page.set_input_files("#u-files", [str(tmp_path / "w.png")])
+    await expect(page.locator(".uploads li.done")).to_have_count(1)
+    for name, lacking in (("Collections", "Listing collections"), ("Export presets", "Listing")):
+        await _nav(page, name)
+        await expect(page.get_by_role("note")).to_contain_text(lacking)
+    await _nav(page, "API keys")
+    await expect(page.get_by_role("note")).to_contain_text("admin")
+    await _nav(page, "Usage")
+    await expect(page.get_by_role("note")).to_contain_text("read")
+    await expect(page.get_by_role("banner")).to_contain_text("A key with the write scope")
+    await page.reload()  # still signed in, still told apart
+    await expect(page.get_by_role("banner")).to_contain_text("A key with the write scope")
+    await page.get_by_role("button", name="Sign out").click()
+
+    manager = live.new_key("admin", plan_org=org, name="keys only")
+    await _sign_in(page, live.base, manager)
+    await expect(page.get_by_role("note")).to_contain_text("read")
+    await _nav(page, "Upload")
+    await expect(page.get_by_role("note")).to_contain_text("Uploading needs")
+    await _nav(page, "API keys")
+    await expect(page.get_by_role("row").filter(has_text="keys only")).to_contain_text("active")
+    await expect(page.get_by_role("banner")).to_contain_text("A key with the admin scope")
+    await page.get_by_role("button", name="Sign out").click()
+    both = live.new_key("write,admin", plan_org=org, name="writes and manages")
+    await _sign_in(page, live.base, both)
+    await expect(page.get_by_role("banner")).to_contain_text("write, admin")
+    await _nav(page, "Upload")
+    await expect(page.get_by_label("Tags for these uploads")).to_be_visible()
+    await page.get_by_role("button", name="Sign out").click()
+
+    reader = live.new_key("read", plan_org=org)
+    await _sign_in(page, live.base, reader)
+    await expect(page.locator(".grid .tile")).to_have_count(2)
+    await page.locator(".grid .tile .thumb").first.click()
+    panel = page.get_by_role("dialog")
+    await expect(panel.get_by_role("link", name="Original file")).to_be_visible()
+    await expect(panel.get_by_role("note")).to_contain_text("write")
+    await expect(panel.get_by_role("button", name="Save")).to_have_count(0)
+    await expect(panel.get_by_role("button", name="Delete asset…")).to_have_count(0)
+    assert net.blocked == [] and net.errors == []
+    await context.close()
+
+
+PAGES = ("Library", "Upload", "Collections", "Export presets", "API keys", "Usage")
+
+
+async def _axe(page: Any) -> list[str]:
+    """axe-core's violations on the page as it is: rule, and the first elements."""
+    from axe_playwright_python.async_playwright import Axe
+
+    results = await Axe().run(page)
+    return [
+        f"{v['id']}: {[n['target'] for n in v['nodes'][:3]]}"
+        for v in results.response["violations"]
+    ]
+
+
+async def _focused(page: Any) -> str:
+    return str(
+        await page.evaluate(
+            "(() => { const e = document.activeElement;"
+            " return (e.closest('[role=dialog]') ? 'dialog ' : '') + e.tagName; })()"
+        )
+    )
+
+
+async def test_every_page_passes_axe_works_by_keyboard_and_fits_a_phone(
+    live: LiveServer, browser: Any, tmp_path: Path
+) -> None:
+    """axe-core finds no violation on any page, the detail panel or the upload list; the
+    panel keeps Tab inside it; focus is never dropped on the page's body (a deleted asset,
+    a hidden secret); the hidden file input shows its focus; at 375 px nothing scrolls
+    sideways on any page."""
+    from playwright.async_api import expect
+
+    _, key = live.org_and_key("ENTERPRISE", "read,write,admin")
+    _seed(live, key, tmp_path / "seed", 3)
+    async with httpx.AsyncClient(base_url=live.base) as api:
+        preset = {"name": "a-preset-with-a-long-name", "format": "WEBP", "maxWidth": 200}
+        made = await api.post(
+            "/api/v1/export-presets", json=preset, headers={"Authorization": f"Bearer {key}"}
+        )
+    assert made.status_code in (200, 201), made.text
+    net = Offline()
+    context, page = await net.open(browser, viewport={"width": 1280, "height": 800})
+    await _sign_in(page, live.base, key)
+    await expect(page.locator(".grid .tile img")).to_have_count(3)
+    violations: dict[str, list[str]] = {}
+    for name in PAGES:
+        await _nav(page, name)
+        await expect(page.get_by_role("heading", name=name, level=1)).to_be_visible()
+        await expect(page.get_by_text("Loading…")).to_have_count(0)
+        violations[name] = await _axe(page)
+
+    await _nav(page, "Upload")
+    (tmp_path / "notes.txt").write_text("not an image")
+    await page.set_input_files("#u-files", [str(tmp_path / "notes.txt")])
+    await expect(page.locator(".uploads li.failed")).to_have_count(1)
+    violations["upload list"] = await _axe(page)
+    # The file input is visually hidden: keyboard focus shows on its label.
+    await page.get_by_label("Into collection").focus()
+    await page.keyboard.press("Tab")
+    await expect(page.locator("#u-files")).to_be_focused()
+    outline = await page.locator("label[for=u-files]").evaluate(
+        "e => getComputedStyle(e).outlineStyle"
+    )
+    assert outline not in ("", "none")
+
+    await _nav(page, "Library")
+    await expect(page.locator(".grid .tile img")).to_have_count(3)
+    await page.locator(".grid .tile .thumb").first.focus()
+    await page.keyboard.press("Enter")
+    panel = page.get_by_role("dialog")
+    await expect(panel.get_by_role("button", name="Delete asset…")).to_be_visible()
+    violations["detail panel"] = await _axe(page)
+    assert violations == {k: [] for k in violations}
+    controls = await panel.locator("a[href], button, input, select").count()
+    for _ in range(controls + 2):  # past the last control: back to the first, not the page
+        await page.keyboard.press("Tab")
+        assert await _focused(page) != "BODY" and (await _focused(page)).startswith("dialog")
+    await page.keyboard.press("Shift+Tab")
+    assert (await _focused(page)).startswith("dialog")
+    await panel.get_by_role("button", name="Delete asset…").focus()
+    await page.keyboard.press("Enter")
+    await panel.get_by_role("button", name="Yes, delete").focus()
+    await page.keyboard.press("Enter")
+    await expect(panel).to_have_count(0)
+    await expect(page.locator(".grid .tile")).to_have_count(2)
+    await expect(page.get_by_role("heading", name="Library", level=1)).to_be_focused()
+
+    await _nav(page, "API keys")
+    await page.get_by_role("button", name="Create key").click()
+    await page.get_by_role("button", name="Done, hide it").click()
+    await expect(page.get_by_role("heading", name=re.compile("^Keys of"))).to_be_focused()
+
+    await page.set_viewport_size({"width": 375, "height": 740})
+    wide: dict[str, int] = {}
+    for name in PAGES:
+        await _nav(page, name)
+        await expect(page.get_by_role("heading", name=name, level=1)).to_be_visible()
+        await expect(page.get_by_text("Loading…")).to_have_count(0)
+        wide[name] = await page.evaluate("document.documentElement.scrollWidth - innerWidth")
+    assert wide == {name: 0 for name in PAGES}
+    assert net.blocked == [] and net.errors == []
+    await context.close()
+
+
+async def test_a_preset_is_kept_whole_when_edited_and_zipped(
+    live: LiveServer, browser: Any, tmp_path: Path
+) -> None:
+    """Saving a preset replaces all of it: editing one in the console keeps the settings the
+    form does not show (AUTO's candidates), and a ZIP with it is that preset — here a crop
+    with gravity `attention`, which keeps the off-centre red subject a centre crop cuts."""
+    from playwright.async_api import expect
+
+    _, key = live.org_and_key("ENTERPRISE", "read,write,admin")
+    folder = tmp_path / "subject"
+    folder.mkdir()
+    (folder / "subject.png").write_bytes(subject_image(400, 100, 0.9, 0.5, ".png"))
+    live.cli("upload", str(folder), "--url", live.base, "--api-key", key, "--json")
+    auth = {"Authorization": f"Bearer {key}"}
+    preset = {
+        "name": "smart",
+        "format": "AUTO",
+        "formats": ["WEBP", "JPEG"],
+        "perceptual": "auto:high",
+        "maxWidth": 60,
+        "maxHeight": 60,
+        "preserveAspect": False,
+        "gravity": "attention",
+    }
+    async with httpx.AsyncClient(base_url=live.base, headers=auth) as api:
+        assert (await api.post("/api/v1/export-presets", json=preset)).status_code == 201
+
+    net = Offline()
+    context, page = await net.open(browser, viewport={"width": 1280, "height": 800})
+    await _sign_in(page, live.base, key)
+    await _nav(page, "Export presets")
+    await page.get_by_role("button", name="Edit smart").click()
+    await expect(page.get_by_label("Crop keeps (gravity)")).to_have_value("attention")
+    await page.get_by_label("Max width (px)").fill("64")
+    await page.get_by_label("Max height (px)").fill("64")
+    await page.get_by_role("button", name="Save preset").click()
+    await expect(page.get_by_text("Updated “smart”.")).to_be_visible()
+    async with httpx.AsyncClient(base_url=live.base, headers=auth) as api:
+        (saved,) = (await api.get("/api/v1/export-presets")).json()["presets"]
+        asset = (await api.get("/api/v1/assets")).json()["items"][0]
+        centre = await api.get(
+            f"/api/v1/assets/{asset['id']}/export-url",
+            params={"format": "PNG", "maxWidth": 64, "maxHeight": 64, "preserveAspect": "false"},
+        )
+        cut = (await api.get(centre.json()["url"])).content
+    assert {k: saved[k] for k in preset} == {**preset, "maxWidth": 64, "maxHeight": 64}
+
+    await _nav(page, "Library")
+    await page.locator(".grid .tile").first.get_by_role("checkbox").check()
+    await page.get_by_label("Preset").select_option("smart")
+    async with page.expect_download() as waiting:
+        await page.get_by_role("button", name="Download ZIP").click()
+    download = await waiting.value
+    archive = zipfile.ZipFile(io.BytesIO(await asyncio.to_thread(_read, await download.path())))
+    (entry,) = archive.namelist()
+    assert redness(archive.read(entry)) > redness(cut) + 5
     assert net.blocked == [] and net.errors == []
     await context.close()

@@ -91,6 +91,40 @@ def test_every_operation_documents_its_errors_and_parameters() -> None:
             assert "Retry-After" in op["responses"]["429"]["headers"]
 
 
+def _inline_enums(node: object, name: str, out: dict[str, set[tuple[str, ...]]]) -> None:
+    """Every inline `enum` under `node`, by the property or parameter name that holds it."""
+    if isinstance(node, dict):
+        if "enum" in node:
+            out.setdefault(name, set()).add(tuple(node["enum"]))
+        if node.get("in") in ("query", "path", "header") and "schema" in node:
+            _inline_enums(node["schema"], node["name"], out)
+            return
+        for key, value in node.items():
+            if key == "properties":
+                for prop, schema in value.items():
+                    _inline_enums(schema, prop, out)
+            else:
+                _inline_enums(value, name, out)
+    elif isinstance(node, list):
+        for value in node:
+            _inline_enums(value, name, out)
+
+
+def test_one_name_one_enum_for_client_generators() -> None:
+    """Generators (openapi-python-client, openapi-generator) name an inline enum after its
+    operation or schema and its field: `exportUrl`'s `format` parameter and the `ExportUrl`
+    schema's `format` both become `ExportUrlFormat`. With two different value lists the
+    generator drops the operation, so a field name never holds two different inline enums:
+    differing lists are named component schemas."""
+    doc = document()
+    enums: dict[str, set[tuple[str, ...]]] = {}
+    _inline_enums(doc["paths"], "", enums)
+    for schema in doc["components"]["schemas"].values():
+        if "enum" not in schema:  # a named enum is what the fix is
+            _inline_enums(schema, "", enums)
+    assert {name: lists for name, lists in enums.items() if len(lists) > 1} == {}
+
+
 @pytest.mark.backends("sqlite-local")
 async def test_served_without_a_key_and_without_rate_limits(http: httpx.AsyncClient) -> None:
     for _ in range(150):  # past any plan's burst

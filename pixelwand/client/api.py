@@ -136,7 +136,14 @@ class Api:
             page += 1
 
     async def collection_id(self, name: str, *, create: bool = False) -> str:
-        body = await self.call("GET", "/collections", params={"name": name})
+        try:
+            body = await self.call("GET", "/collections", params={"name": name})
+        except ClientError as exc:
+            # A write-only key may not list; creating answers the existing top-level
+            # collection of that name (200) or a new one (201).
+            if exc.status != 403 or not create:
+                raise
+            body = {"collections": []}
         if body["collections"]:
             return str(body["collections"][0]["id"])
         if not create:

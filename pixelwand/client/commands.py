@@ -126,9 +126,18 @@ async def _upload(api: Api, args: argparse.Namespace) -> int:
         await asyncio.gather(*(hash_one(f) for f in files))
         progress.remove_task(hashing)
         readable = [f for f in files if f.sha256]
-        known, supported = await existing_assets(api, sorted({f.sha256 for f in readable}))
-        if not supported:
-            err.print("note: this server cannot look assets up by contentHash; nothing is skipped")
+        try:
+            known, supported = await existing_assets(api, sorted({f.sha256 for f in readable}))
+        except ClientError as exc:
+            if exc.status != 403:  # a write-only key may upload but not list
+                raise
+            known = {}
+            err.print(f"note: {exc.message}: known content cannot be looked up; nothing is skipped")
+        else:
+            if not supported:
+                err.print(
+                    "note: this server cannot look assets up by contentHash; nothing is skipped"
+                )
 
         # One upload per distinct content; the other paths with that content follow it.
         first_by_hash: dict[str, LocalFile] = {}
@@ -213,6 +222,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     return _run(args, lambda api: _export(api, args))
 
 
+# What an export's config takes from a preset: every setting they share, so an export
+# "with a preset" is that preset (gravity, perceptual target and AUTO's candidates too).
+PRESET_CONFIG = (
+    "format",
+    "quality",
+    "maxWidth",
+    "maxHeight",
+    "preserveAspect",
+    "gravity",
+    "perceptual",
+    "formats",
+)
+
+
 async def _export_config(api: Api, args: argparse.Namespace) -> dict[str, Any] | None:
     inline = {
         "format": args.format,
@@ -228,8 +251,9 @@ async def _export_config(api: Api, args: argparse.Namespace) -> dict[str, Any] |
         preset = next((p for p in presets if p["name"] == args.preset), None)
         if preset is None:
             raise ClientError(f"preset {args.preset!r} not found", 404)
-        inline = {k: preset[k] for k in ("format", "quality", "maxWidth", "maxHeight")}
-        inline["preserveAspect"] = preset["preserveAspect"]
+        inline = {k: preset.get(k) for k in PRESET_CONFIG}
+        if preset["format"] == "AUTO":  # its quality is a fallback AUTO does not take
+            inline["quality"] = None
     config = {k: v for k, v in inline.items() if v is not None}
     if args.rename:
         config["renameOnExport"] = True

@@ -2,6 +2,7 @@
 // sessionStorage as the Bearer header (never a cookie, never the URL). 429 answers are
 // retried after the Retry-After the server sends.
 const KEY = "pixelwand.apiKey";
+export const SIGNED_OUT = "pixelwand:key-refused";
 
 export const session = {
   key: () => sessionStorage.getItem(KEY),
@@ -29,7 +30,7 @@ export function retryAfterSeconds(value, attempt) {
 const MAX_RETRIES = 6;
 
 /** POST a GraphQL document; answers {data, errors} (partial results kept). */
-export async function request(query, variables = {}, key = session.key()) {
+export async function request(query, variables = {}, key = session.key(), onWait = null) {
   for (let attempt = 0; ; attempt++) {
     let res;
     try {
@@ -42,7 +43,9 @@ export async function request(query, variables = {}, key = session.key()) {
       throw new ApiError("the server cannot be reached");
     }
     if ((res.status === 429 || res.status === 503) && attempt < MAX_RETRIES) {
-      await sleep(retryAfterSeconds(res.headers.get("Retry-After"), attempt) * 1000);
+      const seconds = retryAfterSeconds(res.headers.get("Retry-After"), attempt);
+      if (onWait) onWait(seconds, res.status);
+      await sleep(seconds * 1000);
       continue;
     }
     let body = null;
@@ -53,6 +56,11 @@ export async function request(query, variables = {}, key = session.key()) {
     }
     if (!res.ok || body.data == null) {
       const first = (body.errors && body.errors[0]) || { message: `HTTP ${res.status}` };
+      // The tab's key was revoked, or its plan lost the API, while signed in: the console
+      // signs out and the sign-in form says why (app.js).
+      if ((res.status === 401 || res.status === 402) && key && key === session.key()) {
+        window.dispatchEvent(new CustomEvent(SIGNED_OUT, { detail: first.message }));
+      }
       throw new ApiError(first.message, {
         code: first.extensions && first.extensions.code,
         status: res.status,
@@ -63,14 +71,49 @@ export async function request(query, variables = {}, key = session.key()) {
   }
 }
 
-/** Like request(), but any error (even beside partial data) is thrown. */
-export async function gql(query, variables = {}) {
-  const body = await request(query, variables);
+/** Like request(), but any error (even beside partial data) is thrown. `onWait(seconds,
+ * status)` is told of each 429/503 waited out. */
+export async function gql(query, variables = {}, { onWait = null } = {}) {
+  const body = await request(query, variables, session.key(), onWait);
   if (body.errors && body.errors.length) {
     const first = body.errors[0];
     throw new ApiError(first.message, { code: first.extensions && first.extensions.code });
   }
   return body.data;
+}
+
+// The capability probe rides along with the viewer (one request less at sign-in: a TEAM key
+// has 3 a second).
+const ASSET_TYPE = `__type(name: "Asset") { fields { name args { name type { kind name ofType { kind name } } } } }`;
+const VIEWER = `{ viewer { organization { id name } plan scopes rateLimitPerSecond storageQuota storageUsed } asset: ${ASSET_TYPE} }`;
+
+/** Who `key` is. `viewer` needs the read scope (read unlocks every query), so a valid key
+ * without it (FORBIDDEN, not 401/402) is told apart by what it may do: with admin, its own
+ * record in `apiKeys` (the plain key starts with the record's prefix) gives its scopes;
+ * without admin either, it holds write (a key has at least one scope). Such a viewer has
+ * no organization, plan or usage (`limited`). */
+export async function whoAmI(key = session.key()) {
+  try {
+    const data = (await request(VIEWER, {}, key)).data;
+    learnCapabilities(data.asset);
+    return data.viewer;
+  } catch (err) {
+    if (err.code !== "FORBIDDEN") throw err;
+  }
+  let scopes = ["write"];
+  try {
+    const keys = (await request(`{ apiKeys { prefix scopes revokedAt } }`, {}, key)).data.apiKeys;
+    const mine = keys.filter((k) => !k.revokedAt && key.startsWith(k.prefix));
+    scopes = mine.length === 1 ? mine[0].scopes : ["admin"];
+  } catch (err) {
+    if (err.code !== "FORBIDDEN") throw err;
+  }
+  return { limited: true, organization: null, plan: null, scopes };
+}
+
+/** What a file's row says while a 429 or 503 is waited out. */
+export function waiting(seconds, status) {
+  return `${status === 429 ? "rate limited" : "server busy"}: retrying in ${seconds} s`;
 }
 
 export function formatBytes(n) {
@@ -92,10 +135,8 @@ export function splitTags(text) {
 // What the server offers beyond the reference, learnt once per sign-in by introspection:
 // Asset.rendition (a page of thumbnails in one query) and the type of its format argument.
 let capabilities = null;
-export async function serverCapabilities() {
-  if (capabilities) return capabilities;
-  const data = await gql(`{ __type(name: "Asset") { fields { name args { name type { kind name ofType { kind name } } } } } }`);
-  const fields = (data.__type && data.__type.fields) || [];
+function learnCapabilities(assetType) {
+  const fields = (assetType && assetType.fields) || [];
   const rendition = fields.find((f) => f.name === "rendition");
   let formatLiteral = '"WEBP"';
   if (rendition) {
@@ -105,6 +146,10 @@ export async function serverCapabilities() {
   }
   capabilities = { rendition: Boolean(rendition), formatLiteral };
   return capabilities;
+}
+export async function serverCapabilities() {
+  if (capabilities) return capabilities;
+  return learnCapabilities((await gql(`{ ${ASSET_TYPE} }`)).__type);
 }
 export function forgetCapabilities() {
   capabilities = null;

@@ -1,13 +1,12 @@
 // Pixel Wand console: Preact + htm (one vendored ES module, no build step).
 import { html, render, useEffect, useRef, useState } from "/static/vendor/preact/htm-preact-standalone.module.js";
-import { ApiError, forgetCapabilities, request, session } from "./api.js";
+import { ApiError, forgetCapabilities, session, SIGNED_OUT, whoAmI } from "./api.js";
 import { Library } from "./library.js";
 import { Upload } from "./upload.js";
 import { Collections } from "./collections.js";
 import { Presets } from "./presets.js";
 import { ApiKeys, Usage } from "./settings.js";
-
-const VIEWER = `{ viewer { organization { id name } plan scopes rateLimitPerSecond storageQuota storageUsed } }`;
+import { has, ScopeNote } from "./scopes.js";
 
 const ROUTES = [
   ["library", "Library"],
@@ -25,9 +24,9 @@ function currentRoute() {
   return { path: known ? path : "library", params: new URLSearchParams(query) };
 }
 
-function SignIn({ onSignedIn }) {
+function SignIn({ onSignedIn, notice }) {
   const [key, setKey] = useState("");
-  const [error, setError] = useState(null);
+  const [error, setError] = useState(notice ? `Signed out: ${notice}` : null);
   const [busy, setBusy] = useState(false);
   const input = useRef(null);
   useEffect(() => input.current && input.current.focus(), []);
@@ -37,9 +36,9 @@ function SignIn({ onSignedIn }) {
     setError(null);
     const trimmed = key.trim();
     try {
-      const body = await request(VIEWER, {}, trimmed);
+      const viewer = await whoAmI(trimmed);
       session.signIn(trimmed);
-      onSignedIn(body.data.viewer);
+      onSignedIn(viewer);
     } catch (err) {
       setError(err instanceof ApiError ? err.message : String(err));
     } finally {
@@ -84,18 +83,24 @@ function Shell({ viewer, onSignOut, refreshViewer, focusFirst }) {
   const title = (ROUTES.find(([r]) => r === route.path) || ROUTES[0])[1];
   useEffect(() => { document.title = `${title} · Pixel Wand`; }, [title]);
   const views = {
-    library: () => html`<${Library} params=${route.params} viewer=${viewer} />`,
-    upload: () => html`<${Upload} viewer=${viewer} onUploaded=${refreshViewer} />`,
+    library: () => has(viewer, "read")
+      ? html`<${Library} params=${route.params} viewer=${viewer} />`
+      : html`<${ScopeNote} viewer=${viewer} scope="read" what="Browsing the library" />`,
+    upload: () => has(viewer, "write")
+      ? html`<${Upload} viewer=${viewer} onUploaded=${refreshViewer} />`
+      : html`<${ScopeNote} viewer=${viewer} scope="write" what="Uploading" />`,
     collections: () => html`<${Collections} viewer=${viewer} />`,
     presets: () => html`<${Presets} viewer=${viewer} />`,
     "settings/keys": () => html`<${ApiKeys} viewer=${viewer} />`,
-    "settings/usage": () => html`<${Usage} viewer=${viewer} refresh=${refreshViewer} />`,
+    "settings/usage": () => viewer.limited
+      ? html`<${ScopeNote} viewer=${viewer} scope="read" what="Seeing the plan, rate limit and storage" />`
+      : html`<${Usage} viewer=${viewer} refresh=${refreshViewer} />`,
   };
   return html`
     <a class="skip" href="#main" onClick=${(e) => { e.preventDefault(); document.getElementById("main").focus(); }}>Skip to content</a>
     <header class="top">
       <span class="brand">Pixel Wand</span>
-      <span class="org" title="Organization">${viewer.organization.name} · ${viewer.plan}</span>
+      <span class="org" title="Organization">${viewer.limited ? `A key with the ${viewer.scopes.join(", ")} scope` : `${viewer.organization.name} · ${viewer.plan}`}</span>
       <button type="button" class="secondary" onClick=${onSignOut}>Sign out</button>
     </header>
     <nav aria-label="Main">
@@ -115,12 +120,20 @@ function App() {
   const [viewer, setViewer] = useState(null);
   const [checking, setChecking] = useState(Boolean(session.key()));
   const [signedInHere, setSignedInHere] = useState(false);
+  const [notice, setNotice] = useState(null);
+  useEffect(() => {
+    const refused = (e) => {
+      setNotice(e.detail);
+      signOut();
+    };
+    window.addEventListener(SIGNED_OUT, refused);
+    return () => window.removeEventListener(SIGNED_OUT, refused);
+  }, []);
   async function refreshViewer() {
     try {
-      const body = await request(VIEWER);
-      setViewer(body.data.viewer);
+      setViewer(await whoAmI());
     } catch (err) {
-      if (err.status === 401 || err.status === 402) signOut();
+      // A refused key signs out through the SIGNED_OUT event (api.js).
     }
   }
   useEffect(() => {
@@ -133,7 +146,7 @@ function App() {
     window.location.hash = "";
   }
   if (checking) return html`<p role="status">Loading…</p>`;
-  if (!viewer) return html`<${SignIn} onSignedIn=${(v) => { setSignedInHere(true); setViewer(v); }} />`;
+  if (!viewer) return html`<${SignIn} notice=${notice} onSignedIn=${(v) => { setSignedInHere(true); setNotice(null); setViewer(v); }} />`;
   return html`<${Shell} viewer=${viewer} onSignOut=${signOut} refreshViewer=${refreshViewer} focusFirst=${signedInHere} />`;
 }
 

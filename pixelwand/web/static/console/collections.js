@@ -1,5 +1,6 @@
 import { html, useEffect, useState } from "/static/vendor/preact/htm-preact-standalone.module.js";
 import { gql } from "./api.js";
+import { has, ScopeNote } from "./scopes.js";
 
 /** [collection, indented label] pairs in tree order, for <select>s. */
 export function collectionOptions(collections) {
@@ -38,13 +39,13 @@ function Tree({ children, parentId }) {
   </ul>`;
 }
 
-export function Collections() {
+export function Collections({ viewer }) {
   const [collections, setCollections] = useState(null);
   const [form, setForm] = useState({ name: "", parentId: "", color: "#6366f1" });
   const [message, setMessage] = useState(null);
   const [error, setError] = useState(null);
   const load = () => gql(`{ collections { id name parentId color } }`).then((d) => setCollections(d.collections)).catch((e) => setError(e.message));
-  useEffect(() => { load(); }, []);
+  useEffect(() => { if (has(viewer, "read")) load(); }, []);
   async function create(e) {
     e.preventDefault();
     setMessage(null);
@@ -62,13 +63,14 @@ export function Collections() {
   return html`
     <section aria-labelledby="tree-h">
       <h2 id="tree-h">All collections</h2>
-      ${collections == null ? html`<p role="status">Loading…</p>`
+      ${!has(viewer, "read") ? html`<${ScopeNote} viewer=${viewer} scope="read" what="Listing collections" />`
+        : collections == null ? html`<p role="status">Loading…</p>`
         : collections.length ? html`<div class="tree"><${Tree} children=${groupByParent(collections)} parentId=${null} /></div>`
         : html`<p>No collections yet.</p>`}
     </section>
     <section aria-labelledby="new-h">
       <h2 id="new-h">New collection</h2>
-      <form class="stack narrow" onSubmit=${create}>
+      ${!has(viewer, "write") ? html`<${ScopeNote} viewer=${viewer} scope="write" what="Creating a collection" />` : html`<form class="stack narrow" onSubmit=${create}>
         <label for="c-name">Name</label>
         <input id="c-name" value=${form.name} onInput=${(e) => setForm({ ...form, name: e.target.value })} required />
         <label for="c-parent">Parent</label>
@@ -79,7 +81,7 @@ export function Collections() {
         <label for="c-color">Colour</label>
         <input id="c-color" type="color" value=${form.color} onInput=${(e) => setForm({ ...form, color: e.target.value })} />
         <button type="submit">Create collection</button>
-      </form>
+      </form>`}
       ${message && html`<p role="status" class="ok">${message}</p>`}
       ${error && html`<p role="alert" class="error">${error}</p>`}
     </section>`;

@@ -1,10 +1,21 @@
 import { html, useEffect, useRef, useState } from "/static/vendor/preact/htm-preact-standalone.module.js";
 import { ApiError, formatBytes, gql, request, serverCapabilities, splitTags } from "./api.js";
 import { collectionOptions } from "./collections.js";
+import { has, ScopeNote } from "./scopes.js";
 
-const PAGE_SIZE = 24;
+// One request a page, thumbnails included: the server refuses a query costing more than
+// PIXELWAND_GRAPHQL_MAX_COST (default 50,000; a render counts 4,000), so a page holds 12
+// (docs/hardening.md, "GraphQL cost"). A server with a lower limit answers
+// QUERY_TOO_COMPLEX: the page is then listed alone and its thumbnails fetched in halves.
+const PAGE_SIZE = 12;
 const THUMB = "maxWidth: 320, maxHeight: 320";
 const FIELDS = "id name originalName mediaType mimeType size tags collectionId width height uploadedAt";
+const TOO_COMPLEX = "QUERY_TOO_COMPLEX";
+// A preset's settings that an export's config takes: all of them, so a ZIP "with a preset"
+// is that preset (gravity, perceptual target and AUTO's candidates included).
+const PRESET_CONFIG = ["format", "quality", "maxWidth", "maxHeight", "preserveAspect", "gravity", "perceptual", "formats"];
+const PRESET_FIELDS = `name ${PRESET_CONFIG.join(" ")}`;
+const FOCUSABLE = "a[href], button, input, select, textarea, [tabindex]:not([tabindex='-1'])";
 
 function libraryQuery(caps) {
   const thumb = caps.rendition ? `thumb: rendition(${THUMB}, format: ${caps.formatLiteral}) { url }` : "";
@@ -15,26 +26,43 @@ function libraryQuery(caps) {
   }`;
 }
 
-// Without Asset.rendition (older servers): still one request for a page of thumbnails,
-// one aliased exportUrl per asset; those that fail (a video without a poster) stay blank.
-async function thumbnailsByAlias(all) {
-  // exportUrl is a non-null root field: one failing alias would null the whole answer, so
-  // only images are asked for here (video posters come with Asset.rendition).
-  const items = all.filter((a) => a.mediaType === "IMAGE");
-  if (!items.length) return {};
-  const fields = items.map((a, i) =>
-    `t${i}: exportUrl(assetId: ${JSON.stringify(a.id)}, format: "WEBP", ${THUMB}) { assetId url }`);
-  try {
-    const body = await request(`{ ${fields.join("\n")} }`);
-    const out = {};
-    for (const v of Object.values(body.data || {})) if (v) out[v.assetId] = v.url;
-    return out;
-  } catch (e) {
-    return {};
-  }
+/** {assetId: url} for `items`, as few requests as the server's cost limit allows: all in one
+ * aliased query, split in halves while the server answers QUERY_TOO_COMPLEX. */
+async function thumbnailsInChunks(items, aliasFor) {
+  const out = {};
+  const fetchChunk = async (chunk) => {
+    if (!chunk.length) return;
+    try {
+      const body = await request(`{ ${chunk.map((a, i) => `t${i}: ${aliasFor(a)}`).join("\n")} }`);
+      for (const v of Object.values(body.data || {})) {
+        const url = v && (v.url || (v.thumb && v.thumb.url));
+        if (url) out[v.assetId] = url;
+      }
+    } catch (err) {
+      if (err.code !== TOO_COMPLEX || chunk.length === 1) return;
+      const half = Math.ceil(chunk.length / 2);
+      await fetchChunk(chunk.slice(0, half));
+      await fetchChunk(chunk.slice(half));
+    }
+  };
+  await fetchChunk(items);
+  return out;
 }
 
-export function Library({ params }) {
+// Asset.rendition is nullable: an item that cannot be rendered (a corrupt file) is null
+// with its error, and the other thumbnails stand.
+const renditionAlias = (caps) => (a) =>
+  `asset(id: ${JSON.stringify(a.id)}) { assetId: id thumb: rendition(${THUMB}, format: ${caps.formatLiteral}) { url } }`;
+
+async function thumbnails(items, caps) {
+  if (caps.rendition) return thumbnailsInChunks(items, renditionAlias(caps));
+  // Without Asset.rendition (older servers): aliased exportUrl, images only (exportUrl is a
+  // non-null root field: one failing alias would null the whole answer).
+  return thumbnailsInChunks(items.filter((a) => a.mediaType === "IMAGE"), (a) =>
+    `exportUrl(assetId: ${JSON.stringify(a.id)}, format: "WEBP", ${THUMB}) { assetId url }`);
+}
+
+export function Library({ params, viewer }) {
   const [filters, setFiltersState] = useState({ q: "", type: "", tags: "", collectionId: params.get("collection") || "" });
   const [page, setPage] = useState(1);
   // New filters start again at page 1 (in the same render, so one request, not two).
@@ -53,7 +81,7 @@ export function Library({ params }) {
   const seq = useRef(0);
 
   useEffect(() => {
-    gql(`{ collections { id name parentId } exportPresets { name format quality maxWidth maxHeight preserveAspect } }`)
+    gql(`{ collections { id name parentId } exportPresets { ${PRESET_FIELDS} } }`)
       .then((d) => setMeta({ collections: d.collections, presets: d.exportPresets }))
       .catch(() => {});
   }, []);
@@ -82,21 +110,21 @@ export function Library({ params }) {
           pageSize: PAGE_SIZE,
         };
         let body;
-        let withRenditions = caps.rendition;
+        let listed = false;
         try {
           body = await request(libraryQuery(caps), vars);
         } catch (err) {
-          // A rendition that fails (an undecodable file) must not hide the page.
-          if (!caps.rendition || err.status === 401 || err.status === 402 || err.status === 429) throw err;
-          withRenditions = false;
+          // Over the server's cost limit with the thumbnails: the page alone, then those.
+          if (!caps.rendition || err.code !== TOO_COMPLEX) throw err;
+          listed = true;
           body = await request(libraryQuery({ rendition: false }), vars);
         }
         const assets = body.data.assets;
         let thumbs = {};
-        if (withRenditions) {
+        if (caps.rendition && !listed) {
           for (const a of assets.items) if (a.thumb) thumbs[a.id] = a.thumb.url;
         } else {
-          thumbs = await thumbnailsByAlias(assets.items);
+          thumbs = await thumbnails(assets.items, caps);
         }
         if (mine !== seq.current) return;
         setResult({ ...assets, thumbs });
@@ -143,7 +171,7 @@ export function Library({ params }) {
           <button type="button" class="thumb" onClick=${() => setOpenId(a.id)} aria-label=${`Open ${a.name}`}>
             ${result.thumbs[a.id]
               ? html`<img src=${result.thumbs[a.id]} alt="" loading="lazy" />`
-              : html`<span class="placeholder" aria-hidden="true">${a.mediaType}</span>`}
+              : html`<span class="placeholder" data-kind=${a.mediaType} aria-hidden="true"></span>`}
           </button>
           <div class="tile-foot">
             <input type="checkbox" id=${`sel-${a.id}`} checked=${selected.has(a.id)} onChange=${() => toggle(a.id)} />
@@ -157,7 +185,7 @@ export function Library({ params }) {
         <span>Page ${result.page} of ${result.totalPages}</span>
         <button type="button" disabled=${page >= result.totalPages} onClick=${() => setPage(page + 1)}>Next</button>
       </nav>`}
-    ${openId && html`<${Detail} id=${openId} collections=${meta.collections} presets=${meta.presets}
+    ${openId && html`<${Detail} id=${openId} viewer=${viewer} collections=${meta.collections} presets=${meta.presets}
         onClose=${() => setOpenId(null)} onChanged=${() => setReload(reload + 1)} />`}
   `;
 }
@@ -172,7 +200,9 @@ function ExportBar({ selected, presets, clear }) {
     setStatus(null);
     try {
       const p = presets.find((x) => x.name === preset);
-      const config = p ? { format: p.format, quality: p.quality, maxWidth: p.maxWidth, maxHeight: p.maxHeight, preserveAspect: p.preserveAspect } : null;
+      // A preset of format AUTO reports its fallback quality, which AUTO does not take.
+      const keep = (k) => p[k] != null && !(k === "quality" && p.format === "AUTO");
+      const config = p ? Object.fromEntries(PRESET_CONFIG.filter(keep).map((k) => [k, p[k]])) : null;
       const d = await gql(`mutation Export($input: CreateExportInput!) { createExport(input: $input) { url assetCount } }`,
         { input: { assetIds: [...selected], config } });
       const a = document.createElement("a");
@@ -202,7 +232,7 @@ function ExportBar({ selected, presets, clear }) {
     </div>`;
 }
 
-function Detail({ id, collections, presets, onClose, onChanged }) {
+function Detail({ id, viewer, collections, presets, onClose, onChanged }) {
   const [asset, setAsset] = useState(null);
   const [preview, setPreview] = useState(null);
   const [form, setForm] = useState(null);
@@ -211,6 +241,7 @@ function Detail({ id, collections, presets, onClose, onChanged }) {
   const [link, setLink] = useState(null);
   const [linkPreset, setLinkPreset] = useState("");
   const panel = useRef(null);
+  const deleted = useRef(false);
 
   useEffect(() => {
     let live = true;
@@ -239,9 +270,29 @@ function Detail({ id, collections, presets, onClose, onChanged }) {
     window.addEventListener("keydown", onKey);
     return () => {
       window.removeEventListener("keydown", onKey);
-      if (opener && opener.isConnected) opener.focus();
+      // Back to the tile that opened the panel; when that asset was deleted (its tile goes
+      // with the next listing), to the page's heading.
+      const target = opener && opener.isConnected && !deleted.current ? opener : document.querySelector("main h1");
+      if (target) target.focus();
     };
   }, []);
+
+  // A modal dialog keeps Tab and Shift+Tab among its own controls.
+  function trapTab(e) {
+    if (e.key !== "Tab" || !panel.current) return;
+    const focusable = [...panel.current.querySelectorAll(FOCUSABLE)].filter((el) => !el.disabled && el.offsetParent !== null);
+    if (!focusable.length) return;
+    const first = focusable[0];
+    const last = focusable[focusable.length - 1];
+    const at = document.activeElement;
+    if (e.shiftKey && (at === first || at === panel.current)) {
+      e.preventDefault();
+      last.focus();
+    } else if (!e.shiftKey && at === last) {
+      e.preventDefault();
+      first.focus();
+    }
+  }
 
   async function save(e) {
     e.preventDefault();
@@ -259,6 +310,7 @@ function Detail({ id, collections, presets, onClose, onChanged }) {
   async function remove() {
     try {
       await gql(`mutation Delete($id: ID!) { deleteAsset(id: $id) { deleted } }`, { id });
+      deleted.current = true;
       onChanged();
       onClose();
     } catch (err) {
@@ -282,7 +334,7 @@ function Detail({ id, collections, presets, onClose, onChanged }) {
 
   return html`
     <div class="backdrop" onClick=${onClose}></div>
-    <aside class="detail" role="dialog" aria-modal="true" aria-labelledby="detail-title" tabindex="-1" ref=${panel}>
+    <div class="detail" role="dialog" aria-modal="true" aria-labelledby="detail-title" tabindex="-1" ref=${panel} onKeyDown=${trapTab}>
       <div class="detail-head">
         <h2 id="detail-title">${asset ? asset.name : "Asset"}</h2>
         <button type="button" class="secondary" onClick=${onClose} aria-label="Close details">✕</button>
@@ -299,6 +351,7 @@ function Detail({ id, collections, presets, onClose, onChanged }) {
           <dt>Uploaded</dt><dd>${new Date(asset.uploadedAt).toLocaleString()}</dd>
           <dt>Id</dt><dd><code>${asset.id}</code></dd>
         </dl>
+        ${has(viewer, "write") ? html`
         <form onSubmit=${save} class="stack">
           <label for="d-name">Name</label>
           <input id="d-name" value=${form.name} onInput=${(e) => setForm({ ...form, name: e.target.value })} required />
@@ -311,6 +364,7 @@ function Detail({ id, collections, presets, onClose, onChanged }) {
           </select>
           <button type="submit">Save</button>
         </form>
+        ` : html`<${ScopeNote} viewer=${viewer} scope="write" what="Renaming, tagging, filing and deleting" />`}
         <h3>Download</h3>
         <p><a href=${asset.originalUrl} download=${asset.originalName}>Original file</a></p>
         ${asset.mediaType === "IMAGE" && html`
@@ -324,6 +378,7 @@ function Detail({ id, collections, presets, onClose, onChanged }) {
           </div>
           ${link && (link.error ? html`<p class="error" role="alert">${link.error}</p>`
             : html`<p><a href=${link.url} download>Transformed file (${link.format})</a></p>`)}`}
+        ${has(viewer, "write") && html`
         <h3>Delete</h3>
         ${confirming
           ? html`<div class="confirm" role="alertdialog" aria-labelledby="confirm-text">
@@ -332,9 +387,10 @@ function Detail({ id, collections, presets, onClose, onChanged }) {
               <button type="button" class="secondary" onClick=${() => setConfirming(false)}>Cancel</button>
             </div>`
           : html`<button type="button" class="danger" onClick=${() => setConfirming(true)}>Delete asset…</button>`}
+        `}
       `}
       ${message && html`<p role="status" class=${message === "Saved." ? "ok" : "error"}>${message}</p>`}
-    </aside>`;
+    </div>`;
 }
 
 export { ApiError };

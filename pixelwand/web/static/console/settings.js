@@ -1,5 +1,6 @@
 import { html, useEffect, useRef, useState } from "/static/vendor/preact/htm-preact-standalone.module.js";
 import { formatBytes, gql } from "./api.js";
+import { ScopeNote } from "./scopes.js";
 
 const SCOPES = ["read", "write", "admin"];
 
@@ -16,10 +17,7 @@ export function ApiKeys({ viewer }) {
   const load = () => gql(`{ apiKeys { id name prefix scopes createdAt revokedAt } }`).then((d) => setKeys(d.apiKeys)).catch((e) => setError(e.message));
   useEffect(() => { if (admin) load(); }, [admin]);
   useEffect(() => { if (created && secret.current) secret.current.focus(); }, [created]);
-  if (!admin) {
-    return html`<p class="notice" role="note">Managing API keys needs a key with the <strong>admin</strong> scope.
-      This key has: ${viewer.scopes.join(", ") || "no scopes"}. Sign in with an admin key to list, create or revoke keys.</p>`;
-  }
+  if (!admin) return html`<${ScopeNote} viewer=${viewer} scope="admin" what="Managing API keys (list, create, revoke)" />`;
   function toggle(s) {
     const next = new Set(scopes);
     next.has(s) ? next.delete(s) : next.add(s);
@@ -38,6 +36,12 @@ export function ApiKeys({ viewer }) {
     } catch (err) {
       setError(err.message);
     }
+  }
+  // The secret goes; focus goes to the key list's heading (not lost to the page's body).
+  function hide() {
+    setCreated(null);
+    const h = document.getElementById("keys-h");
+    if (h) h.focus();
   }
   async function copy() {
     try {
@@ -67,12 +71,12 @@ export function ApiKeys({ viewer }) {
         <div class="row">
           <input id="new-key" ref=${secret} readonly value=${created.key} onFocus=${(e) => e.target.select()} />
           <button type="button" onClick=${copy}>Copy</button>
-          <button type="button" class="secondary" onClick=${() => setCreated(null)}>Done, hide it</button>
+          <button type="button" class="secondary" onClick=${hide}>Done, hide it</button>
         </div>
         ${copied && html`<p role="status" class="ok">Copied to the clipboard.</p>`}
       </section>`}
     <section aria-labelledby="keys-h">
-      <h2 id="keys-h">Keys of ${viewer.organization.name}</h2>
+      <h2 id="keys-h" tabindex="-1">${viewer.organization ? `Keys of ${viewer.organization.name}` : "Keys of this organization"}</h2>
       ${keys == null ? html`<p role="status">Loading…</p>` : html`
         <div class="table-wrap"><table>
           <thead><tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Scopes</th><th scope="col">Created</th><th scope="col">Status</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>

@@ -1,5 +1,5 @@
 import { html, useEffect, useRef, useState } from "/static/vendor/preact/htm-preact-standalone.module.js";
-import { ApiError, formatBytes, gql, retryAfterSeconds, sleep, splitTags } from "./api.js";
+import { ApiError, formatBytes, gql, retryAfterSeconds, sleep, splitTags, waiting } from "./api.js";
 import { collectionOptions } from "./collections.js";
 
 const CONCURRENCY = 3;
@@ -17,8 +17,8 @@ function mimeOf(file) {
   return BY_EXTENSION[ext] || "application/octet-stream";
 }
 
-/** PUT the bytes with XMLHttpRequest (fetch has no upload progress); retries 429/503. */
-async function put(presigned, file, onProgress) {
+/** PUT the bytes with XMLHttpRequest (fetch has no upload progress); retries 429/5xx. */
+async function put(presigned, file, onProgress, onWait) {
   for (let attempt = 0; ; attempt++) {
     const outcome = await new Promise((resolve) => {
       const xhr = new XMLHttpRequest();
@@ -32,7 +32,10 @@ async function put(presigned, file, onProgress) {
     if (outcome.status >= 200 && outcome.status < 300) return;
     if ((outcome.status === 429 || outcome.status >= 500 || outcome.status === 0) && attempt < MAX_RETRIES) {
       onProgress(0);
-      await sleep(retryAfterSeconds(outcome.retryAfter, attempt) * 1000);
+      const seconds = retryAfterSeconds(outcome.retryAfter, attempt);
+      onWait(seconds, outcome.status);
+      await sleep(seconds * 1000);
+      onWait(null);
       continue;
     }
     let message = `upload failed (HTTP ${outcome.status})`;
@@ -44,16 +47,21 @@ async function put(presigned, file, onProgress) {
 async function uploadOne(entry, options, update) {
   const file = entry.file;
   const mimeType = mimeOf(file);
-  update({ status: "presigning" });
+  // While a 429/503 is waited out the row says so, then goes back to its step.
+  const step = (status) => {
+    update({ status, note: null });
+    return { onWait: (seconds, code) => update({ note: waiting(seconds, code) }) };
+  };
   const p = await gql(`mutation Presign($input: PresignUploadInput!) { presignUpload(input: $input) { uploadUrl method headers storageKey } }`,
-    { input: { originalName: file.name, mimeType, size: file.size } });
-  update({ status: "uploading" });
-  await put(p.presignUpload, file, (loaded) => update({ loaded }));
-  update({ status: "finalizing", loaded: file.size });
+    { input: { originalName: file.name, mimeType, size: file.size } }, step("presigning"));
+  const putting = step("uploading");
+  await put(p.presignUpload, file, (loaded) => update({ loaded }),
+    (seconds, code) => (seconds == null ? update({ note: null }) : putting.onWait(seconds, code)));
+  update({ loaded: file.size });
   const f = await gql(`mutation Finalize($input: FinalizeUploadInput!) { finalizeUpload(input: $input) { asset { id name } created } }`,
     { input: { originalName: file.name, mimeType, size: file.size, storageKey: p.presignUpload.storageKey,
-      tags: options.tags.length ? options.tags : null, collectionId: options.collectionId || null } });
-  update({ status: "done", assetId: f.finalizeUpload.asset.id });
+      tags: options.tags.length ? options.tags : null, collectionId: options.collectionId || null } }, step("finalizing"));
+  update({ status: "done", note: null, assetId: f.finalizeUpload.asset.id });
 }
 
 export function Upload({ onUploaded }) {
@@ -120,10 +128,10 @@ export function Upload({ onUploaded }) {
       onDragOver=${(e) => { e.preventDefault(); setDragging(true); }}
       onDragLeave=${() => setDragging(false)} onDrop=${onDrop}>
       <p>Drop images and videos here, or</p>
-      <label class="button" for="u-files">Choose files…</label>
       <input id="u-files" ref=${input} type="file" multiple class="visually-hidden"
         accept="image/*,video/mp4,video/quicktime,video/webm"
         onChange=${(e) => { start(e.target.files); e.target.value = ""; }} />
+      <label class="button" for="u-files">Choose files…</label>
       <p class="hint">JPEG, PNG, WebP, GIF, AVIF, TIFF, MP4, QuickTime, WebM.</p>
     </div>
     ${entries.length > 0 && html`
@@ -136,7 +144,7 @@ export function Upload({ onUploaded }) {
             <li class=${"upload " + e.status} key=${i}>
               <span class="name">${e.file.name}</span>
               <progress max=${e.file.size || 1} value=${e.status === "done" ? e.file.size : e.loaded} aria-label=${`Progress of ${e.file.name}`}></progress>
-              <span class="upload-status">${e.status === "failed" ? html`<span class="error">Failed: ${e.error}</span>` : e.status === "done" ? "Uploaded" : e.status}</span>
+              <span class="upload-status">${e.status === "failed" ? html`<span class="error">Failed: ${e.error}</span>` : e.status === "done" ? "Uploaded" : e.note ? `${e.status} (${e.note})` : e.status}</span>
             </li>`)}
         </ul>
         ${finished && html`<p><a href="#/library">See them in the library</a></p>`}
