@@ -230,9 +230,12 @@ def poster_frame(path: Path | io.IOBase, at: PosterAt, *, max_pixels: int) -> py
     """
     with _opened(path) as (container, stream):
         codec = stream.codec_context
-        if not codec.width or not codec.height:
+        # Read now: the decoder updates codec.width/height to each frame it decodes, so a
+        # comparison with them afterwards would let any frame through.
+        declared = (codec.width or 0) * (codec.height or 0)
+        if not declared:
             raise UndecodableVideo("no frame size")
-        if codec.width * codec.height > max_pixels:
+        if declared > max_pixels:
             raise VideoTooLarge()
         target = at.target(_duration(container, stream))
         if target > 0 and stream.time_base:
@@ -249,7 +252,7 @@ def poster_frame(path: Path | io.IOBase, at: PosterAt, *, max_pixels: int) -> py
             for frame in packet.decode():
                 if frame.width * frame.height > max_pixels:
                     raise VideoTooLarge()
-                if frame.width * frame.height > codec.width * codec.height:
+                if frame.width * frame.height > declared:
                     # Memory was reserved for the declared size (services/posters.py).
                     raise UndecodableVideo("a frame is larger than the declared size")
                 return _to_vips(frame)

@@ -9,7 +9,14 @@ import zipfile
 import pytest
 
 from tests.api.test_media import _download, wait_for_facts
-from tests.helpers import decode, make_image, make_mp4, make_mp4_head, upload
+from tests.helpers import (
+    decode,
+    make_growing_mjpeg,
+    make_image,
+    make_mp4,
+    make_mp4_head,
+    upload,
+)
 
 pytest.importorskip("av")
 
@@ -121,6 +128,22 @@ async def test_hostile_videos_answer_400(tenant, clip, kind):
     assert "video" in r.json()["error"]
     filled = await wait_for_facts(tenant, asset["id"])  # the worker survives it too
     assert filled["contentHash"].startswith("sha256:")
+
+
+async def test_frames_larger_than_the_declared_size_are_refused(tenant):
+    """The memory reserved for a poster is the declared frame size's, so a frame decoding
+    larger is refused; the comparison must use the size read before decoding (FFmpeg updates
+    the codec context's to each decoded frame, which let every frame through)."""
+    data = make_growing_mjpeg(small=(320, 240), large=(1600, 1200))
+    asset = await upload(tenant, data, "grows.mp4", "video/mp4")
+    r = await _poster(tenant, asset["id"], posterAt="0")  # frame 0: the declared size
+    assert r.status_code == 200, r.text
+    assert (r.json()["width"], r.json()["height"]) == (320, 240)
+    r = await _poster(tenant, asset["id"], posterAt="50%")  # a 1600x1200 frame
+    assert (r.status_code, r.json()) == (400, {"error": "could not decode video"})
+    filled = await wait_for_facts(tenant, asset["id"])  # its 25% frame is a large one too
+    assert (filled["width"], filled["height"], filled["videoCodec"]) == (320, 240, "mjpeg")
+    assert filled["focalPoint"] is None
 
 
 async def test_zip_exports_keep_videos_as_original_bytes(tenant, clip):
