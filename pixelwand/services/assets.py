@@ -49,18 +49,19 @@ _CONTENT_HASH = re.compile(r"sha256:[0-9a-f]{64}")
 
 def normalize_content_hashes(values: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
     """`contentHash` filter values: `sha256:<64 hex digits>` (hex in any case), distinct,
-    at most MAX_CONTENT_HASHES of them."""
+    at most MAX_CONTENT_HASHES of them. GraphQL lists are as long as the body allows, so
+    the count is checked as the values are read (distinct ones kept in a dict: constant
+    time a value, first order kept)."""
     if not values:
         return ()
-    out: list[str] = []
+    out: dict[str, None] = {}
     for raw in values:
         value = raw.strip().lower() if isinstance(raw, str) else ""
         if not _CONTENT_HASH.fullmatch(value):
             raise BadRequest("contentHash must be sha256:<64 hex digits> (comma-separated)")
-        if value not in out:
-            out.append(value)
-    if len(out) > MAX_CONTENT_HASHES:
-        raise BadRequest(f"contentHash takes at most {MAX_CONTENT_HASHES} values")
+        out[value] = None
+        if len(out) > MAX_CONTENT_HASHES:
+            raise BadRequest(f"contentHash takes at most {MAX_CONTENT_HASHES} values")
     return tuple(out)
 
 

@@ -165,6 +165,24 @@ async def test_content_hash_filter_takes_two_hundred_values(tenant):
     assert r.json()["items"] == []
 
 
+async def test_content_hash_filter_stops_reading_past_two_hundred_values(tenant):
+    """GraphQL takes a list as long as the body allows (~14,000 hashes in 1 MiB): the count
+    is checked while the values are read, so the 201st distinct value ends it, whatever
+    follows (it used to check every value and compare each with all the distinct ones
+    before it first, ~1.5 s of the event loop for 14,000 values)."""
+    values = [f"sha256:{i:064x}" for i in range(201)] + ["not a hash"]
+    body = await tenant.gql(
+        "query($h: [String!]) { assets(contentHash: $h) { total } }", {"h": values}
+    )
+    assert body["errors"][0]["message"] == "contentHash takes at most 200 values"
+    assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    repeated = ["sha256:" + "A" * 64, "sha256:" + "a" * 64] * 150  # one value, any case
+    body = await tenant.gql(
+        "query($h: [String!]) { assets(contentHash: $h) { total } }", {"h": repeated}
+    )
+    assert body["data"]["assets"]["total"] == 0, body
+
+
 # --- focal points ----------------------------------------------------------------------------
 
 
