@@ -198,17 +198,24 @@ def _duration(container: Any, stream: Any) -> float | None:
 
 
 def probe(path: Path | io.IOBase) -> VideoFacts:
-    """Duration, codec (FFmpeg's name), frame rate and coded size, from the headers."""
+    """Duration, codec (FFmpeg's name of the codec, not the decoder's), frame rate and coded
+    size, from the headers."""
     with _opened(path) as (container, stream):
         codec = stream.codec_context
         rate = stream.average_rate or stream.guessed_rate
         return VideoFacts(
             duration_seconds=_duration(container, stream),
-            video_codec=codec.name or None,
+            video_codec=_codec_name(codec),
             frame_rate=float(rate) if rate else None,
             width=codec.width or None,
             height=codec.height or None,
         )
+
+
+def _codec_name(codec: Any) -> str | None:
+    """FFmpeg's name of the codec (`av1`), not of the decoder opened for it (`libdav1d`)."""
+    described = getattr(codec, "codec", None)
+    return getattr(described, "canonical_name", None) or codec.name or None
 
 
 def frame_size(path: Path | io.IOBase) -> tuple[int, int]:

@@ -42,6 +42,37 @@ async def test_video_facts_are_filled(tenant, clip):
     assert filled["thumbhash"] is None and filled["blurhash"] is None
 
 
+def _av1_webm() -> bytes:
+    """1 s of 64x64 AV1 in WebM (SVT-AV1), skipped where PyAV's FFmpeg lacks the encoder."""
+    import av
+
+    if "libsvtav1" not in av.codecs_available:
+        pytest.skip("this PyAV build has no AV1 encoder")
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="webm") as container:
+        stream = container.add_stream("libsvtav1", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        stream.options = {"preset": "12"}
+        for i in range(10):
+            frame = av.VideoFrame(64, 64, "yuv420p")
+            for plane in frame.planes:
+                plane.update(bytes([(20 * i) % 256]) * plane.buffer_size)
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+async def test_video_codec_is_the_codec_not_its_decoder(tenant):
+    """FFmpeg decodes AV1 with libdav1d: `videoCodec` is the codec's name (`av1`), never the
+    decoder's (`libdav1d`), as DESIGN.md says."""
+    asset = await upload(tenant, _av1_webm(), "clip.webm", "video/webm")
+    filled = await wait_for_facts(tenant, asset["id"])
+    assert (filled["videoCodec"], filled["width"], filled["height"]) == ("av1", 64, 64)
+
+
 async def test_poster_is_the_keyframe_at_or_before_poster_at(tenant, clip):
     asset = await upload(tenant, clip, "clip.mp4", "video/mp4")
     r = await _poster(tenant, asset["id"], posterAt="1.5")  # posterAt alone is complete
