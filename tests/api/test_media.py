@@ -101,6 +101,36 @@ async def test_transparent_images_get_a_thumbhash_with_alpha(tenant, alpha):
     assert filled["focalPoint"]["source"] == "auto"
 
 
+async def test_dominant_color_of_a_transparent_image_is_its_visible_colour(tenant):
+    """A red disc on a transparent background: the dominant colour is the disc's. Transparent
+    pixels used to count as white (flattened), so every logo on transparency got #ffffff, a
+    colour it does not have."""
+    import pyvips
+
+    rgb = pyvips.Image.black(160, 120, bands=3).new_from_image([200, 40, 30]).cast("uchar")
+    xyz = pyvips.Image.xyz(160, 120)
+    band = (((xyz[0] - 50) ** 2 + (xyz[1] - 40) ** 2) < 30**2).ifthenelse(255, 0)
+    data = rgb.bandjoin(band.cast("uchar")).copy(interpretation="srgb").pngsave_buffer()
+    asset = await upload(tenant, data, "logo.png", "image/png")
+    filled = await wait_for_facts(tenant, asset["id"])
+    colour = filled["dominantColor"]
+    channels = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+    assert all(abs(c - e) <= 8 for c, e in zip(channels, (200, 40, 30), strict=True)), colour
+
+
+async def test_a_featureless_image_has_its_focal_point_in_the_centre(tenant):
+    """Attention finds nothing in a flat image; its automatic focal point is the centre (it
+    was the top left pixel, where libvips' search for a maximum starts)."""
+    import pyvips
+
+    flat = pyvips.Image.black(300, 200, bands=3).new_from_image([30, 90, 200]).cast("uchar")
+    data = flat.copy(interpretation="srgb").pngsave_buffer()
+    asset = await upload(tenant, data, "flat.png", "image/png")
+    filled = await wait_for_facts(tenant, asset["id"])
+    assert filled["focalPoint"] == {"x": 0.5, "y": 0.5, "source": "auto"}
+    assert filled["dominantColor"] == "#1e5ac8"
+
+
 async def test_undecodable_media_keep_facts_null_and_finalize_anyway(tenant):
     video = make_mp4_head(8192)  # an MP4 header and zeros: passes the sniff, decodes to nothing
     asset = await upload(tenant, video, "broken.mp4", "video/mp4")
