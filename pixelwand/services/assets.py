@@ -288,7 +288,7 @@ def parse_focal_point(value: object) -> tuple[float | None, float | None]:
         number = value[axis]
         if isinstance(number, bool) or not isinstance(number, int | float):
             raise BadRequest(message)
-        number = float(number)
+        number = float(number) + 0.0  # -0.0 is 0: answered alike whatever the database
         if not math.isfinite(number) or not 0.0 <= number <= 1.0:
             raise BadRequest(f"focalPoint.{axis} must be a number between 0 and 1")
         out.append(number)

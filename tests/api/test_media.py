@@ -216,6 +216,27 @@ async def test_content_hash_filter_stops_reading_past_two_hundred_values(tenant)
 # --- focal points ----------------------------------------------------------------------------
 
 
+async def test_a_negative_zero_focal_point_is_zero(tenant):
+    """-0.0 is in range; it is stored and answered as 0 on every backend (PostgreSQL kept the
+    sign, so the same PATCH answered `-0.0` there and `0.0` on SQLite)."""
+    asset = await upload(tenant, make_image(40, 30), "z.jpg")
+    r = await tenant.patch(
+        f"/api/v1/assets/{asset['id']}",
+        content=b'{"focalPoint": {"x": -0.0, "y": -0}}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code == 200, r.text
+    assert "-0" not in r.text.split('"focalPoint"')[1].split("}")[0], r.text
+    body = await tenant.gql(
+        "mutation($id: ID!) { updateAsset(id: $id, input: {focalPoint: {x: -0.0, y: 0.5}})"
+        " { focalPoint { x y } } }",
+        {"id": asset["id"]},
+    )
+    assert body["data"]["updateAsset"]["focalPoint"] == {"x": 0.0, "y": 0.5}
+    r = await tenant.get(f"/api/v1/assets/{asset['id']}")
+    assert '"x":-0' not in r.text.replace(" ", ""), r.text
+
+
 async def test_manual_focal_point_and_back_to_auto(tenant):
     asset = await upload(tenant, subject_image(300, 200, 0.8, 0.7), "f.jpg")
     auto = (await wait_for_facts(tenant, asset["id"]))["focalPoint"]
