@@ -219,7 +219,10 @@ class RenditionService:
         ttl_ = check_ttl(ttl)
         if asset.media_type == "VIDEO":
             if params.perceptual is not None:
-                raise BadRequest("perceptual applies to images; give a poster a quality")
+                raise BadRequest(
+                    "perceptual targets (perceptual, quality auto…, format AUTO) apply to"
+                    " images; give a poster a format and a numeric quality"
+                )
             rendition, cached = await self.poster(asset, params, at or DEFAULT_POSTER)
         else:
             if at is not None:

@@ -125,6 +125,22 @@ async def test_malformed_poster_at_is_refused(tenant, clip, value):
     assert "posterAt" in r.json()["error"]
 
 
+@pytest.mark.parametrize("given", [{"format": "AUTO"}, {"quality": "auto"}, {"perceptual": "auto"}])
+async def test_perceptual_settings_on_a_video_are_refused_naming_the_field(tenant, clip, given):
+    """format AUTO and quality=auto are perceptual targets too: the 400 names what was sent
+    (it named only `perceptual`)."""
+    asset = await upload(tenant, clip, "clip.mp4", "video/mp4")
+    r = await _poster(tenant, asset["id"], posterAt="1", **given)
+    assert r.status_code == 400, r.text
+    assert next(iter(given)) in r.json()["error"]
+    body = await tenant.gql(
+        'query($id: ID!) { exportUrl(assetId: $id, posterAt: "1", format: "AUTO") { url } }',
+        {"id": asset["id"]},
+    )
+    assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert "format" in body["errors"][0]["message"]
+
+
 async def test_poster_at_past_the_end_or_on_an_image_is_refused(tenant, clip):
     asset = await upload(tenant, clip, "clip.mp4", "video/mp4")
     r = await _poster(tenant, asset["id"], posterAt="2.5")
