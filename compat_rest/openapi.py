@@ -466,8 +466,8 @@ ASSET_FIELDS: dict[str, Schema] = {
     "locationX": {"type": "number"},
     "locationY": {"type": "number"},
     "uploadedAt": TIMESTAMP,
-    "width": nullable(integer(1, description="Pixels (images)")),
-    "height": nullable(integer(1, description="Pixels (images)")),
+    "width": nullable(integer(1, description="Pixels (images; videos: the upright poster frame)")),
+    "height": nullable(integer(1, description="Pixels (images; videos: the upright poster frame)")),
     "contentHash": nullable(
         string("sha256:<hex> of the original", pattern="^sha256:[0-9a-f]{64}$")
     ),
