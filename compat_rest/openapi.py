@@ -206,7 +206,8 @@ OPERATIONS: list[Operation] = [
             Param(
                 "contentHash",
                 string(),
-                "`sha256:<hex>`, or up to 200 of them comma-separated: assets with these bytes",
+                "`sha256:<hex>`, or up to 200 of them comma-separated (or the parameter repeated): "
+                "assets with these bytes",
             ),
         ),
         answers={200: Answer("One page of assets", ref("AssetPage"))},

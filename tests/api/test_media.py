@@ -172,6 +172,21 @@ async def test_duplicates_are_found_by_content_hash(tenant, make_tenant):
     assert {a["contentHash"] for a in body["data"]["assets"]["items"]} == {digest}
 
 
+async def test_a_repeated_content_hash_parameter_adds_its_values(tenant):
+    """`?contentHash=a&contentHash=b` finds both files' duplicates, as `a,b` does (the last
+    value alone was used: half the duplicates went missing without an error)."""
+    one, two = make_image(30, 20), make_image(20, 30)
+    for data, name in ((one, "one.jpg"), (two, "two.jpg")):
+        await wait_for_facts(tenant, (await upload(tenant, data, name))["id"])
+    hashes = ["sha256:" + hashlib.sha256(d).hexdigest() for d in (one, two)]
+    r = await tenant.get("/api/v1/assets", params=[("contentHash", h) for h in hashes])
+    assert r.status_code == 200, r.text
+    assert sorted(a["name"] for a in r.json()["items"]) == ["one.jpg", "two.jpg"]
+    bad = [("contentHash", hashes[0]), ("contentHash", "x")]
+    r = await tenant.get("/api/v1/assets", params=bad)
+    assert r.status_code == 400 and "contentHash" in r.json()["error"], r.text
+
+
 @pytest.mark.parametrize(
     "value",
     [
