@@ -118,17 +118,20 @@ async def test_dominant_color_of_a_transparent_image_is_its_visible_colour(tenan
     assert all(abs(c - e) <= 8 for c, e in zip(channels, (200, 40, 30), strict=True)), colour
 
 
-async def test_a_featureless_image_has_its_focal_point_in_the_centre(tenant):
-    """Attention finds nothing in a flat image; its automatic focal point is the centre (it
-    was the top left pixel, where libvips' search for a maximum starts)."""
+@pytest.mark.parametrize("fmt", [".png", ".webp"])
+async def test_a_featureless_image_has_its_focal_point_in_the_centre(tenant, fmt):
+    """Attention finds nothing in a flat image (lossy WebP ripples it by a level or two); its
+    automatic focal point is the centre (it was near the top left pixel, where libvips'
+    search for a maximum starts)."""
     import pyvips
 
     flat = pyvips.Image.black(300, 200, bands=3).new_from_image([30, 90, 200]).cast("uchar")
-    data = flat.copy(interpretation="srgb").pngsave_buffer()
-    asset = await upload(tenant, data, "flat.png", "image/png")
+    data = flat.copy(interpretation="srgb").write_to_buffer(fmt, **({"Q": 50} if fmt == ".webp" else {}))
+    asset = await upload(tenant, data, f"flat{fmt}", "image/" + fmt[1:])
     filled = await wait_for_facts(tenant, asset["id"])
     assert filled["focalPoint"] == {"x": 0.5, "y": 0.5, "source": "auto"}
-    assert filled["dominantColor"] == "#1e5ac8"
+    if fmt == ".png":
+        assert filled["dominantColor"] == "#1e5ac8"
 
 
 async def test_undecodable_media_keep_facts_null_and_finalize_anyway(tenant):
