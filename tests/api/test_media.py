@@ -126,7 +126,8 @@ async def test_a_featureless_image_has_its_focal_point_in_the_centre(tenant, fmt
     import pyvips
 
     flat = pyvips.Image.black(300, 200, bands=3).new_from_image([30, 90, 200]).cast("uchar")
-    data = flat.copy(interpretation="srgb").write_to_buffer(fmt, **({"Q": 50} if fmt == ".webp" else {}))
+    options = {"Q": 50} if fmt == ".webp" else {}
+    data = flat.copy(interpretation="srgb").write_to_buffer(fmt, **options)
     asset = await upload(tenant, data, f"flat{fmt}", "image/" + fmt[1:])
     filled = await wait_for_facts(tenant, asset["id"])
     assert filled["focalPoint"] == {"x": 0.5, "y": 0.5, "source": "auto"}
