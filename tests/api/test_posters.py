@@ -73,6 +73,62 @@ async def test_video_codec_is_the_codec_not_its_decoder(tenant):
     assert (filled["videoCodec"], filled["width"], filled["height"]) == ("av1", 64, 64)
 
 
+def _webm_without_duration() -> bytes:
+    """2 s of 320x240 VP9 in a WebM written as a live stream, as browsers' MediaRecorder
+    writes them: no duration, no cues. Frame i is grey level 10 * i, a keyframe a second."""
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="webm", options={"live": "1"}) as container:
+        stream = container.add_stream("libvpx-vp9", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.codec_context.gop_size = 10
+        stream.options = {"deadline": "realtime", "cpu-used": "8"}
+        for i in range(20):
+            frame = av.VideoFrame(320, 240, "rgb24")
+            frame.planes[0].update(bytes([10 * i]) * (frame.planes[0].line_size * 240))
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+async def test_a_video_without_a_duration_in_its_headers(tenant):
+    """The duration comes from the packets; posters use it for percentages and refuse a
+    `posterAt` past the end (both used to act as if the video had no end: 100% answered the
+    first frame, 999999 seconds a frame)."""
+    asset = await upload(tenant, _webm_without_duration(), "recorded.webm", "video/webm")
+    filled = await wait_for_facts(tenant, asset["id"])
+    assert filled["durationSeconds"] == pytest.approx(2.0, abs=0.15)
+    assert (filled["videoCodec"], filled["width"], filled["height"]) == ("vp9", 320, 240)
+    r = await _poster(tenant, asset["id"], posterAt="100%")  # the keyframe at 1.0 s
+    assert r.status_code == 200, r.text
+    assert decode(await _download(tenant, r.json()["url"])).avg() == pytest.approx(100, abs=8)
+    r = await _poster(tenant, asset["id"], posterAt="999999")
+    assert r.status_code == 400, r.text
+    assert "posterAt" in r.json()["error"]
+
+
+async def test_posters_made_before_the_duration_was_known_are_not_reused_after(tenant):
+    """Before the facts arrive, a video without a duration in its headers renders 100% as
+    its first frame; once the duration is known, 100% is a new rendition (not that one)."""
+    from pixelwand.models import Asset
+
+    asset = await upload(tenant, _webm_without_duration(), "recorded.webm", "video/webm")
+    filled = await wait_for_facts(tenant, asset["id"])
+    await Asset.filter(id=asset["id"]).update(duration_seconds=None)  # as before the facts
+    r = await _poster(tenant, asset["id"], posterAt="100%")
+    assert r.status_code == 200, r.text
+    assert decode(await _download(tenant, r.json()["url"])).avg() == pytest.approx(0, abs=8)
+    await Asset.filter(id=asset["id"]).update(duration_seconds=filled["durationSeconds"])
+    r = await _poster(tenant, asset["id"], posterAt="100%")
+    assert r.status_code == 200, r.text
+    assert r.json()["cached"] is False
+    assert decode(await _download(tenant, r.json()["url"])).avg() == pytest.approx(100, abs=8)
+
+
 async def test_poster_is_the_keyframe_at_or_before_poster_at(tenant, clip):
     asset = await upload(tenant, clip, "clip.mp4", "video/mp4")
     r = await _poster(tenant, asset["id"], posterAt="1.5")  # posterAt alone is complete
