@@ -225,7 +225,12 @@ def _video_values(path: Path, max_pixels: int, *, poster: bool) -> dict[str, Any
     if not poster:
         return values
     try:
-        frame = video.poster_frame(path, video.PosterAt(percent=25.0), max_pixels=max_pixels)
+        frame = video.poster_frame(
+            path,
+            video.PosterAt(percent=25.0),
+            max_pixels=max_pixels,
+            duration=probed.duration_seconds,  # from the packets when the headers lack it
+        )
         values["width"], values["height"] = frame.width, frame.height  # upright
         x, y = attention_point(_srgb(frame.thumbnail_image(FOCAL_SIDE, height=FOCAL_SIDE)))
         values["focal_auto_x"], values["focal_auto_y"] = x, y
