@@ -45,7 +45,7 @@ from typing import Any
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
-from pixelwand.errors import PixelWandError, RenderQueueFull
+from pixelwand.errors import PixelWandError, RenderQueueFull, StorageUnavailable
 from pixelwand.imaging.budget import video_frame_memory
 from pixelwand.imaging.errors import ImageTooLarge, UndecodableImage
 from pixelwand.imaging.params import TransformParams
@@ -286,8 +286,12 @@ class FactsWorker:
         for asset_id in await self._claim():
             try:
                 await self._process(asset_id)
-            except RenderQueueFull:  # renders fill the budget: the lease brings the job back
-                log.info("facts of asset %s wait: the render budget is full", asset_id)
+            except (RenderQueueFull, StorageUnavailable) as exc:
+                # Renders fill the budget, or the store is out: nothing wrong with the media.
+                # The claim is given back uncounted (counting it dropped the job after
+                # MAX_ATTEMPTS busy minutes), and the job is looked at again after a poll.
+                log.info("facts of asset %s wait: %s", asset_id, exc.message)
+                await self._release(asset_id)
                 continue
             except Exception:  # a bug in one job must not hold up the others claimed with it
                 log.exception("facts of asset %s failed; retried when its lease expires", asset_id)
@@ -382,6 +386,15 @@ class FactsWorker:
                         decode=decode,
                     ),
                 )
+
+    async def _release(self, asset_id: str) -> None:
+        """Give a claim back without counting it; the job is free again after a poll."""
+        with contextlib.suppress(Exception):  # the database out too: the lease runs out
+            await FactJob.filter(asset_id=asset_id, holder=self.holder).update(
+                holder=None,
+                lease_expires_at=utcnow_ms() + dt.timedelta(seconds=self.poll_seconds),
+                attempts=F("attempts") - 1,
+            )
 
     async def _renew_while_running(self, asset_id: str) -> None:
         interval = self.lease.total_seconds() / 3
