@@ -343,8 +343,9 @@ class FactsWorker:
                 await renew
         event = None
         async with in_transaction():
-            if values:
-                await Asset.filter(id=asset_id).update(**values)
+            # Only a live asset: one deleted meanwhile keeps its row as it was, and no
+            # asset.updated follows its asset.deleted.
+            if values and await Asset.filter(id=asset_id, deleted_at=None).update(**values):
                 event = await webhooks.record(
                     asset.organization_id,
                     "asset.updated",
