@@ -229,7 +229,7 @@ class RenditionService:
         if asset.media_type == "VIDEO":
             if params.perceptual is not None:
                 raise BadRequest(
-                    "perceptual targets (perceptual, quality auto…, format AUTO) apply to"
+                    "perceptual targets (perceptual, quality auto, format AUTO) apply to"
                     " images; give a poster a format and a numeric quality"
                 )
             rendition, cached = await self.poster(asset, params, at or DEFAULT_POSTER)
