@@ -273,7 +273,10 @@ def main() -> None:
     if not args.no_write:
         text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
         pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-        text = pattern.sub("", text).rstrip() + "\n\n" + report
+        if pattern.search(text):  # replaced where it is, so the file keeps its order
+            text = pattern.sub(lambda _: report + "\n", text, count=1).rstrip() + "\n"
+        else:
+            text = text.rstrip() + "\n\n" + report
         DOC.write_text(text)
 
 

@@ -206,7 +206,8 @@ OPERATIONS: list[Operation] = [
             Param(
                 "contentHash",
                 string(),
-                "`sha256:<hex>`, or up to 200 of them comma-separated: assets with these bytes",
+                "`sha256:<hex>`, or up to 200 of them comma-separated (or the parameter repeated): "
+                "assets with these bytes",
             ),
         ),
         answers={200: Answer("One page of assets", ref("AssetPage"))},
@@ -466,8 +467,8 @@ ASSET_FIELDS: dict[str, Schema] = {
     "locationX": {"type": "number"},
     "locationY": {"type": "number"},
     "uploadedAt": TIMESTAMP,
-    "width": nullable(integer(1, description="Pixels (images)")),
-    "height": nullable(integer(1, description="Pixels (images)")),
+    "width": nullable(integer(1, description="Pixels (images; videos: the upright poster frame)")),
+    "height": nullable(integer(1, description="Pixels (images; videos: the upright poster frame)")),
     "contentHash": nullable(
         string("sha256:<hex> of the original", pattern="^sha256:[0-9a-f]{64}$")
     ),

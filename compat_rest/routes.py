@@ -78,7 +78,8 @@ def _str_param(request: Request, name: str) -> str | None:
 
 
 def _list_param(request: Request, name: str, max_length: int = 4096) -> list[str] | None:
-    raw = request.query_params.get(name) or None
+    """A comma-separated list; a repeated parameter adds its values (`?a=1&a=2` is `1,2`)."""
+    raw = ",".join(v for v in request.query_params.getlist(name) if v) or None
     if raw is not None:
         check_text(raw, name, max_length)
     return [item.strip() for item in raw.split(",")] if raw is not None else None

@@ -154,6 +154,34 @@ def make_mp4(
     return buffer.getvalue()
 
 
+def make_growing_mjpeg(
+    small: tuple[int, int] = (320, 240), large: tuple[int, int] = (1600, 1200)
+) -> bytes:
+    """A 1 s, 10 fps Motion-JPEG MP4 whose headers declare `small` (its first frame) while
+    every later frame is `large`: a video that lies about its frame size."""
+    import fractions
+    import io
+
+    import av
+
+    def jpeg(size: tuple[int, int], level: int) -> bytes:
+        image = pyvips.Image.black(*size).new_from_image([level] * 3)
+        return bytes(image.copy(interpretation="srgb").jpegsave_buffer(Q=50))
+
+    tick = fractions.Fraction(1, 10)
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream("mjpeg", rate=10)
+        stream.width, stream.height, stream.pix_fmt = small[0], small[1], "yuvj420p"
+        stream.time_base = tick
+        for i in range(10):
+            packet = av.Packet(jpeg(small, 10) if i == 0 else jpeg(large, 200))
+            packet.pts = packet.dts = i
+            packet.stream, packet.time_base, packet.is_keyframe = stream, tick, True
+            container.mux(packet)
+    return buffer.getvalue()
+
+
 def subject_image(width: int, height: int, cx: float, cy: float, fmt: str = ".jpg") -> bytes:
     """Grey noise with a saturated red disc centred at (cx, cy) (fractions of the sides):
     an off-centre subject for smart crops."""

@@ -16,6 +16,7 @@ INTERNAL or missing (tests/support/fuzz_checks.py). Figures: docs/hardening.md.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -30,7 +31,7 @@ import httpx
 import pytest
 
 from tests.conftest import Backend, fresh_database
-from tests.helpers import make_image, make_mp4_head
+from tests.helpers import make_image, make_mp4, make_mp4_head
 from tests.support.live_server import ROOT, LiveServer
 
 pytestmark = pytest.mark.fuzz
@@ -63,6 +64,9 @@ HOSTILE = [
     "\u202eevil",
 ]
 
+
+# posterAt values that reach a frame (the seeded video lasts 1 s), its edges and malformed ones.
+POSTER_AT = ["0", "0.5", "1", "25%", "100%", "0%", "1.000001", "2", "101%", "-1", "1e0", ""]
 
 # (operation, schemathesis failure code) pairs tolerated while their fix is pending. Empty:
 # every failure the fuzzers find fails the test.
@@ -140,9 +144,15 @@ def _seed(t: Target, http: httpx.Client, org: str) -> None:
         (make_image(64, 48, ".jpg"), "photo.jpg", "image/jpeg"),
         (make_image(40, 30, ".png"), "diagram.png", "image/png"),
         (make_image(32, 32, ".webp"), "icon.webp", "image/webp"),
-        (make_mp4_head(), "clip.mp4", "video/mp4"),
+        (make_mp4_head(), "clip.mp4", "video/mp4"),  # undecodable
     ]
+    if _has_pyav():  # a video that decodes, so posters and their parameters are reached
+        video = make_mp4(seconds=1.0, width=64, height=48, fps=5, gop=5)
+        files.append((video, "real.mp4", "video/mp4"))
     t.ids["assets"] = [_upload(http, *f) for f in files]
+    # Real hashes (and a miss), so contentHash filters find something.
+    hashes = ["sha256:" + hashlib.sha256(data).hexdigest() for data, _, _ in files]
+    t.ids["content_hashes"] = [*hashes, ",".join(hashes), "sha256:" + "0" * 64]
     # DELETE gets assets of its own, so the others stay for the rest of the run.
     t.ids["doomed"] = [
         _upload(http, make_image(8, 8, ".jpg"), f"d{i}.jpg", "image/jpeg") for i in range(3)
@@ -181,6 +191,12 @@ def _seed(t: Target, http: httpx.Client, org: str) -> None:
         t.ids["uploads"].append(r.json()["uploadId"])
 
 
+def _has_pyav() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("av") is not None
+
+
 def _assert_still_serving(t: Target) -> None:
     """The run meant something only if the key stayed valid to the end."""
     r = httpx.post(
@@ -216,7 +232,12 @@ def _config(
     t: Target, bindings: dict[str, dict[str, Any]], per_operation: list[dict[str, Any]]
 ) -> Path:
     lines = []
-    dictionaries = {**t.ids, "hostile": HOSTILE, "preset_names": t.ids["presets"] + HOSTILE}
+    dictionaries = {
+        **t.ids,
+        "hostile": HOSTILE,
+        "preset_names": t.ids["presets"] + HOSTILE,
+        "poster_at": POSTER_AT,
+    }
     for name, values in dictionaries.items():
         lines += [f"[dictionaries.{name}]", f"values = {_toml_value(values)}", ""]
     lines.append("[parameters]")
@@ -289,6 +310,8 @@ def test_rest_api_against_its_openapi_document(target: Target, backend: Backend)
         "body.parentId": _bind("collections", 0.5),
         "body.assetIds[*]": _bind("assets", 0.8),
         "body.uploadId": _bind("uploads", 0.8),
+        "query.posterAt": _bind("poster_at", 0.6),
+        "query.contentHash": _bind("content_hashes", 0.5),
     }
     deletes = {
         "include-method": "DELETE",
@@ -331,6 +354,8 @@ def test_graphql_api_through_introspection(target: Target, backend: Backend) -> 
         "*.*.input.parentId": _bind("collections", 0.5),
         "*.*.input.uploadId": _bind("uploads", 0.8),
         "*.*.webhookId": _bind("webhooks", 0.8),
+        "*.*.posterAt": _bind("poster_at", 0.6),
+        "*.*.contentHash[*]": _bind("content_hashes", 0.5),
     }
     per_operation = [
         _only("Mutation.deleteAsset", "id", _bind("doomed", 0.8)),

@@ -12,7 +12,9 @@ whole step) feeds everything:
 - blurhash (4x3 components) from a BLURHASH_SIDE RGB thumbnail, through blurhash-python's C
   encoder (< 1 ms; the pure-Python `blurhash` takes ~5 ms);
 - dominant colour: the most populated cell of a 8x8x8 RGB grid over the blurhash thumbnail,
-  averaged (a mean colour of a red subject on blue sky is a purple that is in neither).
+  averaged (a mean colour of a red subject on blue sky is a purple that is in neither); of
+  its visible pixels only, when it has transparency;
+- a featureless (flat) image has its focal point in the centre.
 
 Blocking; run it off the event loop.
 """
@@ -63,7 +65,7 @@ def image_facts(source: Path, *, source_mime: str, max_pixels: int) -> ImageFact
         return ImageFacts(
             thumbhash=thumbhash_of(thumb),
             blurhash=blurhash_of(small),
-            dominant_color=dominant_color_of(small),
+            dominant_color=dominant_color_of(thumb),
             focal=attention_point(thumb),
         )
     except pyvips.Error:
@@ -90,8 +92,8 @@ def _opaque(image: pyvips.Image) -> pyvips.Image:
 def attention_point(image: pyvips.Image) -> tuple[float, float]:
     """The centre of attention of an 8-bit sRGB image, as fractions (0-1) of its sides."""
     image = _opaque(image)
-    if image.width < 4 or image.height < 4:
-        return (0.5, 0.5)
+    if image.width < 4 or image.height < 4 or _flat(image):
+        return (0.5, 0.5)  # too small, or featureless: smartcrop would answer its top left
     _, found = image.smartcrop(
         max(1, image.width // 2),
         max(1, image.height // 2),
@@ -102,6 +104,17 @@ def attention_point(image: pyvips.Image) -> tuple[float, float]:
     x = (found["attention_x"] + 0.5) / image.width
     y = (found["attention_y"] + 0.5) / image.height
     return (round(min(max(x, 0.0), 1.0), 4), round(min(max(y, 0.0), 1.0), 4))
+
+
+# An image whose every band deviates less than this (levels, standard deviation) is flat: a
+# lossy encoder's ripples on one colour (1.3 in a WebP at Q 50 here) are not a subject; a
+# photo's are 4-20.
+FLAT_DEVIATION = 2.0
+
+
+def _flat(image: pyvips.Image) -> bool:
+    """Featureless: every band within FLAT_DEVIATION (the image is in memory)."""
+    return all(image[b].deviate() < FLAT_DEVIATION for b in range(image.bands))
 
 
 def thumbhash_of(image: pyvips.Image) -> str:
@@ -152,8 +165,19 @@ def blurhash_of(image: pyvips.Image) -> str:
 
 
 def dominant_color_of(image: pyvips.Image) -> str:
-    data = bytes(_blurhash_pixels(image).write_to_memory())
-    pixels = [data[i : i + 3] for i in range(0, len(data), 3)]
+    """Of the visible pixels (alpha at least half) when there are any: a transparent
+    background is not a colour of the image (flattened, it would count as white)."""
+    pixels: list[bytes] = []
+    if image.hasalpha():
+        small = image
+        if max(image.width, image.height) > BLURHASH_SIDE:
+            small = image.thumbnail_image(BLURHASH_SIDE, height=BLURHASH_SIDE)
+        rgba = bytes(small.cast("uchar").write_to_memory())
+        step = small.bands
+        pixels = [rgba[i : i + 3] for i in range(0, len(rgba), step) if rgba[i + step - 1] >= 128]
+    if not pixels:  # opaque, or nothing visible: the opaque RGB pixels
+        data = bytes(_blurhash_pixels(image).write_to_memory())
+        pixels = [data[i : i + 3] for i in range(0, len(data), 3)]
     cells = Counter((p[0] >> 5, p[1] >> 5, p[2] >> 5) for p in pixels)
     cell, _ = cells.most_common(1)[0]
     members = [p for p in pixels if (p[0] >> 5, p[1] >> 5, p[2] >> 5) == cell]

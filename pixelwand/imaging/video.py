@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 # Packets read after the seek before giving up on a frame: a few seconds of video at any
 # sensible frame rate, and the bound on time spent on a file that never yields one.
 MAX_PACKETS = 2_000
+# Packets read to find the duration of a file whose headers do not say (probe).
+MAX_DURATION_PACKETS = 2_000_000
 # `posterAt`: ASCII seconds (`2.5`) or a percentage of the duration (`25%`).
 _POSTER_AT = re.compile(r"([0-9]{1,9})(\.[0-9]{1,6})?(%?)")
 DEFAULT_POSTER_AT = "25%"
@@ -197,18 +199,47 @@ def _duration(container: Any, stream: Any) -> float | None:
     return None
 
 
+def _demuxed_duration(container: Any, stream: Any) -> float | None:
+    """The end of the last packet, read through the file without decoding: for containers
+    whose headers carry no duration (browsers' MediaRecorder WebM, live recordings). At most
+    MAX_DURATION_PACKETS packets (hours of video; ~2 ms a thousand here)."""
+    if stream.time_base is None:
+        return None
+    end = None
+    for count, packet in enumerate(container.demux(stream)):
+        if count >= MAX_DURATION_PACKETS:
+            return None
+        if packet.pts is not None:
+            packet_end = packet.pts + (packet.duration or 0)
+            end = packet_end if end is None else max(end, packet_end)
+    if end is None:
+        return None
+    value = float((end - (stream.start_time or 0)) * stream.time_base)
+    return value if value > 0 else None
+
+
 def probe(path: Path | io.IOBase) -> VideoFacts:
-    """Duration, codec (FFmpeg's name), frame rate and coded size, from the headers."""
+    """Duration (from the headers, else from the packets), codec (FFmpeg's name of the
+    codec, not the decoder's), frame rate and coded size."""
     with _opened(path) as (container, stream):
         codec = stream.codec_context
         rate = stream.average_rate or stream.guessed_rate
+        duration = _duration(container, stream)
+        if duration is None:
+            duration = _demuxed_duration(container, stream)
         return VideoFacts(
-            duration_seconds=_duration(container, stream),
-            video_codec=codec.name or None,
+            duration_seconds=duration,
+            video_codec=_codec_name(codec),
             frame_rate=float(rate) if rate else None,
             width=codec.width or None,
             height=codec.height or None,
         )
+
+
+def _codec_name(codec: Any) -> str | None:
+    """FFmpeg's name of the codec (`av1`), not of the decoder opened for it (`libdav1d`)."""
+    described = getattr(codec, "codec", None)
+    return getattr(described, "canonical_name", None) or codec.name or None
 
 
 def frame_size(path: Path | io.IOBase) -> tuple[int, int]:
@@ -221,8 +252,11 @@ def frame_size(path: Path | io.IOBase) -> tuple[int, int]:
         return int(codec.width), int(codec.height)
 
 
-def poster_frame(path: Path | io.IOBase, at: PosterAt, *, max_pixels: int) -> pyvips.Image:
-    """The keyframe at or before `at`, as an 8-bit sRGB image, upright.
+def poster_frame(
+    path: Path | io.IOBase, at: PosterAt, *, max_pixels: int, duration: float | None = None
+) -> pyvips.Image:
+    """The keyframe at or before `at`, as an 8-bit sRGB image, upright. `duration` (seconds,
+    the asset's fact) stands in when the headers carry none.
 
     Raises UndecodableVideo (also for a frame larger than the declared size, which the
     caller's memory reservation was made for), VideoTooLarge (declared or decoded size over
@@ -230,11 +264,14 @@ def poster_frame(path: Path | io.IOBase, at: PosterAt, *, max_pixels: int) -> py
     """
     with _opened(path) as (container, stream):
         codec = stream.codec_context
-        if not codec.width or not codec.height:
+        # Read now: the decoder updates codec.width/height to each frame it decodes, so a
+        # comparison with them afterwards would let any frame through.
+        declared = (codec.width or 0) * (codec.height or 0)
+        if not declared:
             raise UndecodableVideo("no frame size")
-        if codec.width * codec.height > max_pixels:
+        if declared > max_pixels:
             raise VideoTooLarge()
-        target = at.target(_duration(container, stream))
+        target = at.target(_duration(container, stream) or duration)
         if target > 0 and stream.time_base:
             start = stream.start_time or 0
             container.seek(
@@ -249,7 +286,7 @@ def poster_frame(path: Path | io.IOBase, at: PosterAt, *, max_pixels: int) -> py
             for frame in packet.decode():
                 if frame.width * frame.height > max_pixels:
                     raise VideoTooLarge()
-                if frame.width * frame.height > codec.width * codec.height:
+                if frame.width * frame.height > declared:
                     # Memory was reserved for the declared size (services/posters.py).
                     raise UndecodableVideo("a frame is larger than the declared size")
                 return _to_vips(frame)

@@ -49,18 +49,19 @@ _CONTENT_HASH = re.compile(r"sha256:[0-9a-f]{64}")
 
 def normalize_content_hashes(values: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
     """`contentHash` filter values: `sha256:<64 hex digits>` (hex in any case), distinct,
-    at most MAX_CONTENT_HASHES of them."""
+    at most MAX_CONTENT_HASHES of them. GraphQL lists are as long as the body allows, so
+    the count is checked as the values are read (distinct ones kept in a dict: constant
+    time a value, first order kept)."""
     if not values:
         return ()
-    out: list[str] = []
+    out: dict[str, None] = {}
     for raw in values:
         value = raw.strip().lower() if isinstance(raw, str) else ""
         if not _CONTENT_HASH.fullmatch(value):
             raise BadRequest("contentHash must be sha256:<64 hex digits> (comma-separated)")
-        if value not in out:
-            out.append(value)
-    if len(out) > MAX_CONTENT_HASHES:
-        raise BadRequest(f"contentHash takes at most {MAX_CONTENT_HASHES} values")
+        out[value] = None
+        if len(out) > MAX_CONTENT_HASHES:
+            raise BadRequest(f"contentHash takes at most {MAX_CONTENT_HASHES} values")
     return tuple(out)
 
 
@@ -287,7 +288,7 @@ def parse_focal_point(value: object) -> tuple[float | None, float | None]:
         number = value[axis]
         if isinstance(number, bool) or not isinstance(number, int | float):
             raise BadRequest(message)
-        number = float(number)
+        number = float(number) + 0.0  # -0.0 is 0: answered alike whatever the database
         if not math.isfinite(number) or not 0.0 <= number <= 1.0:
             raise BadRequest(f"focalPoint.{axis} must be a number between 0 and 1")
         out.append(number)

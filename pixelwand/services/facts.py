@@ -45,7 +45,7 @@ from typing import Any
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
-from pixelwand.errors import PixelWandError, RenderQueueFull
+from pixelwand.errors import PixelWandError, RenderQueueFull, StorageUnavailable
 from pixelwand.imaging.budget import video_frame_memory
 from pixelwand.imaging.errors import ImageTooLarge, UndecodableImage
 from pixelwand.imaging.params import TransformParams
@@ -225,7 +225,12 @@ def _video_values(path: Path, max_pixels: int, *, poster: bool) -> dict[str, Any
     if not poster:
         return values
     try:
-        frame = video.poster_frame(path, video.PosterAt(percent=25.0), max_pixels=max_pixels)
+        frame = video.poster_frame(
+            path,
+            video.PosterAt(percent=25.0),
+            max_pixels=max_pixels,
+            duration=probed.duration_seconds,  # from the packets when the headers lack it
+        )
         values["width"], values["height"] = frame.width, frame.height  # upright
         x, y = attention_point(_srgb(frame.thumbnail_image(FOCAL_SIDE, height=FOCAL_SIDE)))
         values["focal_auto_x"], values["focal_auto_y"] = x, y
@@ -281,8 +286,12 @@ class FactsWorker:
         for asset_id in await self._claim():
             try:
                 await self._process(asset_id)
-            except RenderQueueFull:  # renders fill the budget: the lease brings the job back
-                log.info("facts of asset %s wait: the render budget is full", asset_id)
+            except (RenderQueueFull, StorageUnavailable) as exc:
+                # Renders fill the budget, or the store is out: nothing wrong with the media.
+                # The claim is given back uncounted (counting it dropped the job after
+                # MAX_ATTEMPTS busy minutes), and the job is looked at again after a poll.
+                log.info("facts of asset %s wait: %s", asset_id, exc.message)
+                await self._release(asset_id)
                 continue
             except Exception:  # a bug in one job must not hold up the others claimed with it
                 log.exception("facts of asset %s failed; retried when its lease expires", asset_id)
@@ -334,8 +343,9 @@ class FactsWorker:
                 await renew
         event = None
         async with in_transaction():
-            if values:
-                await Asset.filter(id=asset_id).update(**values)
+            # Only a live asset: one deleted meanwhile keeps its row as it was, and no
+            # asset.updated follows its asset.deleted.
+            if values and await Asset.filter(id=asset_id, deleted_at=None).update(**values):
                 event = await webhooks.record(
                     asset.organization_id,
                     "asset.updated",
@@ -377,6 +387,15 @@ class FactsWorker:
                         decode=decode,
                     ),
                 )
+
+    async def _release(self, asset_id: str) -> None:
+        """Give a claim back without counting it; the job is free again after a poll."""
+        with contextlib.suppress(Exception):  # the database out too: the lease runs out
+            await FactJob.filter(asset_id=asset_id, holder=self.holder).update(
+                holder=None,
+                lease_expires_at=utcnow_ms() + dt.timedelta(seconds=self.poll_seconds),
+                attempts=F("attempts") - 1,
+            )
 
     async def _renew_while_running(self, asset_id: str) -> None:
         interval = self.lease.total_seconds() / 3

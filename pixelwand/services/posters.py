@@ -93,10 +93,11 @@ def _decode_and_render(
     at: Any,
     max_pixels: int,
     focal: tuple[float, float] | None,
+    duration: float | None,
 ) -> Rendered:
     from pixelwand.imaging import video
 
-    frame = video.poster_frame(source, at, max_pixels=max_pixels)
+    frame = video.poster_frame(source, at, max_pixels=max_pixels, duration=duration)
     return render_image(frame, params, focal=focal)
 
 
@@ -148,7 +149,14 @@ async def render_poster(
             raise ImageTooLargeToRender()
         async with budget_for(runtime).reserve(needed):
             work = loop.run_in_executor(
-                _executor, _decode_and_render, source(), params, at, max_pixels, focal
+                _executor,
+                _decode_and_render,
+                source(),
+                params,
+                at,
+                max_pixels,
+                focal,
+                asset.duration_seconds,  # for files whose headers carry none
             )
             return await asyncio.wait_for(work, seconds)
     except TimeoutError:

@@ -143,10 +143,19 @@ def rendition_key_for(params: TransformParams, asset: AssetRecord) -> str:
 
 
 def poster_cache_key(
-    params: TransformParams, at: PosterAt, focal: tuple[float, float] | None
+    params: TransformParams,
+    at: PosterAt,
+    focal: tuple[float, float] | None,
+    *,
+    duration_known: bool = True,
 ) -> str:
+    """A poster's key. Made before the video's facts are in (`duration_known` False), it
+    differs: a file whose headers carry no duration gets its frame from the facts' duration
+    (imaging/video.py), so what was rendered without it must not stand for what is rendered
+    with it (a percentage's frame, a past-the-end refusal)."""
     base = params_key(params, params.format or "JPEG")
-    key = hashlib.sha256(f"poster|{at.text}|{base}".encode()).hexdigest()[:32]
+    prefix = "poster" if duration_known else "poster-no-duration"
+    key = hashlib.sha256(f"{prefix}|{at.text}|{base}".encode()).hexdigest()[:32]
     return _extended_key(key, params, focal)
 
 
@@ -219,7 +228,10 @@ class RenditionService:
         ttl_ = check_ttl(ttl)
         if asset.media_type == "VIDEO":
             if params.perceptual is not None:
-                raise BadRequest("perceptual applies to images; give a poster a quality")
+                raise BadRequest(
+                    "perceptual targets (perceptual, quality auto, format AUTO) apply to"
+                    " images; give a poster a format and a numeric quality"
+                )
             rendition, cached = await self.poster(asset, params, at or DEFAULT_POSTER)
         else:
             if at is not None:
@@ -271,7 +283,7 @@ class RenditionService:
     ) -> tuple[Rendition, bool]:
         """(rendition, cached) of a video's poster frame at `at`."""
         focal = focal_used(params, asset)
-        key = poster_cache_key(params, at, focal)
+        key = poster_cache_key(params, at, focal, duration_known=asset.duration_seconds is not None)
         return await self._stored(
             asset, key, params, lambda: self._poster(asset, params, at, focal)
         )

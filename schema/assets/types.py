@@ -54,8 +54,14 @@ class Asset:
     )
     location_x: float = strawberry.field(description="Horizontal position on the canvas.")
     location_y: float = strawberry.field(description="Vertical position on the canvas.")
-    width: int | None = strawberry.field(description="Pixel width (images), from the header.")
-    height: int | None = strawberry.field(description="Pixel height (images), from the header.")
+    width: int | None = strawberry.field(
+        description="Pixel width: images from the header; videos the upright poster frame's,"
+        " null until computed."
+    )
+    height: int | None = strawberry.field(
+        description="Pixel height: images from the header; videos the upright poster frame's,"
+        " null until computed."
+    )
     uploaded_at: dt.datetime = strawberry.field(description="When the upload was finalized.")
     content_hash: str | None = strawberry.field(
         description='"sha256:<hex>" of the original bytes; null until computed after upload.'
@@ -114,7 +120,7 @@ class Asset:
         resolver=asset_rendition,
         description="exportUrl's signed URL for this asset (same arguments, same rules): one "
         "query fetches a page of thumbnails. Null, with an error, when this asset cannot be "
-        "rendered (a video, a corrupt file).",
+        "rendered (a corrupt file, an undecodable video); a video's is its poster frame.",
     )
 
 

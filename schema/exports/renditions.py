@@ -4,8 +4,9 @@ One `assets { items { rendition(maxWidth: 300) { url } } }` costs, beyond the li
 one preset lookup per distinct argument set, one query for the page's stored renditions
 (a DataLoader), and renders only for renditions that do not exist yet, each through the
 bounded image pool and the service's single flight. A rendition this process has seen costs
-no query at all. An item that cannot be rendered (a video, a corrupt file) answers null
-with its error; the rest of the page stands.
+no query at all. A video's rendition is its poster frame (`posterAt`, default 25%). An item
+that cannot be rendered (a corrupt file, an undecodable video) answers null with its
+error; the rest of the page stands.
 """
 
 from __future__ import annotations

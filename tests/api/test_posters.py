@@ -9,7 +9,14 @@ import zipfile
 import pytest
 
 from tests.api.test_media import _download, wait_for_facts
-from tests.helpers import decode, make_image, make_mp4, make_mp4_head, upload
+from tests.helpers import (
+    decode,
+    make_growing_mjpeg,
+    make_image,
+    make_mp4,
+    make_mp4_head,
+    upload,
+)
 
 pytest.importorskip("av")
 
@@ -33,6 +40,93 @@ async def test_video_facts_are_filled(tenant, clip):
     assert (filled["width"], filled["height"]) == (320, 240)
     assert filled["focalPoint"]["source"] == "auto"
     assert filled["thumbhash"] is None and filled["blurhash"] is None
+
+
+def _av1_webm() -> bytes:
+    """1 s of 64x64 AV1 in WebM (SVT-AV1), skipped where PyAV's FFmpeg lacks the encoder."""
+    import av
+
+    if "libsvtav1" not in av.codecs_available:
+        pytest.skip("this PyAV build has no AV1 encoder")
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="webm") as container:
+        stream = container.add_stream("libsvtav1", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        stream.options = {"preset": "12"}
+        for i in range(10):
+            frame = av.VideoFrame(64, 64, "yuv420p")
+            for plane in frame.planes:
+                plane.update(bytes([(20 * i) % 256]) * plane.buffer_size)
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+async def test_video_codec_is_the_codec_not_its_decoder(tenant):
+    """FFmpeg decodes AV1 with libdav1d: `videoCodec` is the codec's name (`av1`), never the
+    decoder's (`libdav1d`), as DESIGN.md says."""
+    asset = await upload(tenant, _av1_webm(), "clip.webm", "video/webm")
+    filled = await wait_for_facts(tenant, asset["id"])
+    assert (filled["videoCodec"], filled["width"], filled["height"]) == ("av1", 64, 64)
+
+
+def _webm_without_duration() -> bytes:
+    """2 s of 320x240 VP9 in a WebM written as a live stream, as browsers' MediaRecorder
+    writes them: no duration, no cues. Frame i is grey level 10 * i, a keyframe a second."""
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="webm", options={"live": "1"}) as container:
+        stream = container.add_stream("libvpx-vp9", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.codec_context.gop_size = 10
+        stream.options = {"deadline": "realtime", "cpu-used": "8"}
+        for i in range(20):
+            frame = av.VideoFrame(320, 240, "rgb24")
+            frame.planes[0].update(bytes([10 * i]) * (frame.planes[0].line_size * 240))
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+async def test_a_video_without_a_duration_in_its_headers(tenant):
+    """The duration comes from the packets; posters use it for percentages and refuse a
+    `posterAt` past the end (both used to act as if the video had no end: 100% answered the
+    first frame, 999999 seconds a frame)."""
+    asset = await upload(tenant, _webm_without_duration(), "recorded.webm", "video/webm")
+    filled = await wait_for_facts(tenant, asset["id"])
+    assert filled["durationSeconds"] == pytest.approx(2.0, abs=0.15)
+    assert (filled["videoCodec"], filled["width"], filled["height"]) == ("vp9", 320, 240)
+    r = await _poster(tenant, asset["id"], posterAt="100%")  # the keyframe at 1.0 s
+    assert r.status_code == 200, r.text
+    assert decode(await _download(tenant, r.json()["url"])).avg() == pytest.approx(100, abs=8)
+    r = await _poster(tenant, asset["id"], posterAt="999999")
+    assert r.status_code == 400, r.text
+    assert "posterAt" in r.json()["error"]
+
+
+async def test_posters_made_before_the_duration_was_known_are_not_reused_after(tenant):
+    """Before the facts arrive, a video without a duration in its headers renders 100% as
+    its first frame; once the duration is known, 100% is a new rendition (not that one)."""
+    from pixelwand.models import Asset
+
+    asset = await upload(tenant, _webm_without_duration(), "recorded.webm", "video/webm")
+    filled = await wait_for_facts(tenant, asset["id"])
+    await Asset.filter(id=asset["id"]).update(duration_seconds=None)  # as before the facts
+    r = await _poster(tenant, asset["id"], posterAt="100%")
+    assert r.status_code == 200, r.text
+    assert decode(await _download(tenant, r.json()["url"])).avg() == pytest.approx(0, abs=8)
+    await Asset.filter(id=asset["id"]).update(duration_seconds=filled["durationSeconds"])
+    r = await _poster(tenant, asset["id"], posterAt="100%")
+    assert r.status_code == 200, r.text
+    assert r.json()["cached"] is False
+    assert decode(await _download(tenant, r.json()["url"])).avg() == pytest.approx(100, abs=8)
 
 
 async def test_poster_is_the_keyframe_at_or_before_poster_at(tenant, clip):
@@ -87,6 +181,22 @@ async def test_malformed_poster_at_is_refused(tenant, clip, value):
     assert "posterAt" in r.json()["error"]
 
 
+@pytest.mark.parametrize("given", [{"format": "AUTO"}, {"quality": "auto"}, {"perceptual": "auto"}])
+async def test_perceptual_settings_on_a_video_are_refused_naming_the_field(tenant, clip, given):
+    """format AUTO and quality=auto are perceptual targets too: the 400 names what was sent
+    (it named only `perceptual`)."""
+    asset = await upload(tenant, clip, "clip.mp4", "video/mp4")
+    r = await _poster(tenant, asset["id"], posterAt="1", **given)
+    assert r.status_code == 400, r.text
+    assert next(iter(given)) in r.json()["error"]
+    body = await tenant.gql(
+        'query($id: ID!) { exportUrl(assetId: $id, posterAt: "1", format: "AUTO") { url } }',
+        {"id": asset["id"]},
+    )
+    assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert "format" in body["errors"][0]["message"]
+
+
 async def test_poster_at_past_the_end_or_on_an_image_is_refused(tenant, clip):
     asset = await upload(tenant, clip, "clip.mp4", "video/mp4")
     r = await _poster(tenant, asset["id"], posterAt="2.5")
@@ -121,6 +231,22 @@ async def test_hostile_videos_answer_400(tenant, clip, kind):
     assert "video" in r.json()["error"]
     filled = await wait_for_facts(tenant, asset["id"])  # the worker survives it too
     assert filled["contentHash"].startswith("sha256:")
+
+
+async def test_frames_larger_than_the_declared_size_are_refused(tenant):
+    """The memory reserved for a poster is the declared frame size's, so a frame decoding
+    larger is refused; the comparison must use the size read before decoding (FFmpeg updates
+    the codec context's to each decoded frame, which let every frame through)."""
+    data = make_growing_mjpeg(small=(320, 240), large=(1600, 1200))
+    asset = await upload(tenant, data, "grows.mp4", "video/mp4")
+    r = await _poster(tenant, asset["id"], posterAt="0")  # frame 0: the declared size
+    assert r.status_code == 200, r.text
+    assert (r.json()["width"], r.json()["height"]) == (320, 240)
+    r = await _poster(tenant, asset["id"], posterAt="50%")  # a 1600x1200 frame
+    assert (r.status_code, r.json()) == (400, {"error": "could not decode video"})
+    filled = await wait_for_facts(tenant, asset["id"])  # its 25% frame is a large one too
+    assert (filled["width"], filled["height"], filled["videoCodec"]) == (320, 240, "mjpeg")
+    assert filled["focalPoint"] is None
 
 
 async def test_zip_exports_keep_videos_as_original_bytes(tenant, clip):
