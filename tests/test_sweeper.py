@@ -156,4 +156,3 @@ async def test_old_temp_files_and_unfinished_copies_are_reaped(app, backend, tmp
     await storage.reap_temp_files(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))
     listed = await client.list_multipart_uploads(Bucket=storage.bucket)
     assert started["UploadId"] not in [u["UploadId"] for u in listed.get("Uploads", [])]
-

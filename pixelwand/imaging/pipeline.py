@@ -309,6 +309,10 @@ def _shrink(
         width, height = params.max_width, params.max_height
         if max(width, height) > limit:
             raise BadRequest(f"{output_format} images are at most {limit} pixels on a side")
+        if max(width / upright[0], height / upright[1]) > 1:
+            return _enlarged_crop(
+                thumbnail, width, height, params.gravity, colour_managed, upright, focal
+            )
         if params.gravity == "focal":
             return _focal_crop(thumbnail, width, height, colour_managed, upright, focal)
         options = {"height": height, "size": "both", "crop": _CROP[params.gravity]}
@@ -316,6 +320,44 @@ def _shrink(
         # Asked for only then: with it, libvips also turns untagged grey into three bands.
         options["output_profile"] = "srgb"
     return thumbnail(width, **options)
+
+
+def _enlarged_crop(
+    thumbnail,
+    width: int,
+    height: int,
+    gravity: str,
+    colour_managed: bool,
+    upright: tuple[int, int],
+    focal: tuple[float, float] | None,
+) -> pyvips.Image:
+    """A crop that enlarges the source: the box of the output's shape is cut from the source
+    first (placed by `gravity`), then enlarged to exactly width x height.
+
+    Scaling the whole source to cover the box first, as a shrinking crop does, makes an
+    intermediate image of up to (scale x source) pixels: a 10,000x10 PNG cut to 100x1000
+    became one gigapixel (4 GB, 30 s of CPU). This way no image is larger than the source or
+    the output."""
+    source_w, source_h = upright
+    if source_w * height >= width * source_h:  # wider than the box: its height binds
+        box_w, box_h = max(1, min(source_w, round(source_h * width / height))), source_h
+    else:
+        box_w, box_h = source_w, max(1, min(source_h, round(source_w * height / width)))
+    options: dict[str, object] = {"height": box_h, "size": "both"}
+    if colour_managed:
+        options["output_profile"] = "srgb"
+    if gravity == "focal":
+        image = thumbnail(source_w, **{**options, "height": source_h})  # whole, upright
+        fx, fy = focal if focal is not None else (0.5, 0.5)
+        left = min(max(round(fx * image.width - box_w / 2), 0), image.width - box_w)
+        top = min(max(round(fy * image.height - box_h / 2), 0), image.height - box_h)
+        box = image.crop(left, top, box_w, box_h)
+    else:  # at scale 1, libvips places the box itself
+        box = thumbnail(box_w, crop=_CROP[gravity], **options)
+    box = box.resize(width / box_w, vscale=height / box_h)
+    if box.width != width or box.height != height:  # a pixel off after rounding
+        box = box.gravity("centre", width, height, extend="copy")
+    return box
 
 
 def _focal_crop(

@@ -331,3 +331,68 @@ def test_memory_stays_below_the_decoded_size(large_jpeg: Path, fmt: str) -> None
     )
     growth_mb = int(done.stdout.split()[-1])
     assert growth_mb < 45, growth_mb
+
+
+# --- crops that enlarge --------------------------------------------------------------------
+
+_ENLARGING_CROP_SCRIPT = """
+import resource, sys, time
+import pyvips
+from pixelwand.imaging.params import parse_transform
+from pixelwand.imaging.pipeline import render
+
+source = pyvips.Image.black(10_000, 10, bands=3).add(90).cast("uchar").write_to_buffer(".png")
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+params = parse_transform(format="jpeg", max_width=100, max_height=1000, preserve_aspect=False,
+                         gravity=sys.argv[1])
+out = render(source, params, source_mime="image/png", max_pixels=10**8, focal=(0.5, 0.5))
+assert (out.width, out.height) == (100, 1000)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+@pytest.mark.parametrize("gravity", ["center", "attention", "entropy", "focal"])
+def test_a_crop_that_enlarges_never_builds_the_enlarged_source(gravity: str) -> None:
+    # A 10,000x10 PNG (a few hundred bytes) cut to 100x1000: covering the box by scaling the
+    # whole source first is 1,000,000x1000, one gigapixel (measured: 3-4 GB and 25-30 s of
+    # CPU). Cutting the 1x10 box from the source and enlarging it needs next to nothing.
+    done = subprocess.run(
+        [sys.executable, "-c", _ENLARGING_CROP_SCRIPT, gravity],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    growth_mb = int(done.stdout.split()[-1])
+    assert growth_mb < 100, growth_mb
+
+
+@pytest.mark.parametrize(
+    ("gravity", "kept"),
+    [("center", Images.GREEN), ("attention", Images.RED), ("focal", Images.BLUE)],
+)
+def test_a_crop_that_enlarges_keeps_what_its_gravity_picks(
+    images: type[Images], gravity: str, kept: tuple[int, int, int]
+) -> None:
+    # 300x100: a grey field with a red square at the left, green centre, blue right edge.
+    grey = pyvips.Image.black(300, 100, bands=3).add(128).cast("uchar")
+    source = (
+        grey.draw_rect(list(Images.RED), 10, 30, 40, 40, fill=True)
+        .draw_rect(list(Images.GREEN), 140, 40, 20, 20, fill=True)
+        .draw_rect(list(Images.BLUE), 280, 0, 20, 100, fill=True)
+    )
+    out = render(
+        images.encode(source, ".png"),
+        parse_transform(
+            format="png", max_width=400, max_height=400, preserve_aspect="false", gravity=gravity
+        ),
+        source_mime="image/png",
+        max_pixels=BUDGET,
+        focal=(0.97, 0.5),
+    )
+    decoded = images.decode(out.data)
+    assert (decoded.width, decoded.height) == (400, 400)
+    # The 100x100 box enlarged four times: what it kept fills a good share of the output.
+    distance = ((decoded.cast("float") - list(kept)) ** 2).bandmean()
+    share = (distance < 400).ifthenelse(1, 0).avg()
+    assert share > 0.03, (gravity, share)  # the green square alone is 0.04
