@@ -328,6 +328,53 @@ async def test_assets_collections_presets_commands(live: LiveServer, tmp_path: P
     assert again.returncode == 1 and "not found" in again.stderr
 
 
+def test_an_export_past_500_assets_is_split_into_numbered_archives(tmp_path: Path) -> None:
+    """1,001 assets by tag: three POST /exports of 500, 500 and 1 ids, in the listing's order,
+    each written whole to its own numbered archive."""
+    import argparse
+    import asyncio
+    import contextlib
+
+    from pixelwand.client import commands
+
+    ids = [f"a{i:04d}" for i in range(1001)]
+    posted: list[dict[str, Any]] = []
+
+    class Archives:  # the API side the client speaks to: listing pages, streamed ZIPs
+        async def pages(self, params: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+            assert params == {"tags": "big"}
+            for asset_id in ids:
+                yield {"id": asset_id}
+
+        @contextlib.asynccontextmanager
+        async def stream_post(self, path: str, json: Any) -> AsyncIterator[Any]:
+            assert path == "/exports"
+            posted.append(json)
+            archive = f"ZIP of {len(json['assetIds'])}".encode()
+
+            class Response:
+                async def aiter_bytes(self) -> AsyncIterator[bytes]:
+                    yield archive
+
+            yield Response()
+
+    args = argparse.Namespace(
+        ids=[], collection=None, tag=["big"], preset=None, format="WEBP", quality=None,
+        max_width=64, max_height=None, crop=False, rename=False,
+        output=str(tmp_path / "photos.zip"), json=True,
+    )  # fmt: skip
+    assert asyncio.run(commands._export(Archives(), args)) == 0  # type: ignore[arg-type]
+    assert [len(body["assetIds"]) for body in posted] == [500, 500, 1]
+    assert [i for body in posted for i in body["assetIds"]] == ids
+    assert all(body["config"] == {"format": "WEBP", "maxWidth": 64} for body in posted)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "photos-1.zip",
+        "photos-2.zip",
+        "photos-3.zip",
+    ]
+    assert (tmp_path / "photos-3.zip").read_bytes() == b"ZIP of 1"
+
+
 def test_archives_past_500_assets_are_numbered() -> None:
     """More than 500 assets (the API's limit a request) become FILE-1.zip, FILE-2.zip, …"""
     from pixelwand.client.commands import EXPORT_BATCH, archive_paths
