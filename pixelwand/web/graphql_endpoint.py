@@ -16,9 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pixelwand.errors import BadRequest, PixelWandError, QueryTooComplex, RateLimited
+from pixelwand.ratelimit.allowance import Allowance
 from pixelwand.runtime import Runtime
 from pixelwand.services.validation import check_strings
-from pixelwand.web.gate import wants_graphiql
+from pixelwand.web.gate import update_rate_limit_headers, wants_graphiql
 from pixelwand.web.pages import graphiql_page
 from pixelwand.web.requests import parse_json, read_body
 from pixelwand.web.responses import JSONResponse, graphql_error
@@ -135,10 +136,19 @@ async def _graphql(request: Request) -> Response:
         except DocumentTooLarge as exc:
             return graphql_error(413, str(exc), "PAYLOAD_TOO_LARGE")
 
+    principal = request.scope["state"]["principal"]
+    allowance = Allowance(
+        runtime.limiter,
+        principal.key_id,
+        runtime.limits(principal.plan).rps,
+        runtime.settings.rate_limit_max_debt_seconds,
+        principal.plan.value,
+    )
     context = Context(
         runtime=runtime,
-        principal=request.scope["state"]["principal"],
+        principal=principal,
         max_cost=runtime.settings.graphql_max_cost,
+        allowance=allowance,
     )
     try:
         result = await execute_prepared(
@@ -148,6 +158,8 @@ async def _graphql(request: Request) -> Response:
         return graphql_error(
             405, "mutations must be sent with POST", "BAD_REQUEST", {"Allow": "GET, POST"}
         )
+    if allowance.decision is not None:
+        update_rate_limit_headers(request.scope, allowance.decision)
     refused = _refused_before_execution(result.errors) if result.data is None else None
     if refused is not None:
         # Refused before execution, like a 413 or 429: the GraphQL shape with the HTTP status.

@@ -123,6 +123,13 @@ def _null() -> Any:
     raise Fallback("null in a non-null position")
 
 
+def _counted(items: Any, r: list[Any]) -> Any:
+    """A list of objects below the root (a page's items), added to the request's count of
+    objects in lists, which the runner keeps last in `_r`."""
+    r[-1][0] += len(items)
+    return items
+
+
 def _is_plain(field: GraphQLField) -> bool:
     """A field that reads an attribute of its parent (Strawberry's default resolver)."""
     return field.resolve is None or getattr(field.resolve, "_is_default", False)
@@ -138,6 +145,7 @@ class _Generator:
             "_all": all,
             "_isstr": str.__instancecheck__,
             "_id": id,
+            "_counted": _counted,
         }
         self.lines: list[str] = []
         self.counter = 0
@@ -184,8 +192,9 @@ class _Generator:
         self.lines.append(f"def {name}(value, _r):\n    return {body}\n")
         return name
 
-    def expr(self, type_: Any, nodes: list[FieldNode], var: str) -> str:
-        """An expression serializing the value in `var` as `type_`.
+    def expr(self, type_: Any, nodes: list[FieldNode], var: str, count: bool = False) -> str:
+        """An expression serializing the value in `var` as `type_`; with `count`, a list of
+        objects adds its length to the request's count (`_counted`).
 
         Leaf values go through their type's own `serialize` (strings that already are
         strings skip the call: it would return them unchanged; enums look their name up
@@ -196,8 +205,11 @@ class _Generator:
         inner = type_ if nullable else type_.of_type
         if isinstance(inner, GraphQLList):
             item = self._name("x")
-            value = f"[{self.expr(inner.of_type, nodes, item)} for {item} in {var}]"
             of = inner.of_type
+            source = var
+            if count and isinstance(_unwrapped(of)[0], GraphQLObjectType):
+                source = f"_counted({var}, _r)"
+            value = f"[{self.expr(of, nodes, item)} for {item} in {source}]"
             if (
                 isinstance(of, GraphQLNonNull)
                 and isinstance(of.of_type, GraphQLScalarType)
@@ -250,7 +262,8 @@ class _Generator:
                 raise _NotCompilable(f"{type_.name}.{field_name}")
             var = self._name("a")
             path = self.path
-            if _is_plain(field) and not any(n.arguments for n in nodes):
+            plain = _is_plain(field) and not any(n.arguments for n in nodes)
+            if plain:
                 attr = _python_name(field, field_name)
                 assigns.append(f"    {var} = obj.{attr}\n")
                 self.path = None if path is None else [*path, (attr, _list_depth(field.type))]
@@ -258,7 +271,8 @@ class _Generator:
                 batched = self._batched(type_, field_name, field, nodes)
                 assigns.append(f"    {var} = _r[{batched.index}][_id(obj)]\n")
                 self.path = None  # plain fields only below a batched one
-            items.append(f"{key!r}: {self.expr(field.type, nodes, var)}")
+            # A batched field's objects are counted when it is resolved, not here.
+            items.append(f"{key!r}: {self.expr(field.type, nodes, var, count=plain)}")
             self.path = path
         body = "{" + ", ".join(items) + "}"
         self.lines.append(f"def {name}(obj, _r):\n{''.join(assigns)}    return {body}\n")
