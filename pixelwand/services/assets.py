@@ -10,6 +10,7 @@ import re
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
+from pixelwand.db import batch_connection
 from pixelwand.errors import BadRequest, Forbidden, NotFound
 from pixelwand.ids import is_valid_id
 from pixelwand.models import Asset, AssetTag
@@ -181,7 +182,7 @@ async def assets_by_collection_ids(
     out: dict[str, list[AssetRecord]] = {}
     if per_collection <= 0:
         return out
-    db = connections.get("default")
+    db = batch_connection()  # on SQLite, not the connection every other request waits for
     dialect = db.capabilities.dialect
     ids = list(dict.fromkeys(collection_ids))
     group = max(1, _ROWS_PER_STATEMENT // per_collection)

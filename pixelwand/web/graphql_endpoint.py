@@ -22,7 +22,12 @@ from pixelwand.services.validation import check_strings
 from pixelwand.web.gate import update_rate_limit_headers, wants_graphiql
 from pixelwand.web.pages import graphiql_page
 from pixelwand.web.requests import parse_json, read_body
-from pixelwand.web.responses import JSONResponse, graphql_error
+from pixelwand.web.responses import (
+    EncodedJSONResponse,
+    JSONResponse,
+    encode_in_slices,
+    graphql_error,
+)
 from schema import documents, schema
 from schema.context import Context
 from schema.errors import format_error
@@ -35,6 +40,9 @@ from schema.execution.documents import (
 from schema.execution.executor import OperationNotAllowed
 
 _QUERY_ONLY = (OperationType.QUERY,)
+# Answers with more objects in lists than this are encoded in slices and sent in pieces, with
+# pauses for other requests (a page of 200 assets is encoded at once, as before).
+LARGE_ANSWER_OBJECTS = 1_000
 _ANY = (OperationType.QUERY, OperationType.MUTATION)
 
 
@@ -174,4 +182,6 @@ async def _graphql(request: Request) -> Response:
         body["errors"] = [format_error(e) for e in result.errors]
     if result.data is not None or not result.errors or prepared.document is not None:
         body["data"] = result.data
+    if context.objects > LARGE_ANSWER_OBJECTS:
+        return EncodedJSONResponse(await encode_in_slices(body))
     return JSONResponse(body)

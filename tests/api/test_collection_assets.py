@@ -140,3 +140,33 @@ async def test_many_collections_with_a_small_first(tenant: Tenant) -> None:
     assert len(got) == 600
     assert len(got[last]) == 1 and got[last][0] in seeded
     assert all(v == [] for k, v in got.items() if k != last)
+
+
+async def test_sqlite_batches_read_on_a_connection_of_their_own(
+    tenant: Tenant, backend: Any
+) -> None:
+    """On SQLite every statement of the process waits for the one connection; the batch of
+    Collection.assets reads on its own (WAL lets both read at once), so other tenants'
+    statements do not queue behind it. PostgreSQL reads from a pool."""
+    import asyncio
+
+    import pytest
+    from tortoise import connections
+
+    from pixelwand import db
+    from pixelwand.services.assets import assets_by_collection_ids
+
+    if backend.name != "sqlite-local":
+        pytest.skip("PostgreSQL has a pool of connections")
+    collection = await _collection(tenant, "own-connection")
+    await seed_assets(tenant.org_id, [{"collection_id": collection} for _ in range(3)])
+    default = connections.get("default")
+    assert db.batch_connection() is not default
+    async with default._lock:  # the default connection busy with another statement
+        found = await asyncio.wait_for(
+            assets_by_collection_ids(tenant.org_id, [collection], per_collection=500), 10
+        )
+    assert len(found[collection]) == 3
+    body = await tenant.gql("{ collections { id assets { id } } }")
+    [entry] = [c for c in body["data"]["collections"] if c["id"] == collection]
+    assert len(entry["assets"]) == 3
