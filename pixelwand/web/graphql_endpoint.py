@@ -41,7 +41,8 @@ from schema.execution.executor import OperationNotAllowed
 
 _QUERY_ONLY = (OperationType.QUERY,)
 # Answers with more objects in lists than this are encoded in slices and sent in pieces, with
-# pauses for other requests (a page of 200 assets is encoded at once, as before).
+# pauses for other requests (pixelwand/web/responses.py); a page of 200 assets is encoded at
+# once, as before.
 LARGE_ANSWER_OBJECTS = 1_000
 _ANY = (OperationType.QUERY, OperationType.MUTATION)
 

@@ -36,62 +36,75 @@ class JSONResponse(Response):
         super().init_headers(headers)
 
 
-# Bodies larger than this go out in pieces of it, with a pause for other requests between
+# Large answers go out in pieces of about this size, with a pause for other requests between
 # two: one `write` of a whole 1 MB answer was a single long event-loop step.
 BODY_CHUNK = 64 * 1024
 
 
-class EncodedJSONResponse(JSONResponse):
-    """A JSON answer encoded beforehand (`encode_in_slices`); sent in BODY_CHUNK pieces."""
+class EncodedJSONResponse(Response):
+    """A JSON answer encoded beforehand in fragments (`encode_in_slices`), never joined into
+    one buffer (a 10 MB answer was copied once per level of nesting): sent in pieces of
+    about BODY_CHUNK, with a pause for other requests between two."""
 
-    def render(self, content: Any) -> bytes:
-        assert isinstance(content, bytes)
-        return content
+    media_type = "application/json"
+
+    def __init__(self, fragments: list[bytes], status_code: int = 200) -> None:
+        self.fragments = fragments
+        self.status_code = status_code
+        self.background = None
+        self.body = b""
+        size = sum(map(len, fragments))
+        self.raw_headers = [(b"content-length", b"%d" % size), _JSON_TYPE]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = self.body
-        if len(body) <= 2 * BODY_CHUNK or self.background is not None:
-            await super().__call__(scope, receive, send)
-            return
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
-        view = memoryview(body)
-        for start in range(0, len(body), BODY_CHUNK):
-            end = start + BODY_CHUNK
-            more = end < len(body)
-            piece = bytes(view[start:end])
-            await send({"type": "http.response.body", "body": piece, "more_body": more})
-            if more:
+        piece: list[bytes] = []
+        size = 0
+        for fragment in self.fragments:
+            piece.append(fragment)
+            size += len(fragment)
+            if size >= BODY_CHUNK:
+                body = b"".join(piece)
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+                piece, size = [], 0
                 await asyncio.sleep(0)
+        await send({"type": "http.response.body", "body": b"".join(piece), "more_body": False})
 
 
-async def encode_in_slices(value: Any, pause_after: float = 0.001) -> bytes:
-    """`orjson.dumps(value)`, byte for byte, pausing for other requests whenever
-    `pause_after` seconds of encoding have passed: dicts are taken apart, and lists of more
-    than 16 items are encoded item by item (a large answer's 10 MB in one `dumps` was one
-    event-loop step of tens of milliseconds)."""
+async def encode_in_slices(value: Any, pause_after: float = 0.001) -> list[bytes]:
+    """`orjson.dumps(value)` as fragments (joined, byte for byte the same), pausing for other
+    requests whenever `pause_after` seconds of encoding have passed: dicts are taken apart,
+    and lists of more than 16 items are encoded item by item (a large answer's 10 MB in one
+    `dumps` was one event-loop step of tens of milliseconds)."""
     clock = time.perf_counter
     last = clock()
+    out: list[bytes] = []
 
-    async def encode(v: Any) -> bytes:
+    async def encode(v: Any) -> None:
         nonlocal last
         if v.__class__ is dict:
-            parts = []
-            for key, item in v.items():
-                parts.append(orjson.dumps(key) + b":" + await encode(item))
-            return b"{" + b",".join(parts) + b"}"
-        if v.__class__ is list and len(v) > 16:
-            parts = []
-            for item in v:
-                parts.append(orjson.dumps(item))
+            out.append(b"{")
+            for n, (key, item) in enumerate(v.items()):
+                out.append(b"%s%s:" % (b"," if n else b"", orjson.dumps(key)))
+                await encode(item)
+            out.append(b"}")
+        elif v.__class__ is list and len(v) > 16:
+            out.append(b"[")
+            for n, item in enumerate(v):
+                if n:
+                    out.append(b",")
+                out.append(orjson.dumps(item))
                 if clock() - last > pause_after:
                     await asyncio.sleep(0)
                     last = clock()
-            return b"[" + b",".join(parts) + b"]"
-        return orjson.dumps(v)
+            out.append(b"]")
+        else:
+            out.append(orjson.dumps(v))
 
-    return await encode(value)
+    await encode(value)
+    return out
 
 
 def rest_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
