@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pixelwand.errors import BadRequest, PixelWandError, QueryTooComplex, RateLimited
+from pixelwand.priority import heavy
 from pixelwand.ratelimit.allowance import Allowance
 from pixelwand.runtime import Runtime
 from pixelwand.services.validation import check_strings
@@ -184,5 +185,6 @@ async def _graphql(request: Request) -> Response:
     if result.data is not None or not result.errors or prepared.document is not None:
         body["data"] = result.data
     if context.objects > LARGE_ANSWER_OBJECTS:
-        return EncodedJSONResponse(await encode_in_slices(body))
+        with heavy():
+            return EncodedJSONResponse(await encode_in_slices(body))
     return JSONResponse(body)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -12,6 +11,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from pixelwand.errors import PixelWandError
+from pixelwand.priority import give_way, heavy
 
 _JSON_TYPE = (b"content-type", b"application/json")
 
@@ -57,6 +57,10 @@ class EncodedJSONResponse(Response):
         self.raw_headers = [(b"content-length", b"%d" % size), _JSON_TYPE]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with heavy():
+            await self._send(send)
+
+    async def _send(self, send: Send) -> None:
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
@@ -69,7 +73,7 @@ class EncodedJSONResponse(Response):
                 body = b"".join(piece)
                 await send({"type": "http.response.body", "body": body, "more_body": True})
                 piece, size = [], 0
-                await asyncio.sleep(0)
+                await give_way()
         await send({"type": "http.response.body", "body": b"".join(piece), "more_body": False})
 
 
@@ -97,7 +101,7 @@ async def encode_in_slices(value: Any, pause_after: float = 0.001) -> list[bytes
                     out.append(b",")
                 out.append(orjson.dumps(item))
                 if clock() - last > pause_after:
-                    await asyncio.sleep(0)
+                    await give_way()
                     last = clock()
             out.append(b"]")
         else:

@@ -42,6 +42,7 @@ from graphql import (
 from graphql.execution.executor import Executor
 
 from pixelwand.errors import QueryTooComplex, RateLimited
+from pixelwand.priority import give_way
 from schema.dataloaders import ASSETS_PER_COLLECTION
 
 # One render weighs as much as this many objects: at most limit / RENDER_COST renders a request.
@@ -270,7 +271,7 @@ async def _chunked(items: list[Any]) -> AsyncIterator[Any]:
     last = clock()
     for item in items:
         if clock() - last > YIELD_SECONDS:
-            await asyncio.sleep(0)
+            await give_way()
             last = clock()
         yield item
 

@@ -22,6 +22,7 @@ from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.pyutils import Path
 
 from pixelwand.errors import RateLimited
+from pixelwand.priority import give_way, heavy
 from schema.execution.compiler import BatchedField, CompiledOperation, CompiledRootField, Fallback
 from schema.execution.cost import (
     HEAVY_COST,
@@ -82,10 +83,12 @@ async def execute_prepared(
         key = getattr(getattr(context, "principal", None), "key_id", None)
         if key is not None and objects >= HEAVY_COST:
             try:
-                async with heavy_queries.turn(key):
-                    result = await _execute(
-                        schema, prepared, variables, context, operation_name, op_type
-                    )
+                # Heavy while it waits its turn too: waiting is not work others give way to.
+                with heavy():
+                    async with heavy_queries.turn(key):
+                        result = await _execute(
+                            schema, prepared, variables, context, operation_name, op_type
+                        )
             except RateLimited as exc:
                 result = ExecutionResult(None, [GraphQLError(exc.message, original_error=exc)])
         else:
@@ -208,7 +211,7 @@ async def _serialize_list(field: CompiledRootField, items: Any, r: list[Any]) ->
     for item in items:
         out.append(serialize(item, r))
         if clock() - last > YIELD_SECONDS:
-            await asyncio.sleep(0)
+            await give_way()
             last = clock()
     return out
 
