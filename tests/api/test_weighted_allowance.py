@@ -167,3 +167,23 @@ async def test_debt_is_capped(make_tenant: Any, app: Any, monkeypatch: pytest.Mo
     r = await tenant.get("/api/v1/export-presets")
     assert r.status_code == 429
     assert int(r.headers["retry-after"]) <= math.ceil(1.0 + INTERVAL)
+
+
+async def test_two_heavy_queries_at_once_one_is_refused(
+    make_tenant: Any,
+) -> None:
+    # Both may pass the gate (a burst of 3); the one that asks for its weight second finds
+    # the key in debt: 429, whether the gate or the up-front charge refuses it.
+    tenant = await _team_with_200_assets(make_tenant)
+    answers = await asyncio.gather(
+        *(tenant.post("/graphql", json={"query": TEN_PAGES}) for _ in range(2))
+    )
+    ok, refused = sorted(answers, key=lambda r: r.status_code)
+    assert (ok.status_code, refused.status_code) == (200, 429)
+    assert refused.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    assert refused.json()["errors"][0]["message"].startswith(
+        "rate limit exceeded: 3 requests/second on the TEAM plan"
+    )
+    assert int(refused.headers["retry-after"]) >= 2
+    assert _headers(refused)[1] == 0
+    # That the refused one spends nothing is exact in tests/ratelimit/test_limiters.py.
