@@ -72,6 +72,11 @@ class BatchedField:
     field_node: FieldNode
     call: RootCaller
     counts_objects: bool  # a list of objects: its items count against the cost limit
+    # Its value serialized, before the root's (the generated code reads it from `_r`), so
+    # that the runner can pause between items: the whole value, and for a list of objects
+    # one item (None otherwise). Set once the code is built.
+    serialize: Callable[[Any, Any], Any] | None = None
+    serialize_item: Callable[[Any, Any], Any] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,6 +155,8 @@ class _Generator:
         self.lines: list[str] = []
         self.counter = 0
         self.batched: list[BatchedField] = []
+        # Batched field index → the names of its value and item serializers.
+        self.batched_serializers: dict[int, tuple[str, str | None]] = {}
         # Where the value being generated sits: (attribute, list depth) steps from the root
         # value; None below a batched field (no second level of resolvers).
         self.path: list[tuple[str, int]] | None = []
@@ -271,7 +278,17 @@ class _Generator:
                 batched = self._batched(type_, field_name, field, nodes)
                 assigns.append(f"    {var} = _r[{batched.index}][_id(obj)]\n")
                 self.path = None  # plain fields only below a batched one
-            # A batched field's objects are counted when it is resolved, not here.
+                # Serialized by the runner before the root (its objects were counted when
+                # it was resolved): the code here takes the result as it is.
+                item_name = None
+                outer = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
+                if batched.counts_objects and isinstance(outer, GraphQLList):
+                    item_name = self.value_expr(outer.of_type, nodes)
+                value_name = self.value_expr(field.type, nodes)
+                self.batched_serializers[batched.index] = (value_name, item_name)
+                items.append(f"{key!r}: {var}")
+                self.path = path
+                continue
             items.append(f"{key!r}: {self.expr(field.type, nodes, var, count=plain)}")
             self.path = path
         body = "{" + ", ".join(items) + "}"
@@ -375,6 +392,16 @@ def compile_operation(
         namespace = gen.build()
     except _NotCompilable:
         return None
+    serializers = {
+        index: (namespace[value], namespace[item] if item is not None else None)
+        for index, (value, item) in gen.batched_serializers.items()
+    }
+
+    def with_serializers(b: BatchedField) -> BatchedField:
+        value, item = serializers[b.index]
+        return dataclasses.replace(b, serialize=value, serialize_item=item)
+
+    roots = [(*root[:6], tuple(map(with_serializers, root[6]))) for root in roots]
     fields = []
     for key, name, field, node, fn, item_fn, batched in roots:
         direct = direct_caller(schema, field)
