@@ -7,10 +7,10 @@ Runs bench_fairness.py's measurement against a server on asyncio's own loop (not
 debug mode (PYTHONASYNCIODEBUG=1, `slow_callback_duration` 5 ms: asyncio logs every longer
 step), and records every step over 5 ms with where its time went: a thread samples the
 loop thread's stack every ~0.5 ms while a step runs. The report lists the samples by the
-innermost frame of the project's code and by the innermost frame overall, and the longest
-steps. By default the attacker's plan allows 1,000 requests/second, so that its heavy
-queries are all answered (what is measured is the heavy path, not the allowance that
-refuses them); `--limited` keeps the plan's rate.
+innermost frame of the project's code and by the innermost frame overall, the longest steps,
+and the garbage collector's pauses by generation. By default the attacker's plan allows 1,000
+requests/second, so that its heavy queries are all answered (what is measured is the heavy
+path, not the allowance that refuses them); `--limited` keeps the plan's rate.
 
 Samples taken while the loop thread waits for the GIL show the line it waits at (a socket
 `send`, a hand-over to the SQLite thread); steps of one or two samples and hundreds of
@@ -26,6 +26,7 @@ import asyncio.events
 import atexit
 import collections
 import contextlib
+import gc
 import os
 import signal
 import subprocess
@@ -56,7 +57,9 @@ def _describe(frame: FrameType) -> tuple[str, str | None]:
     return inner, None
 
 
-def _report(path: str, steps: list[tuple[float, list[Any], str]]) -> None:
+def _report(
+    path: str, steps: list[tuple[float, list[Any], str]], collections_: dict[int, list[float]]
+) -> None:
     durations = sorted(d for d, _, _ in steps)
     by_project: collections.Counter[Any] = collections.Counter()
     by_inner: collections.Counter[Any] = collections.Counter()
@@ -83,6 +86,12 @@ def _report(path: str, steps: list[tuple[float, list[Any], str]]) -> None:
             out.write(f"\nsamples in those steps by {title}:\n")
             for key, n in counter.most_common(rows):
                 out.write(f"{n:6d} {100 * n / total:5.1f}%  {key}\n")
+        out.write("\ngarbage collections (count, total, longest):\n")
+        for generation, pauses in sorted(collections_.items()):
+            out.write(
+                f"  generation {generation}: {len(pauses)}, {sum(pauses) * 1000:.1f} ms, "
+                f"{max(pauses) * 1000:.1f} ms\n"
+            )
         out.write("\nlongest steps:\n")
         for duration, samples, what in sorted(steps, key=lambda s: -s[0])[:25]:
             top = collections.Counter(samples).most_common(3)
@@ -125,7 +134,17 @@ def serve(port: int, report: str) -> None:
                 steps.append((took, state["samples"], repr(handle)[:160]))
 
     asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
-    atexit.register(_report, report, steps)
+    gc_pauses: dict[int, list[float]] = collections.defaultdict(list)
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        else:
+            gc_pauses[info["generation"]].append(time.perf_counter() - gc_started[0])
+
+    gc.callbacks.append(on_gc)
+    atexit.register(_report, report, steps, gc_pauses)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     settings = Settings.from_env()
     metrics = settings.data_dir / "metrics"

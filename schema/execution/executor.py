@@ -82,17 +82,22 @@ async def execute_prepared(
                 return ExecutionResult(None, [GraphQLError(exc.message, original_error=exc)])
         key = getattr(getattr(context, "principal", None), "key_id", None)
         if key is not None and objects >= HEAVY_COST:
-            try:
-                # Heavy while it waits its turn too: waiting is not work others give way to.
-                with heavy():
+            # Heavy while it waits its turn too (waiting is not work others give way to),
+            # and until it is settled: the endpoint encodes the answer next, with no pause
+            # in between (pixelwand/priority.py).
+            with heavy():
+                try:
                     async with heavy_queries.turn(key):
                         result = await _execute(
                             schema, prepared, variables, context, operation_name, op_type
                         )
-            except RateLimited as exc:
-                result = ExecutionResult(None, [GraphQLError(exc.message, original_error=exc)])
-        else:
-            result = await _execute(schema, prepared, variables, context, operation_name, op_type)
+                except RateLimited as exc:
+                    refusal = GraphQLError(exc.message, original_error=exc)
+                    result = ExecutionResult(None, [refusal])
+                if allowance is not None:
+                    await allowance.settle(context.objects)
+            return result
+        result = await _execute(schema, prepared, variables, context, operation_name, op_type)
         if allowance is not None:
             await allowance.settle(context.objects)
         return result
