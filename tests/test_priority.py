@@ -52,28 +52,3 @@ async def test_only_the_heavy_task_pauses_longer(pauses: list[float]) -> None:
     with priority.answering():  # a third request in flight
         await asyncio.gather(ordinary(), heavy())
     assert sorted(pauses) == [0, 0, priority.GIVE_WAY_SECONDS]
-
-
-async def test_older_generations_wait_while_heavy_parts_run(
-    pauses: list[float], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import gc
-
-    own = gc.get_threshold()
-    with priority.heavy():
-        assert gc.get_threshold() == (own[0], priority._POSTPONED, priority._POSTPONED)
-        with priority.heavy():
-            pass
-        assert gc.get_threshold()[1] == priority._POSTPONED
-    assert gc.get_threshold() == own
-
-    # Heavy parts for longer than HEAVY_GC_SECONDS: back to the collector's own thresholds.
-    clock = [1000.0]
-    monkeypatch.setattr(priority.time, "monotonic", lambda: clock[0])
-    with priority.heavy():
-        await priority.give_way()
-        assert gc.get_threshold()[1] == priority._POSTPONED
-        clock[0] += priority.HEAVY_GC_SECONDS + 1
-        await priority.give_way()
-        assert gc.get_threshold() == own
-    assert gc.get_threshold() == own

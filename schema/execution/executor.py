@@ -82,9 +82,8 @@ async def execute_prepared(
                 return ExecutionResult(None, [GraphQLError(exc.message, original_error=exc)])
         key = getattr(getattr(context, "principal", None), "key_id", None)
         if key is not None and objects >= HEAVY_COST:
-            # Heavy while it waits its turn too (waiting is not work others give way to),
-            # and until it is settled: the endpoint encodes the answer next, with no pause
-            # in between (pixelwand/priority.py).
+            # Heavy while it waits its turn too: waiting is not work others give way to
+            # (pixelwand/priority.py).
             with heavy():
                 try:
                     async with heavy_queries.turn(key):
