@@ -176,12 +176,20 @@ def main() -> None:
     parser.add_argument("--victim-rps", type=float, default=20.0)
     parser.add_argument("--collections", type=int, default=95, help="of 500 assets each")
     parser.add_argument(
+        "--unlimited",
+        action="store_true",
+        help="the attacker's plan allows 1,000 requests/second (it still sends at its plan's "
+        "rate): every heavy query is answered, which measures the heavy path, not the allowance",
+    )
+    parser.add_argument(
         "--database-url",
         help="an empty database to run on (e.g. postgres://…); default: SQLite in the temp dir",
     )
     args = parser.parse_args()
-    env = {"PIXELWAND_DATABASE_URL": args.database_url} if args.database_url else None
-    with live_server(env) as server:
+    env = {"PIXELWAND_DATABASE_URL": args.database_url} if args.database_url else {}
+    if args.unlimited:
+        env[f"PIXELWAND_PLAN_{args.plan}_RPS"] = "1000"
+    with live_server(env or None) as server:
         server.start()
         asyncio.run(measure(server, args))
 
