@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint format fuzz bench bench-api bench-media bench-optimise bench-fairness soak schema clean
+.PHONY: run test lint format fuzz bench bench-api bench-media bench-optimise bench-fairness slow-steps soak schema clean
 
 # make fuzz: examples per operation and seed ("random", or a number to replay a run)
 FUZZ_EXAMPLES ?= 100
@@ -65,6 +65,10 @@ bench-media: $(VENV)/.dev
 ## bench-fairness: another organization's latency while one key sends the heaviest allowed queries
 bench-fairness: $(VENV)/.dev
 	$(BIN)/python bench/bench_fairness.py
+
+## slow-steps: event-loop steps over 5 ms (asyncio debug) under bench-fairness's attack, and where
+slow-steps: $(VENV)/.dev
+	$(BIN)/python bench/slow_steps.py --collections 10
 
 ## soak: minutes of mixed load plus one abusive key against a live server (not in CI)
 soak: $(VENV)/.dev

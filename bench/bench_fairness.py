@@ -10,7 +10,10 @@ time; the estimate before execution is 10,020). It also sends the issue's refuse
 The victim sends `{ viewer { plan storageUsed } }` at a fixed rate (open loop) from its own
 client; the attacker runs in a process of its own (reading its 1 MB answers in the victim's
 event loop was counted as the server's latency). Prints p50/p99 of the victim, quiet and
-under attack, and what the attacker got.
+under attack, and what the attacker got: how many of its requests were answered and how many
+refused with 429 (the cost-weighted allowance makes one heavy answer spend many requests of
+its plan's rate: docs/hardening.md "Cost-weighted allowance"). The last line is the same as
+JSON, for tables.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import asyncio
 import collections
 import multiprocessing
+import os
 import sys
 import time
 from pathlib import Path
@@ -134,8 +138,35 @@ async def measure(server: LiveServer, args: argparse.Namespace) -> None:
     ratio = percentile(loaded, 99) / percentile(quiet, 99)
     print(f"p99 under attack / quiet: {ratio:.2f}x (target <= 2x)")
     print(_row("attacker heavy query", heavy))
-    print("attacker answers:", dict(counts))
+    attack_seconds = args.seconds + 4
+    sent = sum(counts.values())
+    limited = sum(n for answer, n in counts.items() if answer.startswith("429"))
+    print(
+        f"attacker: {sent} requests in {attack_seconds:g} s ({sent / attack_seconds:.2f}/s), "
+        f"{len(heavy)} heavy answered ({len(heavy) / attack_seconds:.2f}/s, "
+        f"{len(heavy) * (args.collections * 501) / attack_seconds:,.0f} objects/s), "
+        f"{limited} x 429; answers: {dict(counts)}"
+    )
     print(f"server RSS {rss0 / 2**20:.0f} MiB before, {rss1 / 2**20:.0f} MiB after")
+    print(
+        "summary "
+        + orjson.dumps(
+            {
+                "collections": args.collections,
+                "quiet_p50": percentile(quiet, 50),
+                "quiet_p99": percentile(quiet, 99),
+                "attacked_p50": percentile(loaded, 50),
+                "attacked_p99": percentile(loaded, 99),
+                "ratio": ratio,
+                "attacker_sent": sent,
+                "attacker_ok": len(heavy),
+                "attacker_429": limited,
+                "attacker_heavy_p50": percentile(heavy, 50),
+                "answers": counts,
+                "load": os.getloadavg(),
+            }
+        ).decode()
+    )
 
 
 def main() -> None:
@@ -145,12 +176,20 @@ def main() -> None:
     parser.add_argument("--victim-rps", type=float, default=20.0)
     parser.add_argument("--collections", type=int, default=95, help="of 500 assets each")
     parser.add_argument(
+        "--unlimited",
+        action="store_true",
+        help="the attacker's plan allows 1,000 requests/second (it still sends at its plan's "
+        "rate): every heavy query is answered, which measures the heavy path, not the allowance",
+    )
+    parser.add_argument(
         "--database-url",
         help="an empty database to run on (e.g. postgres://…); default: SQLite in the temp dir",
     )
     args = parser.parse_args()
-    env = {"PIXELWAND_DATABASE_URL": args.database_url} if args.database_url else None
-    with live_server(env) as server:
+    env = {"PIXELWAND_DATABASE_URL": args.database_url} if args.database_url else {}
+    if args.unlimited:
+        env[f"PIXELWAND_PLAN_{args.plan}_RPS"] = "1000"
+    with live_server(env or None) as server:
         server.start()
         asyncio.run(measure(server, args))
 

@@ -73,6 +73,9 @@ class Settings:
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 30.0
     keep_alive_timeout_seconds: float = 5.0
+    # How far past its burst one heavy GraphQL request may put its key (pixelwand/ratelimit/
+    # allowance.py): the longest its next requests are refused for.
+    rate_limit_max_debt_seconds: float = 60.0
     # Facts after finalize (services/facts.py); defaults so that Settings(...) built by hand
     # elsewhere keeps working.
     facts_worker: bool = True
@@ -104,6 +107,9 @@ class Settings:
             host=env.get("PIXELWAND_HOST", "127.0.0.1"),
             port=_int(env, "PIXELWAND_PORT", 8000),
             rate_limit_url=env.get("PIXELWAND_RATE_LIMIT_URL") or None,
+            rate_limit_max_debt_seconds=max(
+                0.0, _float(env, "PIXELWAND_RATE_LIMIT_MAX_DEBT_SECONDS", 60.0)
+            ),
             plans=plans,
             max_upload_bytes=_int(env, "PIXELWAND_MAX_UPLOAD_BYTES", 5 * GIB),
             # S3's largest object (docs/multipart.md).

@@ -75,6 +75,35 @@ async def _release_connection(connection: Any) -> None:
         await connection.reset()
 
 
+# On SQLite, the large batched reads (`Collection.assets` for many collections) use a
+# connection of their own: each aiosqlite connection runs its statements one after another
+# on its own thread, so on the one connection every other request's statements queued
+# behind the batch's. SQLite's WAL journal (Tortoise's default) lets the two read at once.
+# It is kept outside Tortoise's registry (with two registered connections, Tortoise asks
+# every transaction to name one). PostgreSQL has a pool: nothing to do there.
+_batch_reads: Any = None
+
+
+def batch_connection() -> Any:
+    """The connection for large batched reads (execute_query only): SQLite's own, or the
+    default one."""
+    from tortoise import connections
+
+    return _batch_reads if _batch_reads is not None else connections.get("default")
+
+
+async def _open_batch_reads(database_url: str) -> None:
+    global _batch_reads
+    if not database_url.startswith("sqlite://") or ":memory:" in database_url:
+        return
+    from tortoise.backends.sqlite.client import SqliteClient
+
+    config = expand_db_url(database_url)
+    client = SqliteClient(connection_name="batch_reads", **config["credentials"])
+    await client.create_connection(with_db=True)
+    _batch_reads = client
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     connection: str | dict[str, Any] = database_url
     if urlsplit(database_url).scheme in _ASYNCPG_SCHEMES:
@@ -120,6 +149,7 @@ async def connect(database_url: str) -> None:
         config=tortoise_config(with_connection_defaults(database_url)),
         _enable_global_fallback=True,
     )
+    await _open_batch_reads(database_url)
 
 
 async def migrate(database_url: str) -> None:
@@ -132,4 +162,8 @@ async def migrate(database_url: str) -> None:
 
 
 async def disconnect() -> None:
+    global _batch_reads
+    if _batch_reads is not None:
+        client, _batch_reads = _batch_reads, None
+        await client.close()
     await Tortoise.close_connections()

@@ -9,6 +9,7 @@ import strawberry
 
 from pixelwand.auth import Principal
 from pixelwand.errors import Forbidden, Unauthenticated
+from pixelwand.ratelimit.allowance import Allowance
 from pixelwand.runtime import Runtime
 from schema.dataloaders import Loaders
 
@@ -19,6 +20,11 @@ class Context:
     principal: Principal | None
     # The request's cost limit (schema/execution/cost.py); None: unlimited (in-process use).
     max_cost: int | None = None
+    # What the request spends of its key's allowance beyond the gate's one request, by its
+    # cost (pixelwand/web/allowance.py); None: nothing more (REST, in-process use).
+    allowance: Allowance | None = None
+    # Objects placed in lists so far: what the request is charged once it has run.
+    objects: int = 0
 
     @cached_property
     def loaders(self) -> Loaders:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
@@ -51,6 +52,43 @@ redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX',
 return {1, burst, remaining, new_tat - now, 0, now, read}
 """
 
+# spend() in the same way: ARGV[1] rps, ARGV[2] units (negative gives back), ARGV[3] the debt
+# cap in whole microseconds, ARGV[4] "1" to settle (never refused). The key then lives until
+# the debt is repaid and the allowance full again.
+_SPEND_LUA = """
+local rps = tonumber(ARGV[1])
+local units = tonumber(ARGV[2])
+local max_debt = tonumber(ARGV[3])
+local settle = ARGV[4] == '1'
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local stored = redis.call('GET', KEYS[1])
+local tat = now
+if stored then tat = tonumber(stored) end
+local read = tat
+local interval = math.max(1, math.floor(1000000 / rps + 0.5))
+local burst = math.max(1, math.ceil(rps))
+local tolerance = burst * interval
+tat = math.max(tat, now)
+local new_tat
+local result
+if (not settle) and tat - now > tolerance then
+  new_tat = tat - interval
+  result = {0, burst, 0, new_tat - now, new_tat + interval - now - tolerance, now, read}
+else
+  new_tat = math.max(now, math.min(tat + units * interval, now + tolerance + max_debt))
+  local remaining = math.max(0, math.floor((tolerance - (new_tat - now)) / interval))
+  result = {1, burst, remaining, new_tat - now, 0, now, read}
+end
+if new_tat > now then
+  redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX',
+    math.max(1, math.ceil((new_tat - now) / 1000)))
+else
+  redis.call('DEL', KEYS[1])
+end
+return result
+"""
+
 
 class RedisRateLimiter(RateLimiter):
     def __init__(
@@ -75,6 +113,7 @@ class RedisRateLimiter(RateLimiter):
         )
         self._redis = Redis.from_pool(self._pool)
         self._script = self._redis.register_script(_GCRA_LUA)
+        self._spend_script = self._redis.register_script(_SPEND_LUA)
         self._fallback = MemoryRateLimiter()
         self._retry_interval = retry_interval
         self._where = _describe(self._pool.connection_kwargs)
@@ -85,18 +124,38 @@ class RedisRateLimiter(RateLimiter):
     async def hit(self, key: str, rps: float) -> Decision:
         if not rps > 0:
             raise ValueError(f"rps must be positive, got {rps!r}")
+        return await self._decide(
+            lambda: self._eval(key, rps), lambda: self._fallback.hit_sync(key, rps)
+        )
+
+    async def spend(
+        self, key: str, rps: float, units: int, max_debt: float, *, settle: bool = False
+    ) -> Decision:
+        if not rps > 0:
+            raise ValueError(f"rps must be positive, got {rps!r}")
+        return await self._decide(
+            lambda: self._eval_spend(key, rps, units, max_debt, settle),
+            lambda: self._fallback.spend_sync(key, rps, units, max_debt, settle=settle),
+        )
+
+    async def _decide(
+        self,
+        remote: Callable[[], Awaitable[tuple[Decision, int, int]]],
+        local: Callable[[], Decision],
+    ) -> Decision:
+        """Redis's decision, or the in-process one while Redis does not answer."""
         started = time.monotonic()
         if started < self._next_attempt:
-            return self._fallback.hit_sync(key, rps)
+            return local()
         if self._down_since is not None:
             # This request probes Redis; the others keep answering from memory meanwhile,
             # so a Redis that still times out costs one request a timeout per interval.
             self._next_attempt = started + self._retry_interval
         try:
-            decision, _, _ = await self._eval(key, rps)
+            decision, _, _ = await remote()
         except (RedisError, OSError) as exc:
             self._failed(exc, started)
-            return self._fallback.hit_sync(key, rps)
+            return local()
         self._last_ok = started
         if self._down_since is not None:
             logger.info(
@@ -115,6 +174,17 @@ class RedisRateLimiter(RateLimiter):
         """One script run: the decision, the Redis time (µs) it used and the TAT it read."""
         allowed, limit, remaining, reset, retry_after, now, tat = await self._script(
             keys=[KEY_PREFIX + key], args=[repr(float(rps))]
+        )
+        decision = Decision(bool(allowed), limit, remaining, reset / 1e6, retry_after / 1e6)
+        return decision, int(now), int(tat)
+
+    async def _eval_spend(
+        self, key: str, rps: float, units: int, max_debt: float, settle: bool
+    ) -> tuple[Decision, int, int]:
+        """One run of the spend script: as `_eval`."""
+        allowed, limit, remaining, reset, retry_after, now, tat = await self._spend_script(
+            keys=[KEY_PREFIX + key],
+            args=[repr(float(rps)), int(units), round(max_debt * 1_000_000), int(settle)],
         )
         decision = Decision(bool(allowed), limit, remaining, reset / 1e6, retry_after / 1e6)
         return decision, int(now), int(tat)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import math
 import re
@@ -10,9 +9,11 @@ import re
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
+from pixelwand.db import batch_connection
 from pixelwand.errors import BadRequest, Forbidden, NotFound
 from pixelwand.ids import is_valid_id
 from pixelwand.models import Asset, AssetTag
+from pixelwand.priority import give_way
 from pixelwand.services import webhooks
 from pixelwand.services.asset_totals import TotalKey, totals
 from pixelwand.services.collections import get_owned_collection_id
@@ -182,7 +183,7 @@ async def assets_by_collection_ids(
     out: dict[str, list[AssetRecord]] = {}
     if per_collection <= 0:
         return out
-    db = connections.get("default")
+    db = batch_connection()  # on SQLite, not the connection every other request waits for
     dialect = db.capabilities.dialect
     ids = list(dict.fromkeys(collection_ids))
     group = max(1, _ROWS_PER_STATEMENT // per_collection)
@@ -195,7 +196,7 @@ async def assets_by_collection_ids(
         for r in rows:
             decoded += 1
             if not decoded % _DECODE_SLICE:
-                await asyncio.sleep(0)  # a large batch decodes in slices: others run between
+                await give_way()  # a large batch decodes in slices: others run between
             asset = decode_asset(r)
             bucket = out.get(asset.collection_id)  # type: ignore[arg-type]
             if bucket is None:

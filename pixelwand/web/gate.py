@@ -20,6 +20,7 @@ from pixelwand import metrics
 from pixelwand.errors import PayloadTooLarge, PaymentRequired, PixelWandError, RateLimited
 from pixelwand.logs import key_var, org_id_var
 from pixelwand.plans import Plan
+from pixelwand.ratelimit import Decision
 from pixelwand.runtime import Runtime
 from pixelwand.web.middleware import EXTRAS, ResponseExtras, sending_extras
 from pixelwand.web.responses import graphql_error, rest_error
@@ -77,6 +78,27 @@ async def _buffered(receive: Receive, limit: int) -> Receive:
         return await receive()
 
     return replay
+
+
+_RATE_LIMIT_NAMES = frozenset((b"ratelimit-limit", b"ratelimit-remaining", b"ratelimit-reset"))
+
+
+def _rate_limit_headers(decision: Decision) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"ratelimit-limit", b"%d" % decision.limit),
+        (b"ratelimit-remaining", b"%d" % decision.remaining),
+        (b"ratelimit-reset", b"%d" % max(0, math.ceil(decision.reset_seconds))),
+    ]
+
+
+def update_rate_limit_headers(scope: Scope, decision: Decision) -> None:
+    """Replace the gate's RateLimit-* headers with a later decision on the same key (a
+    request that spent more than one request's allowance: pixelwand/ratelimit/allowance.py)."""
+    extras: ResponseExtras | None = scope.get(EXTRAS)
+    if extras is not None:
+        extras.headers = [
+            h for h in extras.headers if h[0] not in _RATE_LIMIT_NAMES
+        ] + _rate_limit_headers(decision)
 
 
 class Gate:
@@ -150,13 +172,9 @@ class Gate:
         scope.setdefault("state", {})["principal"] = principal
         extras: ResponseExtras | None = scope.get(EXTRAS)
         if extras is None:  # not behind Edge: send the headers ourselves
-            extras = ResponseExtras([])
+            extras = scope[EXTRAS] = ResponseExtras([])
             send = sending_extras(send, extras)
-        extras.headers += [
-            (b"ratelimit-limit", b"%d" % decision.limit),
-            (b"ratelimit-remaining", b"%d" % decision.remaining),
-            (b"ratelimit-reset", b"%d" % reset),
-        ]
+        extras.headers += _rate_limit_headers(decision)
         # What the route raises (a database outage met outside GraphQL, a bug) is
         # answered by Edge, the one boundary, with these rate-limit headers.
         await self.app(scope, receive, send)

@@ -16,12 +16,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pixelwand.errors import BadRequest, PixelWandError, QueryTooComplex, RateLimited
+from pixelwand.priority import heavy
+from pixelwand.ratelimit.allowance import Allowance
 from pixelwand.runtime import Runtime
 from pixelwand.services.validation import check_strings
-from pixelwand.web.gate import wants_graphiql
+from pixelwand.web.gate import update_rate_limit_headers, wants_graphiql
 from pixelwand.web.pages import graphiql_page
 from pixelwand.web.requests import parse_json, read_body
-from pixelwand.web.responses import JSONResponse, graphql_error
+from pixelwand.web.responses import (
+    EncodedJSONResponse,
+    JSONResponse,
+    encode_in_slices,
+    graphql_error,
+)
 from schema import documents, schema
 from schema.context import Context
 from schema.errors import format_error
@@ -34,6 +41,10 @@ from schema.execution.documents import (
 from schema.execution.executor import OperationNotAllowed
 
 _QUERY_ONLY = (OperationType.QUERY,)
+# Answers with more objects in lists than this are encoded in slices and sent in pieces, with
+# pauses for other requests (pixelwand/web/responses.py); a page of 200 assets is encoded at
+# once, as before.
+LARGE_ANSWER_OBJECTS = 1_000
 _ANY = (OperationType.QUERY, OperationType.MUTATION)
 
 
@@ -135,10 +146,19 @@ async def _graphql(request: Request) -> Response:
         except DocumentTooLarge as exc:
             return graphql_error(413, str(exc), "PAYLOAD_TOO_LARGE")
 
+    principal = request.scope["state"]["principal"]
+    allowance = Allowance(
+        runtime.limiter,
+        principal.key_id,
+        runtime.limits(principal.plan).rps,
+        runtime.settings.rate_limit_max_debt_seconds,
+        principal.plan.value,
+    )
     context = Context(
         runtime=runtime,
-        principal=request.scope["state"]["principal"],
+        principal=principal,
         max_cost=runtime.settings.graphql_max_cost,
+        allowance=allowance,
     )
     try:
         result = await execute_prepared(
@@ -148,6 +168,8 @@ async def _graphql(request: Request) -> Response:
         return graphql_error(
             405, "mutations must be sent with POST", "BAD_REQUEST", {"Allow": "GET, POST"}
         )
+    if allowance.decision is not None:
+        update_rate_limit_headers(request.scope, allowance.decision)
     refused = _refused_before_execution(result.errors) if result.data is None else None
     if refused is not None:
         # Refused before execution, like a 413 or 429: the GraphQL shape with the HTTP status.
@@ -162,4 +184,7 @@ async def _graphql(request: Request) -> Response:
         body["errors"] = [format_error(e) for e in result.errors]
     if result.data is not None or not result.errors or prepared.document is not None:
         body["data"] = result.data
+    if context.objects > LARGE_ANSWER_OBJECTS:
+        with heavy():
+            return EncodedJSONResponse(await encode_in_slices(body))
     return JSONResponse(body)

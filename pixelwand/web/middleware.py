@@ -41,6 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pixelwand import metrics
 from pixelwand.errors import RequestTimeout, boundary_error
 from pixelwand.logs import key_var, org_id_var, request_id_var, request_var
+from pixelwand.priority import answering
 from pixelwand.web.responses import error_response
 
 _VARY_ORIGIN = (b"vary", b"Origin")
@@ -240,7 +241,8 @@ class Edge:
         started = time.perf_counter()
         try:
             app = self.cors_app if has_origin else self.app
-            await app(scope, receive, send_)
+            with answering():
+                await app(scope, receive, send_)
         except Exception as exc:
             # The one place where what escaped a route becomes an answer: nothing escapes
             # the ASGI app (uvicorn would close the keep-alive connection and log it

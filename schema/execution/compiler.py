@@ -72,6 +72,11 @@ class BatchedField:
     field_node: FieldNode
     call: RootCaller
     counts_objects: bool  # a list of objects: its items count against the cost limit
+    # Its value serialized, before the root's (the generated code reads it from `_r`), so
+    # that the runner can pause between items: the whole value, and for a list of objects
+    # one item (None otherwise). Set once the code is built.
+    serialize: Callable[[Any, Any], Any] | None = None
+    serialize_item: Callable[[Any, Any], Any] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +128,13 @@ def _null() -> Any:
     raise Fallback("null in a non-null position")
 
 
+def _counted(items: Any, r: list[Any]) -> Any:
+    """A list of objects below the root (a page's items), added to the request's count of
+    objects in lists, which the runner keeps last in `_r`."""
+    r[-1][0] += len(items)
+    return items
+
+
 def _is_plain(field: GraphQLField) -> bool:
     """A field that reads an attribute of its parent (Strawberry's default resolver)."""
     return field.resolve is None or getattr(field.resolve, "_is_default", False)
@@ -138,10 +150,13 @@ class _Generator:
             "_all": all,
             "_isstr": str.__instancecheck__,
             "_id": id,
+            "_counted": _counted,
         }
         self.lines: list[str] = []
         self.counter = 0
         self.batched: list[BatchedField] = []
+        # Batched field index → the names of its value and item serializers.
+        self.batched_serializers: dict[int, tuple[str, str | None]] = {}
         # Where the value being generated sits: (attribute, list depth) steps from the root
         # value; None below a batched field (no second level of resolvers).
         self.path: list[tuple[str, int]] | None = []
@@ -184,8 +199,9 @@ class _Generator:
         self.lines.append(f"def {name}(value, _r):\n    return {body}\n")
         return name
 
-    def expr(self, type_: Any, nodes: list[FieldNode], var: str) -> str:
-        """An expression serializing the value in `var` as `type_`.
+    def expr(self, type_: Any, nodes: list[FieldNode], var: str, count: bool = False) -> str:
+        """An expression serializing the value in `var` as `type_`; with `count`, a list of
+        objects adds its length to the request's count (`_counted`).
 
         Leaf values go through their type's own `serialize` (strings that already are
         strings skip the call: it would return them unchanged; enums look their name up
@@ -196,8 +212,11 @@ class _Generator:
         inner = type_ if nullable else type_.of_type
         if isinstance(inner, GraphQLList):
             item = self._name("x")
-            value = f"[{self.expr(inner.of_type, nodes, item)} for {item} in {var}]"
             of = inner.of_type
+            source = var
+            if count and isinstance(_unwrapped(of)[0], GraphQLObjectType):
+                source = f"_counted({var}, _r)"
+            value = f"[{self.expr(of, nodes, item)} for {item} in {source}]"
             if (
                 isinstance(of, GraphQLNonNull)
                 and isinstance(of.of_type, GraphQLScalarType)
@@ -250,7 +269,8 @@ class _Generator:
                 raise _NotCompilable(f"{type_.name}.{field_name}")
             var = self._name("a")
             path = self.path
-            if _is_plain(field) and not any(n.arguments for n in nodes):
+            plain = _is_plain(field) and not any(n.arguments for n in nodes)
+            if plain:
                 attr = _python_name(field, field_name)
                 assigns.append(f"    {var} = obj.{attr}\n")
                 self.path = None if path is None else [*path, (attr, _list_depth(field.type))]
@@ -258,7 +278,18 @@ class _Generator:
                 batched = self._batched(type_, field_name, field, nodes)
                 assigns.append(f"    {var} = _r[{batched.index}][_id(obj)]\n")
                 self.path = None  # plain fields only below a batched one
-            items.append(f"{key!r}: {self.expr(field.type, nodes, var)}")
+                # Serialized by the runner before the root (its objects were counted when
+                # it was resolved): the code here takes the result as it is.
+                item_name = None
+                outer = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
+                if batched.counts_objects and isinstance(outer, GraphQLList):
+                    item_name = self.value_expr(outer.of_type, nodes)
+                value_name = self.value_expr(field.type, nodes)
+                self.batched_serializers[batched.index] = (value_name, item_name)
+                items.append(f"{key!r}: {var}")
+                self.path = path
+                continue
+            items.append(f"{key!r}: {self.expr(field.type, nodes, var, count=plain)}")
             self.path = path
         body = "{" + ", ".join(items) + "}"
         self.lines.append(f"def {name}(obj, _r):\n{''.join(assigns)}    return {body}\n")
@@ -361,6 +392,16 @@ def compile_operation(
         namespace = gen.build()
     except _NotCompilable:
         return None
+    serializers = {
+        index: (namespace[value], namespace[item] if item is not None else None)
+        for index, (value, item) in gen.batched_serializers.items()
+    }
+
+    def with_serializers(b: BatchedField) -> BatchedField:
+        value, item = serializers[b.index]
+        return dataclasses.replace(b, serialize=value, serialize_item=item)
+
+    roots = [(*root[:6], tuple(map(with_serializers, root[6]))) for root in roots]
     fields = []
     for key, name, field, node, fn, item_fn, batched in roots:
         direct = direct_caller(schema, field)

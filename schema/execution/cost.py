@@ -42,6 +42,7 @@ from graphql import (
 from graphql.execution.executor import Executor
 
 from pixelwand.errors import QueryTooComplex, RateLimited
+from pixelwand.priority import give_way
 from schema.dataloaders import ASSETS_PER_COLLECTION
 
 # One render weighs as much as this many objects: at most limit / RENDER_COST renders a request.
@@ -98,6 +99,7 @@ class _Node:
     count: _Count
     children: tuple[_Node, ...]
     objects: int = 1  # objects per instance (renders excluded)
+    listed: bool = False  # an object in a list (what execution counts, and the allowance)
 
 
 _ONE = _Count(1)
@@ -120,6 +122,12 @@ class CostPlan:
         (renders run on the image pool, under the render memory budget)."""
         return _objects(self._nodes, variables or {})
 
+    def listed(self, variables: Mapping[str, Any] | None) -> int:
+        """The objects in lists (not those one per parent, such as a page or an asset's
+        collection): what execution counts, and what the request spends of its key's
+        allowance (pixelwand/ratelimit/allowance.py)."""
+        return _listed(self._nodes, variables or {})
+
 
 def _uses_variables(nodes: tuple[_Node, ...]) -> bool:
     return any(n.count.variable is not None or _uses_variables(n.children) for n in nodes)
@@ -132,6 +140,12 @@ def _total(nodes: tuple[_Node, ...], variables: Mapping[str, Any]) -> int:
 def _objects(nodes: tuple[_Node, ...], variables: Mapping[str, Any]) -> int:
     return sum(
         n.count.value(variables) * (n.objects + _objects(n.children, variables)) for n in nodes
+    )
+
+
+def _listed(nodes: tuple[_Node, ...], variables: Mapping[str, Any]) -> int:
+    return sum(
+        n.count.value(variables) * (n.listed + _listed(n.children, variables)) for n in nodes
     )
 
 
@@ -209,7 +223,7 @@ class _Planner:
             children = self.selection(
                 inner, [f.selection_set for f in fields if f.selection_set], inner_page
             )
-            nodes.append(_Node(weight + 1, count, children))
+            nodes.append(_Node(weight + 1, count, children, listed=is_list))
         return tuple(nodes)
 
 
@@ -257,7 +271,7 @@ async def _chunked(items: list[Any]) -> AsyncIterator[Any]:
     last = clock()
     for item in items:
         if clock() - last > YIELD_SECONDS:
-            await asyncio.sleep(0)
+            await give_way()
             last = clock()
         yield item
 
@@ -313,6 +327,8 @@ class BoundedExecutor(Executor):
     ) -> Any:
         if isinstance(items, list) and isinstance(_unwrap(item_type)[0], GraphQLObjectType):
             self._objects += len(items)
+            if hasattr(self.context_value, "objects"):  # what the request is charged
+                self.context_value.objects += len(items)
             limit = getattr(self.context_value, "max_cost", None)
             if limit is not None and self._objects > limit:
                 raise answer_too_large(limit)

@@ -22,9 +22,11 @@ from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.pyutils import Path
 
 from pixelwand.errors import RateLimited
+from pixelwand.priority import give_way, heavy
 from schema.execution.compiler import BatchedField, CompiledOperation, CompiledRootField, Fallback
 from schema.execution.cost import (
     HEAVY_COST,
+    RENDER_COST,
     YIELD_SECONDS,
     BoundedExecutor,
     answer_too_large,
@@ -70,19 +72,34 @@ async def execute_prepared(
         if cost > max_cost:
             error = too_complex(cost, max_cost)
             return ExecutionResult(None, [GraphQLError(error.message, original_error=error)])
-        key = getattr(getattr(context, "principal", None), "key_id", None)
-        if key is not None and cost >= HEAVY_COST and cost_plan is not None:
-            heavy = cost_plan.objects(variables) >= HEAVY_COST
-        else:
-            heavy = False
-        if heavy and key is not None:
+        objects = cost_plan.objects(variables) if cost_plan is not None else 0
+        allowance = getattr(context, "allowance", None)
+        if allowance is not None:
+            listed = cost_plan.listed(variables) if cost_plan is not None else 0
             try:
-                async with heavy_queries.turn(key):
-                    return await _execute(
-                        schema, prepared, variables, context, operation_name, op_type
-                    )
+                await allowance.charge(listed, (cost - objects) // RENDER_COST)
             except RateLimited as exc:
                 return ExecutionResult(None, [GraphQLError(exc.message, original_error=exc)])
+        key = getattr(getattr(context, "principal", None), "key_id", None)
+        if key is not None and objects >= HEAVY_COST:
+            # Heavy while it waits its turn too: waiting is not work others give way to
+            # (pixelwand/priority.py).
+            with heavy():
+                try:
+                    async with heavy_queries.turn(key):
+                        result = await _execute(
+                            schema, prepared, variables, context, operation_name, op_type
+                        )
+                except RateLimited as exc:
+                    refusal = GraphQLError(exc.message, original_error=exc)
+                    result = ExecutionResult(None, [refusal])
+                if allowance is not None:
+                    await allowance.settle(context.objects)
+            return result
+        result = await _execute(schema, prepared, variables, context, operation_name, op_type)
+        if allowance is not None:
+            await allowance.settle(context.objects)
+        return result
     return await _execute(schema, prepared, variables, context, operation_name, op_type)
 
 
@@ -128,8 +145,10 @@ async def run_compiled(
         coerced = full
     data: dict[str, Any] | None = {}
     errors = []
-    # What each batched field below the root returned, per parent (by identity).
-    r: list[dict[int, Any]] = [{} for _ in range(plan.batched_count)]
+    # What each batched field below the root returned, per parent (by identity); last, the
+    # count of objects in lists below the root that serialization meets (a page's items).
+    r: list[Any] = [{} for _ in range(plan.batched_count)]
+    r.append([0])
     limit = getattr(context, "max_cost", None)
     objects = 0  # placed in lists of objects, counted against the limit as BoundedExecutor does
     for field in plan.fields:
@@ -169,6 +188,11 @@ async def run_compiled(
             if limit is not None and objects > limit:
                 # graphql-core words and places the error (it counts as BoundedExecutor).
                 raise Fallback("answer over the cost limit")
+        if field.batched:
+            try:
+                await _serialize_batched(field.batched, r)
+            except Exception as exc:  # graphql-core words the error
+                raise Fallback("serialization") from exc
         try:
             if field.serialize is not None:
                 data[field.response_key] = field.serialize(result, r)
@@ -176,10 +200,12 @@ async def run_compiled(
                 data[field.response_key] = await _serialize_list(field, result, r)
         except Exception as exc:  # a value the leaf type refuses: graphql-core words the error
             raise Fallback("serialization") from exc
+    if hasattr(context, "objects"):  # counted once the answer is built (not on a fallback)
+        context.objects += objects + r[-1][0]
     return ExecutionResult(data, None)
 
 
-async def _serialize_list(field: CompiledRootField, items: Any, r: list[dict[int, Any]]) -> Any:
+async def _serialize_list(field: CompiledRootField, items: Any, r: list[Any]) -> Any:
     """A root list of objects, item by item, pausing for other requests whenever
     YIELD_SECONDS of work have passed (as BoundedExecutor does on graphql-core)."""
     if items is None:
@@ -194,9 +220,35 @@ async def _serialize_list(field: CompiledRootField, items: Any, r: list[dict[int
     for item in items:
         out.append(serialize(item, r))
         if clock() - last > YIELD_SECONDS:
-            await asyncio.sleep(0)
+            await give_way()
             last = clock()
     return out
+
+
+async def _serialize_batched(fields: tuple[BatchedField, ...], r: list[Any]) -> None:
+    """Replace each batched field's results in `r` by their serialized values, item by item
+    for lists of objects, pausing for other requests whenever YIELD_SECONDS of work have
+    passed (a collection's 500 assets were one step of the root's serialization)."""
+    clock = time.perf_counter
+    last = clock()
+    for batched in fields:
+        slot = r[batched.index]
+        whole, item = batched.serialize, batched.serialize_item
+        assert whole is not None
+        for parent, value in slot.items():
+            if item is not None and value.__class__ is list:
+                out = []
+                for x in value:
+                    out.append(item(x, r))
+                    if clock() - last > YIELD_SECONDS:
+                        await give_way()
+                        last = clock()
+                slot[parent] = out
+            else:
+                slot[parent] = whole(value, r)
+                if clock() - last > YIELD_SECONDS:
+                    await give_way()
+                    last = clock()
 
 
 def _parents(value: Any, path: tuple[tuple[str, int], ...]) -> list[Any]:
@@ -218,7 +270,7 @@ async def _resolve_batched(
     root_value: Any,
     coerced: Any,
     context: Any,
-    r: list[dict[int, Any]],
+    r: list[Any],
 ) -> int:
     """Call a batched field's resolver for every parent at once (their DataLoader loads
     run in one batch); keep the results in `r`; answer how many objects they hold."""

@@ -140,3 +140,68 @@ async def test_many_collections_with_a_small_first(tenant: Tenant) -> None:
     assert len(got) == 600
     assert len(got[last]) == 1 and got[last][0] in seeded
     assert all(v == [] for k, v in got.items() if k != last)
+
+
+async def test_sqlite_batches_read_on_a_connection_of_their_own(
+    tenant: Tenant, backend: Any
+) -> None:
+    """On SQLite every statement of the process waits for the one connection; the batch of
+    Collection.assets reads on its own (WAL lets both read at once), so other tenants'
+    statements do not queue behind it. PostgreSQL reads from a pool."""
+    import asyncio
+
+    import pytest
+    from tortoise import connections
+
+    from pixelwand import db
+    from pixelwand.services.assets import assets_by_collection_ids
+
+    if backend.name != "sqlite-local":
+        pytest.skip("PostgreSQL has a pool of connections")
+    collection = await _collection(tenant, "own-connection")
+    await seed_assets(tenant.org_id, [{"collection_id": collection} for _ in range(3)])
+    default = connections.get("default")
+    assert db.batch_connection() is not default
+    async with default._lock:  # the default connection busy with another statement
+        found = await asyncio.wait_for(
+            assets_by_collection_ids(tenant.org_id, [collection], per_collection=500), 10
+        )
+    assert len(found[collection]) == 3
+    body = await tenant.gql("{ collections { id assets { id } } }")
+    [entry] = [c for c in body["data"]["collections"] if c["id"] == collection]
+    assert len(entry["assets"]) == 3
+
+
+async def test_compiled_batches_serialize_item_by_item_with_pauses(
+    tenant: Tenant, app: Any, monkeypatch: Any
+) -> None:
+    """A collection's assets are serialized one at a time before the root, with pauses for
+    other requests between (the whole collection was one step)."""
+    from pixelwand.auth import Principal
+    from pixelwand.plans import Plan
+    from schema import documents, schema
+    from schema.context import Context
+    from schema.execution import executor
+
+    collection = await _collection(tenant, "paused")
+    await seed_assets(tenant.org_id, [{"collection_id": collection} for _ in range(40)])
+    paused = 0
+
+    async def give_way() -> None:
+        nonlocal paused
+        paused += 1
+
+    monkeypatch.setattr(executor, "YIELD_SECONDS", -1.0)  # pause after every item
+    monkeypatch.setattr(executor, "give_way", give_way)
+    query = "query Paused { collections { id assets { id name } } }"
+    prepared = documents.prepare(query)
+    assert prepared.plan(schema._schema, None) is not None  # the compiled path
+    principal = Principal(tenant.key_id, tenant.org_id, "org", Plan.ENTERPRISE, frozenset({"read"}))
+    context = Context(runtime=app.state.runtime, principal=principal, max_cost=50_000)
+    result = await executor.run_compiled(
+        schema._schema, prepared.plan(schema._schema, None), {}, context
+    )
+    assert not result.errors
+    [entry] = [c for c in result.data["collections"] if c["id"] == collection]
+    assert len(entry["assets"]) == 40 and set(entry["assets"][0]) == {"id", "name"}
+    assert paused >= 40

@@ -19,7 +19,7 @@ import pytest
 from redis.asyncio import Redis
 
 from pixelwand.ratelimit import MemoryRateLimiter, RateLimiter, rate_limiter_from_url
-from pixelwand.ratelimit.base import gcra
+from pixelwand.ratelimit.base import gcra, spend
 from pixelwand.ratelimit.redis import KEY_PREFIX, RedisRateLimiter
 
 MAIN_REDIS_URL = os.environ.get("PIXELWAND_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -146,6 +146,107 @@ def test_keys_are_independent() -> None:
     assert _burst(limiter, "b", 3, 4) == [True, True, True, False]
 
 
+# --- spend(): requests that count as several, and debt -------------------------------------
+
+
+def _heavy(limiter: MemoryRateLimiter, key: str, rps: float, units: int, debt: float = 60):
+    """One request of `units` requests' weight, as the GraphQL endpoint spends it: the gate's
+    hit, then the rest."""
+    assert limiter.hit_sync(key, rps).allowed
+    return limiter.spend_sync(key, rps, units - 1, debt)
+
+
+@pytest.mark.parametrize("rps", [3.0, 10.0, 0.5])
+def test_a_heavy_request_refuses_the_keys_next_requests_until_its_debt_is_repaid(
+    rps: float,
+) -> None:
+    clock = FakeClock(0.0)
+    limiter = MemoryRateLimiter(clock=clock)
+    interval = 1 / rps
+    burst = math.ceil(rps)
+    heavy = _heavy(limiter, "k", rps, 25)
+    assert heavy.allowed
+    assert heavy.remaining == 0
+    assert heavy.reset_seconds == pytest.approx(25 * interval, abs=1e-4)
+
+    # The next request fits once the TAT is back within the burst less one request.
+    refused = limiter.hit_sync("k", rps)
+    assert not refused.allowed
+    assert refused.retry_after == pytest.approx((25 + 1 - burst) * interval, abs=1e-4)
+    clock.advance(refused.retry_after * 0.99)
+    assert not limiter.hit_sync("k", rps).allowed
+    clock.advance(refused.retry_after * 0.01)
+    assert limiter.hit_sync("k", rps).allowed
+    assert not limiter.hit_sync("k", rps).allowed
+
+    # Repaid in full: the whole burst again, no more.
+    clock.advance(25 * interval)
+    assert _burst(limiter, "k", rps, burst + 1) == [True] * burst + [False]
+
+
+def test_another_key_is_unaffected_and_ordinary_requests_keep_the_rate() -> None:
+    clock = FakeClock(0.0)
+    limiter = MemoryRateLimiter(clock=clock)
+    _heavy(limiter, "heavy", 3, 100)
+    assert _burst(limiter, "other", 3, 4) == [True, True, True, False]
+    # Requests of weight one keep exactly the plan's rate beside it: 3 rps, steadily.
+    for _ in range(30):
+        assert limiter.hit_sync("steady", 3).remaining == 2
+        assert not limiter.hit_sync("heavy", 3).allowed
+        clock.advance(1 / 3)
+
+
+@pytest.mark.parametrize("max_debt", [0.0, 2.0, 60.0])
+def test_debt_is_capped(max_debt: float) -> None:
+    clock = FakeClock(0.0)
+    limiter = MemoryRateLimiter(clock=clock)
+    rps = 3.0
+    tolerance = 3 / rps
+    heavy = _heavy(limiter, "k", rps, 1_000_000, max_debt)  # 92 hours at 3 rps, uncapped
+    assert heavy.allowed
+    assert heavy.reset_seconds == pytest.approx(tolerance + max_debt, abs=1e-4)
+    # Settling more on top does not go past the cap either.
+    settled = limiter.spend_sync("k", rps, 500, max_debt, settle=True)
+    assert settled.reset_seconds == pytest.approx(tolerance + max_debt, abs=1e-4)
+    refused = limiter.hit_sync("k", rps)
+    if max_debt > 0:
+        assert refused.retry_after == pytest.approx(max_debt + 1 / rps, abs=1e-4)
+    clock.advance(max_debt + 1 / rps)
+    assert limiter.hit_sync("k", rps).allowed
+
+
+def test_a_key_already_in_debt_is_refused_up_front_and_its_request_spends_nothing() -> None:
+    # Two requests pass the gate at once; the first one's weight puts the key in debt, so the
+    # second, heavy too, is refused when it asks for its weight: its own unit is given back.
+    clock = FakeClock(0.0)
+    limiter = MemoryRateLimiter(clock=clock)
+    rps = 3.0
+    assert limiter.hit_sync("k", rps).allowed
+    assert limiter.hit_sync("k", rps).allowed
+    first = limiter.spend_sync("k", rps, 9, 60)
+    assert first.allowed
+    second = limiter.spend_sync("k", rps, 9, 60)
+    assert not second.allowed
+    assert second.remaining == 0
+    # The key's debt is the first request's 10 units and nothing of the second's.
+    assert second.reset_seconds == pytest.approx(10 / rps, abs=1e-4)
+    assert second.retry_after == pytest.approx((10 + 1 - 3) / rps, abs=1e-4)
+    assert limiter.hit_sync("k", rps).retry_after == pytest.approx(second.retry_after, abs=1e-4)
+
+
+def test_settling_gives_back_what_an_estimate_took_too_much() -> None:
+    clock = FakeClock(0.0)
+    limiter = MemoryRateLimiter(clock=clock)
+    _heavy(limiter, "k", 3, 50)  # estimated 50 requests' worth
+    settled = limiter.spend_sync("k", 3, -49, 60, settle=True)  # it produced one's worth
+    assert settled.remaining == 2
+    assert _burst(limiter, "k", 3, 3) == [True, True, False]
+    # Giving back never makes more than a full allowance.
+    clock.advance(10)
+    limiter.spend_sync("k", 3, -100, 60, settle=True)
+    assert _burst(limiter, "k", 3, 4) == [True, True, True, False]
+
+
 # --- the factory ------------------------------------------------------------------------------
 
 
@@ -213,6 +314,46 @@ async def test_the_script_computes_exactly_what_gcra_computes(
         assert decision == expected
         stored = await main_redis.get(KEY_PREFIX + key)
         assert float(stored) == (expected_tat if expected.allowed else tat)
+
+
+@pytest.mark.parametrize("rps", [3.0, 10.0, 1 / 3])
+async def test_the_spend_script_computes_exactly_what_spend_computes(
+    limiter: RedisRateLimiter, main_redis: Redis, key: str, rps: float
+) -> None:
+    # Up front and settling, allowed, refused (in debt), given back, and capped.
+    steps = [(30, False), (5, False), (-10, True), (4, True), (10**6, True), (2, False)]
+    for max_debt in (60.0, 2.5):
+        await main_redis.delete(KEY_PREFIX + key)
+        await limiter._eval(key, rps)
+        for units, settle in steps:
+            decision, now, tat = await limiter._eval_spend(key, rps, units, max_debt, settle)
+            expected, expected_tat = spend(tat, now, rps, units, round(max_debt * 1e6), settle)
+            assert decision == expected
+            stored = await main_redis.get(KEY_PREFIX + key)
+            if expected_tat == now:  # a full allowance: nothing to keep
+                assert stored is None
+                continue
+            assert int(stored) == expected_tat
+            ttl = await main_redis.pttl(KEY_PREFIX + key)
+            assert 0 < ttl <= math.ceil((expected_tat - now) / 1000)
+
+
+async def test_redis_heavy_request_debt_and_other_keys(limiter: RedisRateLimiter, key: str) -> None:
+    # The same behaviour as the memory limiter, through the limiter's public methods.
+    assert (await limiter.hit(key, 3)).allowed
+    heavy = await limiter.spend(key, 3, 24, 60)
+    assert heavy.allowed and heavy.remaining == 0
+    assert heavy.reset_seconds == pytest.approx(25 / 3, abs=0.05)
+    refused = await limiter.hit(key, 3)
+    assert not refused.allowed
+    assert refused.retry_after == pytest.approx((25 + 1 - 3) / 3, abs=0.05)
+    up_front = await limiter.spend(key, 3, 24, 60)
+    assert not up_front.allowed
+    assert up_front.retry_after == pytest.approx((25 + 1 - 3 - 1) / 3, abs=0.05)
+    capped = await limiter.spend(key, 3, 10**6, 2.0, settle=True)
+    assert capped.reset_seconds == pytest.approx(1 + 2.0, abs=0.05)
+    other = f"{key}:other"
+    assert [(await limiter.hit(other, 3)).allowed for _ in range(4)] == [True] * 3 + [False]
 
 
 @pytest.mark.parametrize("rps", [3.0, 10.0])
