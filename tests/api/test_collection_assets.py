@@ -8,6 +8,8 @@ import datetime as dt
 import random
 from typing import Any
 
+import pytest
+
 from tests.conftest import Tenant
 from tests.helpers import seed_assets
 
@@ -142,6 +144,7 @@ async def test_many_collections_with_a_small_first(tenant: Tenant) -> None:
     assert all(v == [] for k, v in got.items() if k != last)
 
 
+@pytest.mark.backends("sqlite-local")  # PostgreSQL reads from a pool of connections
 async def test_sqlite_batches_read_on_a_connection_of_their_own(
     tenant: Tenant, backend: Any
 ) -> None:
@@ -150,14 +153,11 @@ async def test_sqlite_batches_read_on_a_connection_of_their_own(
     statements do not queue behind it. PostgreSQL reads from a pool."""
     import asyncio
 
-    import pytest
     from tortoise import connections
 
     from pixelwand import db
     from pixelwand.services.assets import assets_by_collection_ids
 
-    if backend.name != "sqlite-local":
-        pytest.skip("PostgreSQL has a pool of connections")
     collection = await _collection(tenant, "own-connection")
     await seed_assets(tenant.org_id, [{"collection_id": collection} for _ in range(3)])
     default = connections.get("default")
