@@ -159,3 +159,24 @@ async def test_json_log_lines_name_the_request(server: LiveServer, admin_key: st
     assert entry["key"] == admin_key[:12] and entry["org_id"].startswith("c")
     assert entry["level"] == "INFO" and entry["time"].endswith("Z")
     assert admin_key not in server.output().replace(admin_key, "", 1)  # printed once only
+
+
+async def test_renders_leave_libvips_chatter_out_of_the_log(
+    server: LiveServer, admin_key: str
+) -> None:
+    """libvips narrates every render at INFO ("VIPS: thumbnailing source"): not logged."""
+    from tests.helpers import make_image
+
+    auth = {"Authorization": f"Bearer {admin_key}"}
+    data = make_image(64, 48, ".png")
+    declared = {"originalName": "chatter.png", "mimeType": "image/png", "size": len(data)}
+    async with httpx.AsyncClient(base_url=server.base, timeout=30, headers=auth) as http:
+        ticket = (await http.post("/api/v1/assets", json={"mode": "presign", **declared})).json()
+        put = await http.put(ticket["uploadUrl"], content=data, headers=ticket["headers"])
+        assert put.status_code in (200, 201, 204)
+        body = {"mode": "finalize", **declared, "storageKey": ticket["storageKey"]}
+        asset = (await http.post("/api/v1/assets", json=body)).json()
+        r = await http.get(f"/api/v1/assets/{asset['id']}/export-url?format=WEBP&maxWidth=32")
+        assert r.status_code == 200, r.text
+        assert (await http.get(r.json()["url"])).status_code == 200
+    assert "VIPS:" not in server.output()
