@@ -6,7 +6,10 @@ document whose answer may hold more objects in lists than the largest documented
 (a page of 200 assets) spends one more request per further started 200 objects, up front from
 the cost estimate (schema/execution/cost.py), and after execution the amount is settled to the
 objects execution really placed in lists, either way. A request with renders spends at least
-one request per render (what the REST export-url route charges for each). So every REST route
+one request per render it really performed (what the REST export-url route charges for each);
+a rendition already made, or refused, costs nothing more (the estimate counts the renders a
+query may ask for, the settlement those it caused: a page of 12 cached thumbnails is one
+request, not twelve). So every REST route
 and every ordinary GraphQL query still costs exactly one request, and "3 requests/second"
 bounds the work a TEAM key causes, whatever the shape of its queries.
 
@@ -18,6 +21,8 @@ cannot lock a key out for long. docs/hardening.md "Cost-weighted allowance" says
 
 from __future__ import annotations
 
+import contextvars
+
 from pixelwand.errors import RateLimited
 from pixelwand.ratelimit.base import Decision, RateLimiter
 
@@ -26,6 +31,20 @@ from pixelwand.ratelimit.base import Decision, RateLimiter
 # page itself, an asset's focal point or collection) are not counted: execution counts the
 # objects in lists, and the estimate counts the same.
 OBJECTS_PER_REQUEST = 200
+
+
+# The renders the current request has performed (one-element list: tasks the request spawns
+# copy the context, and share the list); None outside a GraphQL request with an allowance.
+_renders_done: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "renders_done", default=None
+)
+
+
+def count_render() -> None:
+    """A render really ran for the current request (not a cache hit, not a refusal)."""
+    done = _renders_done.get()
+    if done is not None:
+        done[0] += 1
 
 
 def request_units(objects: int, renders: int = 0) -> int:
@@ -48,13 +67,16 @@ class Allowance:
         self.max_debt = max_debt
         self.plan = plan
         self.charged = 1  # the gate's
-        self.renders = 0
+        self.renders = 0  # asked for, by the estimate
+        self._done = [0]  # performed (count_render)
         self.decision: Decision | None = None
 
     async def charge(self, objects: int, renders: int) -> None:
         """Before execution, by the estimate of objects in lists; RateLimited when the key
         is already in debt (the gate's unit is then given back: a 429 spends nothing)."""
         self.renders = renders
+        self._done = [0]
+        _renders_done.set(self._done)
         units = request_units(objects, renders)
         if units <= self.charged:
             return
@@ -74,7 +96,7 @@ class Allowance:
         """After execution: what the request really produced, less what it was charged."""
         if self.charged == 0:
             return
-        units = request_units(objects, self.renders)
+        units = request_units(objects, min(self.renders, self._done[0]))
         if units == self.charged:
             return
         self.decision = await self.limiter.spend(

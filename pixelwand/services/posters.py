@@ -28,6 +28,7 @@ from pixelwand.imaging.budget import video_frame_memory
 from pixelwand.imaging.errors import ImageTooLargeToRender
 from pixelwand.imaging.params import TransformParams
 from pixelwand.imaging.pipeline import Rendered, render_image
+from pixelwand.ratelimit.allowance import count_render
 from pixelwand.runtime import Runtime
 from pixelwand.services.records import AssetRecord
 from pixelwand.services.rendering import budget_for
@@ -147,6 +148,7 @@ async def render_poster(
         )
         if needed > settings.render_memory_bytes:
             raise ImageTooLargeToRender()
+        count_render()
         async with budget_for(runtime).reserve(needed):
             work = loop.run_in_executor(
                 _executor,

@@ -17,6 +17,7 @@ from pixelwand.imaging.errors import ImageTooLargeToRender
 from pixelwand.imaging.params import TransformParams
 from pixelwand.imaging.perceptual import Optimised, render_perceptual
 from pixelwand.imaging.pipeline import memory_needed, render
+from pixelwand.ratelimit.allowance import count_render
 from pixelwand.runtime import Runtime
 from pixelwand.services.rendition_facts import fixed_quality
 
@@ -49,6 +50,7 @@ async def render_within_budget(
     )
     if needed > settings.render_memory_bytes:
         raise ImageTooLargeToRender()
+    count_render()
     async with budget_for(runtime).reserve(needed):
         return await runtime.run_blocking(
             _render, path, params, source_mime, settings.max_image_pixels, focal

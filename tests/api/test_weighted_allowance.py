@@ -20,7 +20,7 @@ from pixelwand.models import Collection
 from pixelwand.ratelimit.allowance import OBJECTS_PER_REQUEST, request_units
 from schema import schema
 from tests.conftest import Tenant
-from tests.helpers import seed_assets
+from tests.helpers import make_image, seed_assets, upload
 
 TEAM_RPS = 3.0
 INTERVAL = 1 / TEAM_RPS
@@ -123,16 +123,33 @@ async def test_rest_routes_and_ordinary_queries_cost_one_request(make_tenant: An
 
 
 async def test_renders_count_one_request_each(make_tenant: Any) -> None:
-    tenant = await make_tenant(plan="TEAM")
-    render = 'exportUrl(assetId: "c000000000000000000000000", format: "JPEG") { url }'
-    r = await tenant.post("/graphql", json={"query": f"{{ {render} }}"})
-    assert _headers(r)[1] == 2
+    """Each render a query causes spends one request (what REST's export-url charges);
+    renditions already made, and renders refused, spend nothing more: a page of cached
+    thumbnails is one request, as the console asks for them."""
+    from pixelwand.plans import Plan
+    from pixelwand.services.organizations import set_plan
+
+    tenant = await make_tenant(plan="ENTERPRISE")  # uploads first, at ENTERPRISE's rate
+    ids = [(await upload(tenant, make_image(40 + i, 30), f"r{i}.jpg"))["id"] for i in range(3)]
+    await set_plan(tenant.org_id, Plan.TEAM)
+    three = "{ " + " ".join(
+        f'e{i}: exportUrl(assetId: "{asset_id}", format: "WEBP", maxWidth: 16) {{ url }}'
+        for i, asset_id in enumerate(ids)
+    ) + " }"  # fmt: skip
     key = await tenant.add_key("read")
-    nine = "{ " + " ".join(f"e{i}: {render}" for i in range(9)) + " }"
-    r = await key.post("/graphql", json={"query": nine})
-    assert r.status_code == 200 and _headers(r)[1] == 0
-    # Nine requests' worth: refused for the next two seconds at least.
+    r = await key.post("/graphql", json={"query": three})
+    assert r.status_code == 200 and "errors" not in r.json(), r.text
+    assert _headers(r)[1] == 0  # three renders: the whole burst
     assert (await key.get("/api/v1/export-presets")).status_code == 429
+
+    cached = await tenant.add_key("read")
+    r = await cached.post("/graphql", json={"query": three})
+    assert r.status_code == 200 and "errors" not in r.json(), r.text
+    assert _headers(r)[1] == BURST - 1  # the same three renditions, made already: one request
+    missing = 'exportUrl(assetId: "c000000000000000000000000", format: "JPEG") { url }'
+    nine = "{ " + " ".join(f"e{i}: {missing}" for i in range(9)) + " }"
+    r = await cached.post("/graphql", json={"query": nine})
+    assert r.status_code == 200 and _headers(r)[1] == BURST - 2  # nine refused: one request
 
 
 async def test_settled_by_the_objects_really_produced(make_tenant: Any) -> None:
