@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import struct
 import zlib
+from collections.abc import Iterable
 from typing import Any
 
 import pyvips
@@ -143,15 +144,28 @@ def make_mp4(
         stream.options = {"preset": "ultrafast", "sc_threshold": "0"}
         if bitrate:
             stream.bit_rate = bitrate
-        for i in range(round(seconds * fps)):
-            frame = av.VideoFrame(width, height, "rgb24")
-            frame.planes[0].update(bytes([(10 * i) % 256]) * (frame.planes[0].line_size * height))
-            frame.pts = i
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+        frames = (grey_frame(width, height, 10 * i) for i in range(round(seconds * fps)))
+        encode_frames(container, stream, frames)
     return buffer.getvalue()
+
+
+def grey_frame(width: int, height: int, level: int) -> Any:
+    """A flat grey RGB video frame of `level` (mod 256)."""
+    import av
+
+    frame = av.VideoFrame(width, height, "rgb24")
+    frame.planes[0].update(bytes([level % 256]) * (frame.planes[0].line_size * height))
+    return frame
+
+
+def encode_frames(container: Any, stream: Any, frames: Iterable[Any]) -> None:
+    """Encode `frames` into `stream` (frame i at pts i) and flush the encoder into `container`."""
+    for i, frame in enumerate(frames):
+        frame.pts = i
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
 
 
 def make_growing_mjpeg(

@@ -11,6 +11,8 @@ import pytest
 from tests.api.test_media import _download, wait_for_facts
 from tests.helpers import (
     decode,
+    encode_frames,
+    grey_frame,
     make_growing_mjpeg,
     make_image,
     make_mp4,
@@ -53,15 +55,13 @@ def _av1_webm() -> bytes:
         stream = container.add_stream("libsvtav1", rate=10)
         stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
         stream.options = {"preset": "12"}
+        frames = []
         for i in range(10):
             frame = av.VideoFrame(64, 64, "yuv420p")
             for plane in frame.planes:
                 plane.update(bytes([(20 * i) % 256]) * plane.buffer_size)
-            frame.pts = i
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+            frames.append(frame)
+        encode_frames(container, stream, frames)
     return buffer.getvalue()
 
 
@@ -84,14 +84,7 @@ def _webm_without_duration() -> bytes:
         stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
         stream.codec_context.gop_size = 10
         stream.options = {"deadline": "realtime", "cpu-used": "8"}
-        for i in range(20):
-            frame = av.VideoFrame(320, 240, "rgb24")
-            frame.planes[0].update(bytes([10 * i]) * (frame.planes[0].line_size * 240))
-            frame.pts = i
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+        encode_frames(container, stream, (grey_frame(320, 240, 10 * i) for i in range(20)))
     return buffer.getvalue()
 
 
