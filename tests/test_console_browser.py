@@ -9,6 +9,7 @@ PIXELWAND_UPDATE_SCREENSHOTS=1 they also replace docs/screenshots/*.png (the REA
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -607,8 +608,30 @@ async def test_every_page_passes_axe_works_by_keyboard_and_fits_a_phone(
     """axe-core finds no violation on any page, the detail panel or the upload list; the
     panel keeps Tab inside it; focus is never dropped on the page's body (a deleted asset,
     a hidden secret); the hidden file input shows its focus; at 375 px nothing scrolls
-    sideways on any page."""
+    sideways on any page.
+
+    Two CI runs out of five saw Chromium's renderer spin at full CPU in this test (after
+    the axe runs, a click then waited for ever); a quick run takes 20-30 s. A run that has
+    not finished in WEDGED_SECONDS is abandoned and made once more, in a fresh context, with
+    the same assertions; a second wedge fails the test. Cause not found (docs/console.md)."""
+    for attempt in (1, 2):
+        try:
+            await asyncio.wait_for(
+                _axe_keyboard_and_phone(live, browser, tmp_path / f"try{attempt}"), WEDGED_SECONDS
+            )
+            return
+        except TimeoutError:
+            if attempt == 2:
+                raise
+
+
+WEDGED_SECONDS = 120
+
+
+async def _axe_keyboard_and_phone(live: LiveServer, browser: Any, tmp_path: Path) -> None:
     from playwright.async_api import expect
+
+    await asyncio.to_thread(tmp_path.mkdir, parents=True)
 
     _, key = live.org_and_key("ENTERPRISE", "read,write,admin")
     _seed(live, key, tmp_path / "seed", 3)
@@ -620,66 +643,69 @@ async def test_every_page_passes_axe_works_by_keyboard_and_fits_a_phone(
     assert made.status_code in (200, 201), made.text
     net = Offline()
     context, page = await net.open(browser, viewport={"width": 1280, "height": 800})
-    await _sign_in(page, live.base, key)
-    await expect(page.locator(".grid .tile img")).to_have_count(3)
-    violations: dict[str, list[str]] = {}
-    for name in PAGES:
-        await _nav(page, name)
-        await expect(page.get_by_role("heading", name=name, level=1)).to_be_visible()
-        await expect(page.get_by_text("Loading…")).to_have_count(0)
-        violations[name] = await _axe(page)
+    try:
+        await _sign_in(page, live.base, key)
+        await expect(page.locator(".grid .tile img")).to_have_count(3)
+        violations: dict[str, list[str]] = {}
+        for name in PAGES:
+            await _nav(page, name)
+            await expect(page.get_by_role("heading", name=name, level=1)).to_be_visible()
+            await expect(page.get_by_text("Loading…")).to_have_count(0)
+            violations[name] = await _axe(page)
 
-    await _nav(page, "Upload")
-    (tmp_path / "notes.txt").write_text("not an image")
-    await page.set_input_files("#u-files", [str(tmp_path / "notes.txt")])
-    await expect(page.locator(".uploads li.failed")).to_have_count(1)
-    violations["upload list"] = await _axe(page)
-    # The file input is visually hidden: keyboard focus shows on its label.
-    await page.get_by_label("Into collection").focus()
-    await page.keyboard.press("Tab")
-    await expect(page.locator("#u-files")).to_be_focused()
-    outline = await page.locator("label[for=u-files]").evaluate(
-        "e => getComputedStyle(e).outlineStyle"
-    )
-    assert outline not in ("", "none")
-
-    await _nav(page, "Library")
-    await expect(page.locator(".grid .tile img")).to_have_count(3)
-    await page.locator(".grid .tile .thumb").first.focus()
-    await page.keyboard.press("Enter")
-    panel = page.get_by_role("dialog")
-    await expect(panel.get_by_role("button", name="Delete asset…")).to_be_visible()
-    violations["detail panel"] = await _axe(page)
-    assert violations == {k: [] for k in violations}
-    controls = await panel.locator("a[href], button, input, select").count()
-    for _ in range(controls + 2):  # past the last control: back to the first, not the page
+        await _nav(page, "Upload")
+        (tmp_path / "notes.txt").write_text("not an image")
+        await page.set_input_files("#u-files", [str(tmp_path / "notes.txt")])
+        await expect(page.locator(".uploads li.failed")).to_have_count(1)
+        violations["upload list"] = await _axe(page)
+        # The file input is visually hidden: keyboard focus shows on its label.
+        await page.get_by_label("Into collection").focus()
         await page.keyboard.press("Tab")
-        assert await _focused(page) != "BODY" and (await _focused(page)).startswith("dialog")
-    await page.keyboard.press("Shift+Tab")
-    assert (await _focused(page)).startswith("dialog")
-    await panel.get_by_role("button", name="Delete asset…").focus()
-    await page.keyboard.press("Enter")
-    await panel.get_by_role("button", name="Yes, delete").focus()
-    await page.keyboard.press("Enter")
-    await expect(panel).to_have_count(0)
-    await expect(page.locator(".grid .tile")).to_have_count(2)
-    await expect(page.get_by_role("heading", name="Library", level=1)).to_be_focused()
+        await expect(page.locator("#u-files")).to_be_focused()
+        outline = await page.locator("label[for=u-files]").evaluate(
+            "e => getComputedStyle(e).outlineStyle"
+        )
+        assert outline not in ("", "none")
 
-    await _nav(page, "API keys")
-    await page.get_by_role("button", name="Create key").click()
-    await page.get_by_role("button", name="Done, hide it").click()
-    await expect(page.get_by_role("heading", name=re.compile("^Keys of"))).to_be_focused()
+        await _nav(page, "Library")
+        await expect(page.locator(".grid .tile img")).to_have_count(3)
+        await page.locator(".grid .tile .thumb").first.focus()
+        await page.keyboard.press("Enter")
+        panel = page.get_by_role("dialog")
+        await expect(panel.get_by_role("button", name="Delete asset…")).to_be_visible()
+        violations["detail panel"] = await _axe(page)
+        assert violations == {k: [] for k in violations}
+        controls = await panel.locator("a[href], button, input, select").count()
+        for _ in range(controls + 2):  # past the last control: back to the first, not the page
+            await page.keyboard.press("Tab")
+            assert await _focused(page) != "BODY" and (await _focused(page)).startswith("dialog")
+        await page.keyboard.press("Shift+Tab")
+        assert (await _focused(page)).startswith("dialog")
+        await panel.get_by_role("button", name="Delete asset…").focus()
+        await page.keyboard.press("Enter")
+        await panel.get_by_role("button", name="Yes, delete").focus()
+        await page.keyboard.press("Enter")
+        await expect(panel).to_have_count(0)
+        await expect(page.locator(".grid .tile")).to_have_count(2)
+        await expect(page.get_by_role("heading", name="Library", level=1)).to_be_focused()
 
-    await page.set_viewport_size({"width": 375, "height": 740})
-    wide: dict[str, int] = {}
-    for name in PAGES:
-        await _nav(page, name)
-        await expect(page.get_by_role("heading", name=name, level=1)).to_be_visible()
-        await expect(page.get_by_text("Loading…")).to_have_count(0)
-        wide[name] = await page.evaluate("document.documentElement.scrollWidth - innerWidth")
-    assert wide == {name: 0 for name in PAGES}
-    assert net.blocked == [] and net.errors == []
-    await context.close()
+        await _nav(page, "API keys")
+        await page.get_by_role("button", name="Create key").click()
+        await page.get_by_role("button", name="Done, hide it").click()
+        await expect(page.get_by_role("heading", name=re.compile("^Keys of"))).to_be_focused()
+
+        await page.set_viewport_size({"width": 375, "height": 740})
+        wide: dict[str, int] = {}
+        for name in PAGES:
+            await _nav(page, name)
+            await expect(page.get_by_role("heading", name=name, level=1)).to_be_visible()
+            await expect(page.get_by_text("Loading…")).to_have_count(0)
+            wide[name] = await page.evaluate("document.documentElement.scrollWidth - innerWidth")
+        assert wide == {name: 0 for name in PAGES}
+        assert net.blocked == [] and net.errors == []
+    finally:  # a wedged renderer may not answer: the browser fixture closes it then
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(context.close(), 10)
 
 
 async def test_a_preset_is_kept_whole_when_edited_and_zipped(
