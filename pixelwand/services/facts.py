@@ -7,7 +7,7 @@ process can win), computes the facts on a thread of its own, and writes them and
 the job in one transaction. A worker killed mid-job (kill -9) leaves its job leased; the
 lease expires (PIXELWAND_FACTS_LEASE_SECONDS) and the next worker to look — this process
 restarted, or another — takes it up. A job whose computation keeps killing its process is
-dropped after MAX_ATTEMPTS claims, its facts left null. Long jobs (hashing a large video)
+dropped after MAX_ATTEMPTS starts, its facts left null. Long jobs (hashing a large video)
 renew their lease while they run.
 
 Facts: `content_hash` for every asset (the local backend's hash taken while the upload
@@ -313,15 +313,20 @@ class FactsWorker:
         claimed = []
         for asset_id in candidates:
             won = await FactJob.filter(free, asset_id=asset_id).update(
-                holder=self.holder, lease_expires_at=now + self.lease, attempts=F("attempts") + 1
+                holder=self.holder, lease_expires_at=now + self.lease
             )
             if won:
                 claimed.append(str(asset_id))
         return claimed
 
     async def _process(self, asset_id: str) -> None:
+        # An attempt counts when the job starts, not when its batch is claimed: a kill in
+        # one job must not count against the jobs claimed with it and never started.
+        started = await FactJob.filter(asset_id=asset_id, holder=self.holder).update(
+            attempts=F("attempts") + 1
+        )
         job = await FactJob.filter(asset_id=asset_id, holder=self.holder).first()
-        if job is None:
+        if not started or job is None:
             return  # lost the lease meanwhile
         asset = await Asset.filter(id=asset_id, deleted_at=None).first()
         if asset is None:

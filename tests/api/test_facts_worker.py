@@ -1,5 +1,5 @@
 """The facts worker's edges, on both backends: under a full render budget or a storage
-outage the job waits, it is never dropped (a job is dropped only after MAX_ATTEMPTS claims
+outage the job waits, it is never dropped (a job is dropped only after MAX_ATTEMPTS starts
 that did not come back, the mark of media that kill the process); an asset deleted while
 its facts were computed gets neither the facts nor an `asset.updated` after its
 `asset.deleted`."""
@@ -84,3 +84,50 @@ async def test_an_asset_deleted_while_its_facts_are_computed_stays_deleted(tenan
     mine = [t for t, body in events if asset["id"] in body]
     assert mine == ["asset.deleted"], mine
     assert (await tenant.delete(f"/api/v1/webhooks/{hook}")).status_code in (200, 204)
+
+
+class _Killed(BaseException):
+    """What a kill -9 looks like from inside: the round ends with its claims still leased."""
+
+
+async def test_a_job_that_kills_its_worker_does_not_take_its_batch_with_it(
+    app, tenant, monkeypatch
+):
+    """A worker claims a batch but works one job at a time; a kill in the first job used to
+    count an attempt for every job of the batch, so media that kill the process dropped up
+    to CLAIM_BATCH - 1 innocent jobs with it, their facts null for good."""
+    killer = await upload(tenant, subject_image(80, 60, 0.3, 0.3), "killer.jpg")
+    innocent = await upload(tenant, subject_image(80, 60, 0.6, 0.6), "innocent.jpg")
+    await wait_for_facts(tenant, killer["id"])
+    await wait_for_facts(tenant, innocent["id"])
+    await Asset.filter(id__in=[killer["id"], innocent["id"]]).update(content_hash=None)
+    worker = facts.FactsWorker(app.state.runtime)
+    compute = worker._compute
+
+    async def dies_on_the_killer(asset):
+        if asset.id == killer["id"]:
+            raise _Killed()
+        return await compute(asset)
+
+    try:
+        created = utcnow_ms()
+        for asset_id in (killer["id"], innocent["id"]):  # the killer first, in one batch
+            await FactJob.create(asset_id=asset_id, created_at=created)
+        monkeypatch.setattr(worker, "_compute", dies_on_the_killer)
+        for _ in range(facts.MAX_ATTEMPTS):
+            await FactJob.filter(asset_id__in=[killer["id"], innocent["id"]]).update(
+                lease_expires_at=None  # the lease of the killed process ran out
+            )
+            with pytest.raises(_Killed):
+                await worker.run_once()
+        monkeypatch.undo()
+        await FactJob.filter(asset_id__in=[killer["id"], innocent["id"]]).update(
+            lease_expires_at=None
+        )
+        await worker.run_once()
+    finally:
+        worker.close()
+    r = await tenant.get(f"/api/v1/assets/{innocent['id']}")
+    assert r.json()["contentHash"] is not None, "the innocent job was dropped with the killer"
+    r = await tenant.get(f"/api/v1/assets/{killer['id']}")
+    assert r.json()["contentHash"] is None  # dropped after MAX_ATTEMPTS, as documented
