@@ -38,6 +38,12 @@ log = logging.getLogger(__name__)
 MAX_PACKETS = 2_000
 # Packets read to find the duration of a file whose headers do not say (probe).
 MAX_DURATION_PACKETS = 2_000_000
+# Pixels a side FFmpeg may add to the declared frame size when it checks a frame's buffer
+# against `max_pixels` (stride alignment up to 64, 64-pixel coding tree blocks): twice that.
+_CODED_MARGIN = 128
+# FFmpeg checks some of a decoder's own buffers against `max_pixels` too: MPEG-4 Part 2
+# needs 53,760 whatever its frame size (measured here). 1 Mpx costs nothing to allow.
+_MIN_PIXEL_BOUND = 1 << 20
 # `posterAt`: ASCII seconds (`2.5`) or a percentage of the duration (`25%`).
 _POSTER_AT = re.compile(r"([0-9]{1,9})(\.[0-9]{1,6})?(%?)")
 DEFAULT_POSTER_AT = "25%"
@@ -271,6 +277,15 @@ def poster_frame(
             raise UndecodableVideo("no frame size")
         if declared > max_pixels:
             raise VideoTooLarge()
+        # FFmpeg itself refuses a larger frame before allocating it: the checks below come
+        # after the decode, whose buffers (73 MB for an 8000x6000 Motion-JPEG frame in a
+        # file declaring 320x240) the caller's memory reservation never counted. The margin
+        # is for what FFmpeg counts beyond the declared size: the width rounded up for SIMD
+        # strides, coded sizes rounded up to whole macroblocks or coding tree blocks.
+        bound = max(
+            (codec.width + _CODED_MARGIN) * (codec.height + _CODED_MARGIN), _MIN_PIXEL_BOUND
+        )
+        codec.options = {**codec.options, "max_pixels": str(bound)}
         target = at.target(_duration(container, stream) or duration)
         if target > 0 and stream.time_base:
             start = stream.start_time or 0
