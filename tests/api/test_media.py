@@ -349,6 +349,41 @@ async def test_each_gravity_crops_exactly_and_keeps_the_subject(tenant, size, bo
     assert crops["attention"] != crops["center"]
 
 
+# Stored pixels whose EXIF orientation turns them into the displayed image (libvips' autorot
+# of the stored image gives the displayed one back).
+_STORED_FOR = {
+    5: lambda shown: shown.rot90().fliphor(),
+    6: lambda shown: shown.rot270(),
+    7: lambda shown: shown.rot270().fliphor(),
+    8: lambda shown: shown.rot90(),
+}
+
+
+@pytest.mark.parametrize("orientation", sorted(_STORED_FOR))
+async def test_exif_turned_images_have_their_focal_point_and_crops_as_displayed(
+    tenant, orientation
+):
+    import pyvips
+
+    # Displayed 400x900 (portrait), the subject low on the right.
+    shown = pyvips.Image.new_from_buffer(subject_image(400, 900, 0.8, 0.85, ".png"), "")
+    stored = _STORED_FOR[orientation](shown).copy()
+    stored.set_type(pyvips.GValue.gint_type, "orientation", orientation)
+    assert (stored.autorot() - shown).abs().max() == 0
+    asset = await upload(tenant, stored.jpegsave_buffer(Q=92, keep="exif"), "phone.jpg")
+    assert (asset["width"], asset["height"]) == (400, 900)
+    filled = await wait_for_facts(tenant, asset["id"])
+    point = filled["focalPoint"]
+    assert abs(point["x"] - 0.8) < 0.1 and abs(point["y"] - 0.85) < 0.1, point
+    from fast_thumbhash import thumb_hash_to_approximate_aspect_ratio
+
+    thumbhash = base64.b64decode(filled["thumbhash"])
+    assert thumb_hash_to_approximate_aspect_ratio(thumbhash) < 0.5  # 400/900, not 900/400
+    for box in ((200, 200), (300, 100)):  # boxes where the centre crop misses the subject
+        crops = {g: await _crop(tenant, asset["id"], g, *box) for g in ("center", "focal")}
+        assert redness(crops["focal"]) > redness(crops["center"]) + 3, (box, orientation)
+
+
 async def test_focal_crop_follows_a_moved_focal_point(tenant):
     asset = await upload(tenant, subject_image(800, 400, 0.1, 0.5), "moved.jpg")
     await wait_for_facts(tenant, asset["id"])

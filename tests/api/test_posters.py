@@ -279,3 +279,79 @@ async def test_video_frames_count_in_the_render_memory_budget(tenant, clip, smal
     r = await _poster(tenant, small["id"], maxWidth="200")
     assert r.status_code == 200, r.text
     assert (await wait_for_facts(tenant, small["id"]))["focalPoint"]["source"] == "auto"
+
+
+def _turned(data: bytes) -> bytes:
+    """`data` (an MP4) with its video track's display matrix turned 90 degrees clockwise,
+    as a phone held upright records: the same coded frames, displayed portrait."""
+    import struct
+
+    at = data.index(b"tkhd")
+    version = data[at + 4]
+    # tkhd: size+type before `at`; version/flags 4, times and ids 20 (32 in version 1),
+    # reserved 8, layer, alternate group, volume, reserved 2 each: then the 3x3 matrix.
+    matrix = at + 4 + 4 + (32 if version == 1 else 20) + 8 + 8
+    one, minus_one = 0x10000, -0x10000 & 0xFFFFFFFF
+    assert struct.unpack(">9I", data[matrix : matrix + 36])[:5] == (one, 0, 0, 0, one)
+    turned = struct.pack(">9I", 0, one, 0, minus_one, 0, 0, 0, 0, 0x40000000)
+    return data[:matrix] + turned + data[matrix + 36 :]
+
+
+def _subject_clip(width: int, height: int, cx: float, cy: float) -> bytes:
+    """1 s of one still: grey noise with a red disc at (cx, cy) of the coded frame."""
+    import av
+    import pyvips
+
+    from tests.helpers import subject_image
+
+    still = pyvips.Image.new_from_buffer(subject_image(width, height, cx, cy, ".png"), "")
+    pixels = still.write_to_memory()
+
+    def frames():
+        for _ in range(10):
+            frame = av.VideoFrame(width, height, "rgb24")
+            frame.planes[0].update(pixels)
+            yield frame
+
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "ultrafast"}
+        encode_frames(container, stream, frames())
+    return buffer.getvalue()
+
+
+async def test_a_phone_video_is_upright_in_its_facts_posters_and_crops(tenant):
+    from tests.helpers import redness
+
+    # Coded 320x160 with the subject at the right; turned clockwise, the right is the bottom.
+    data = _turned(_subject_clip(320, 160, 0.85, 0.5))
+    asset = await upload(tenant, data, "upright.mp4", "video/mp4")
+    filled = await wait_for_facts(tenant, asset["id"])
+    assert (filled["width"], filled["height"]) == (160, 320)
+    assert filled["focalPoint"]["y"] > 0.7 and 0.3 < filled["focalPoint"]["x"] < 0.7
+    r = await _poster(tenant, asset["id"], posterAt="0.5", format="png")
+    assert r.status_code == 200, r.text
+    poster = decode(await _download(tenant, r.json()["url"]))
+    assert (poster.width, poster.height) == (160, 320)
+    bottom = poster.crop(0, 240, 160, 80).write_to_buffer(".png")
+    top = poster.crop(0, 0, 160, 240).write_to_buffer(".png")
+    assert redness(bottom) > redness(top) + 5
+    crops = {}
+    for gravity in ("center", "focal", "attention"):
+        r = await _poster(
+            tenant,
+            asset["id"],
+            posterAt="0.5",
+            format="png",
+            maxWidth="100",
+            maxHeight="100",
+            preserveAspect="false",
+            gravity=gravity,
+        )
+        assert r.status_code == 200, r.text
+        assert (r.json()["width"], r.json()["height"]) == (100, 100)
+        crops[gravity] = redness(await _download(tenant, r.json()["url"]))
+    assert crops["focal"] > crops["center"] + 5
+    assert crops["attention"] > crops["center"] + 5
