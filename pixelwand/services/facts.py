@@ -32,6 +32,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
+import io
 import logging
 import math
 import os
@@ -53,6 +54,7 @@ from pixelwand.imaging.pipeline import memory_needed
 from pixelwand.models import Asset, FactJob
 from pixelwand.runtime import Runtime
 from pixelwand.services import webhooks
+from pixelwand.services.posters import RangeReader
 from pixelwand.services.records import utcnow_ms
 from pixelwand.services.rendering import budget_for
 from pixelwand.storage.base import ObjectNotFound
@@ -135,7 +137,7 @@ def _file_sha256(path: Path) -> str:
 
 
 def compute(
-    path: Path,
+    path: Path | io.IOBase,
     *,
     media_type: str,
     mime_type: str,
@@ -145,9 +147,13 @@ def compute(
 ) -> dict[str, Any]:
     """The asset columns to write (blocking). Undecodable media give the hash alone; without
     `decode` (too large for the memory budget) images give the hash alone and videos what
-    their headers say."""
-    values: dict[str, Any] = {"content_hash": f"sha256:{known_sha256 or _file_sha256(path)}"}
+    their headers say. A video may be a reader over the stored object (its hash given)."""
+    if known_sha256 is None:
+        assert isinstance(path, Path)
+        known_sha256 = _file_sha256(path)
+    values: dict[str, Any] = {"content_hash": f"sha256:{known_sha256}"}
     if media_type == "IMAGE":
+        assert isinstance(path, Path)
         if not decode:
             return values
         from pixelwand.imaging.focal import image_facts
@@ -168,9 +174,11 @@ def compute(
     return values
 
 
-def facts_memory(path: Path, media_type: str, mime_type: str, max_pixels: int) -> int:
-    """Estimated peak bytes of computing a file's facts (blocking: it reads the header)."""
+def facts_memory(path: Path | io.IOBase, media_type: str, mime_type: str, max_pixels: int) -> int:
+    """Estimated peak bytes of computing a file's facts (blocking: it reads the header).
+    A video may be a reader over the stored object; an image is always a file."""
     if media_type == "IMAGE":
+        assert isinstance(path, Path)
         return image_facts_memory(path, mime_type, max_pixels)
     return video_facts_memory(path)
 
@@ -187,7 +195,7 @@ def image_facts_memory(path: Path, mime_type: str, max_pixels: int) -> int:
         return 0
 
 
-def video_facts_memory(path: Path) -> int:
+def video_facts_memory(path: Path | io.IOBase) -> int:
     """Estimated peak bytes of a video's facts (its 25% poster frame); 0 when the headers
     do not tell the frame size (the facts then stop at the probe)."""
     from pixelwand.imaging import video
@@ -204,7 +212,7 @@ def video_facts_memory(path: Path) -> int:
     )
 
 
-def _video_values(path: Path, max_pixels: int, *, poster: bool) -> dict[str, Any]:
+def _video_values(path: Path | io.IOBase, max_pixels: int, *, poster: bool) -> dict[str, Any]:
     from pixelwand.imaging import video
 
     if not video.available():  # installed without the `video` extra
@@ -237,7 +245,7 @@ def _video_values(path: Path, max_pixels: int, *, poster: bool) -> dict[str, Any
     except (video.UndecodableVideo, video.VideoTooLarge, video.PosterPastEnd):
         pass
     except Exception:  # a poster is a bonus: the probed facts stand without it
-        log.info("no poster frame for facts of %s", path.name, exc_info=True)
+        log.info("no poster frame for facts of %s", getattr(path, "name", path), exc_info=True)
     return values
 
 
@@ -361,37 +369,64 @@ class FactsWorker:
             webhooks.wake_workers()
 
     async def _compute(self, asset: Asset) -> dict[str, Any]:
-        runtime = self.runtime
-        settings = runtime.settings
-        storage = runtime.storage
+        storage = self.runtime.storage
         known = await storage.known_sha256(asset.storage_key)
+        if asset.media_type == "VIDEO" and await storage.local_path(asset.storage_key) is None:
+            # No temporary copy: a video may be larger than the temporary disk (a copy that
+            # failed for lack of space was retried every poll, filling the disk each time).
+            # Hashed as it streams, then probed and decoded by ranged reads, as posters are.
+            known = known or await self._streamed_sha256(asset.storage_key)
+            reader = RangeReader(
+                storage,
+                asset.storage_key,
+                asset.size,
+                asyncio.get_running_loop(),
+                self.runtime.settings.storage_timeout_seconds,
+            )
+            values = await self._compute_from(asset, reader, known)
+            if reader.error is not None:  # the store failed a read, not the video
+                raise StorageUnavailable()
+            return values
+        async with storage.local_copy(asset.storage_key) as path:
+            return await self._compute_from(asset, path, known)
+
+    async def _streamed_sha256(self, key: str) -> str:
+        digest = hashlib.sha256()
+        loop = asyncio.get_running_loop()
+        async for chunk in self.runtime.storage.stream(key):
+            await loop.run_in_executor(self._executor, digest.update, chunk)
+        return digest.hexdigest()
+
+    async def _compute_from(
+        self, asset: Asset, source: Path | io.IOBase, known: str | None
+    ) -> dict[str, Any]:
+        settings = self.runtime.settings
         loop = asyncio.get_running_loop()
         media_type = asset.media_type
-        async with storage.local_copy(asset.storage_key) as path:
-            needed = await loop.run_in_executor(
+        needed = await loop.run_in_executor(
+            self._executor,
+            facts_memory,
+            source,
+            media_type,
+            asset.mime_type,
+            settings.max_image_pixels,
+        )
+        decode = needed <= settings.render_memory_bytes
+        if not decode:
+            log.info("facts of asset %s: too large to decode, no pixel facts", asset.id)
+            needed = 0
+        async with budget_for(self.runtime).reserve(needed):
+            return await loop.run_in_executor(
                 self._executor,
-                facts_memory,
-                path,
-                media_type,
-                asset.mime_type,
-                settings.max_image_pixels,
+                lambda: compute(
+                    source,
+                    media_type=media_type,
+                    mime_type=asset.mime_type,
+                    known_sha256=known,
+                    max_pixels=settings.max_image_pixels,
+                    decode=decode,
+                ),
             )
-            decode = needed <= settings.render_memory_bytes
-            if not decode:
-                log.info("facts of asset %s: too large to decode, no pixel facts", asset.id)
-                needed = 0
-            async with budget_for(runtime).reserve(needed):
-                return await loop.run_in_executor(
-                    self._executor,
-                    lambda: compute(
-                        path,
-                        media_type=media_type,
-                        mime_type=asset.mime_type,
-                        known_sha256=known,
-                        max_pixels=settings.max_image_pixels,
-                        decode=decode,
-                    ),
-                )
 
     async def _release(self, asset_id: str) -> None:
         """Give a claim back without counting it; the job is free again after a poll."""

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from pixelwand.errors import BadRequest
+from pixelwand.errors import BadRequest, StorageUnavailable
 from pixelwand.imaging.budget import video_frame_memory
 from pixelwand.imaging.errors import ImageTooLargeToRender
 from pixelwand.imaging.params import TransformParams
@@ -54,6 +54,9 @@ class RangeReader(io.RawIOBase):
         self._pos = 0
         self._buffer = b""
         self._buffer_start = 0
+        # FFmpeg takes a failed read for the end of the file: the caller looks here to tell
+        # an outage of the store from a video that does not decode.
+        self.error: BaseException | None = None
 
     def readable(self) -> bool:
         return True
@@ -79,7 +82,12 @@ class RangeReader(io.RawIOBase):
             future = asyncio.run_coroutine_threadsafe(
                 self._storage.read_range(self._key, self._pos, length), self._loop
             )
-            self._buffer = future.result(self._timeout)
+            try:
+                self._buffer = future.result(self._timeout)
+            except BaseException as exc:
+                future.cancel()
+                self.error = exc
+                raise
             self._buffer_start = self._pos
             start = 0
         chunk = self._buffer[start : start + wanted]
@@ -127,11 +135,14 @@ async def render_poster(
     loop = asyncio.get_running_loop()
     path = await storage.local_path(asset.storage_key)
 
+    readers: list[RangeReader] = []
+
     def source() -> Path | RangeReader:  # each pass reads from the start
         if path is not None:
             return path
         timeout = settings.storage_timeout_seconds
-        return RangeReader(storage, asset.storage_key, asset.size, loop, timeout)
+        readers.append(RangeReader(storage, asset.storage_key, asset.size, loop, timeout))
+        return readers[-1]
 
     seconds = settings.video_decode_timeout_seconds
     max_pixels = settings.max_image_pixels
@@ -165,5 +176,8 @@ async def render_poster(
         log.warning("poster of asset %s: no frame within the deadline", asset.id)
         raise BadRequest("could not decode video: no frame within the time limit") from None
     except video.UndecodableVideo as exc:
+        if any(reader.error is not None for reader in readers):
+            # A failed read is the end of the file to FFmpeg: the store's fault, not the video's.
+            raise StorageUnavailable() from None
         log.info("poster of asset %s did not decode: %s", asset.id, exc.detail)
         raise

@@ -8,6 +8,7 @@ import zipfile
 
 import pytest
 
+from pixelwand.errors import StorageUnavailable
 from tests.api.test_media import _download, wait_for_facts
 from tests.helpers import (
     decode,
@@ -355,3 +356,85 @@ async def test_a_phone_video_is_upright_in_its_facts_posters_and_crops(tenant):
         crops[gravity] = redness(await _download(tenant, r.json()["url"]))
     assert crops["focal"] > crops["center"] + 5
     assert crops["attention"] > crops["center"] + 5
+
+
+@pytest.fixture
+def full_temp_disk(monkeypatch):
+    """The temporary directory cannot take another byte: the app's temporary copies of
+    stored objects are written to /dev/full (ENOSPC), everything else is untouched."""
+    import os
+    import tempfile
+
+    from pixelwand.storage import base
+
+    real = tempfile.mkstemp
+
+    def mkstemp(*args, **kwargs):
+        fd, name = real(*args, **kwargs)
+        if kwargs.get("prefix") == base.TEMP_PREFIX:
+            os.dup2(os.open("/dev/full", os.O_WRONLY), fd)
+        return fd, name
+
+    monkeypatch.setattr(base.tempfile, "mkstemp", mkstemp)
+
+
+async def test_video_facts_need_no_copy_of_the_video_on_disk(tenant, clip, full_temp_disk):
+    """On S3 the facts worker copied the whole object to the temporary disk before hashing
+    or probing it: a video larger than the free space failed every poll (ENOSPC counts as
+    the store being unavailable, so it was retried for ever, filling the disk each time)
+    and never got its facts. Hashed as it streams and probed by ranged reads, it needs
+    no copy (the local backend reads the file in place)."""
+    import hashlib
+
+    asset = await upload(tenant, clip, "big.mp4", "video/mp4")
+    filled = await wait_for_facts(tenant, asset["id"])
+    assert filled["contentHash"] == "sha256:" + hashlib.sha256(clip).hexdigest()
+    assert filled["videoCodec"] == "h264"
+    assert filled["durationSeconds"] == pytest.approx(2.0, abs=0.15)
+    assert (filled["width"], filled["height"]) == (320, 240)
+    assert filled["focalPoint"]["source"] == "auto"
+
+
+async def test_a_store_outage_while_a_video_is_probed_is_retried_not_taken_for_the_video(
+    app, tenant, clip, monkeypatch
+):
+    """Read by ranges, a failed read looks like the end of the file to FFmpeg: the facts
+    would be the hash alone, for good. The outage is the store's, so the job waits."""
+    storage = app.state.runtime.storage
+    read_range = storage.read_range
+    failed = []
+
+    async def fails_once(key, start, length):
+        # A reader's read-ahead (not finalize's sniff); FFmpeg tries a failed read again.
+        if length >= 64 * 1024 and len(failed) < 4:
+            failed.append(key)
+            raise StorageUnavailable()
+        return await read_range(key, start, length)
+
+    monkeypatch.setattr(storage, "read_range", fails_once)
+    asset = await upload(tenant, clip, "outage.mp4", "video/mp4")
+    filled = await wait_for_facts(tenant, asset["id"])
+    assert filled["videoCodec"] == "h264" and filled["durationSeconds"], (filled, len(failed))
+
+
+async def test_a_store_outage_while_a_poster_decodes_is_a_503_not_a_bad_video(
+    app, backend, tenant, clip, monkeypatch
+):
+    asset = await upload(tenant, clip, "outage.mp4", "video/mp4")
+    storage = app.state.runtime.storage
+    read_range = storage.read_range
+
+    async def fails(key, start, length):
+        if length >= 64 * 1024:  # a reader's read-ahead
+            raise StorageUnavailable()
+        return await read_range(key, start, length)
+
+    monkeypatch.setattr(storage, "read_range", fails)
+    r = await _poster(tenant, asset["id"], posterAt="0.5")
+    if backend.is_local:  # FFmpeg reads the file itself
+        assert r.status_code == 200, r.text
+        return
+    assert r.status_code == 503, r.text
+    monkeypatch.undo()
+    r = await _poster(tenant, asset["id"], posterAt="0.5")
+    assert r.status_code == 200, r.text
