@@ -263,3 +263,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+@pytest.fixture
+def full_temp_disk(monkeypatch):
+    """The temporary directory cannot take another byte: the app's temporary copies of
+    stored objects are written to /dev/full (ENOSPC), everything else is untouched."""
+    import os
+    import tempfile
+
+    from pixelwand.storage import base
+
+    real = tempfile.mkstemp
+
+    def mkstemp(*args, **kwargs):
+        fd, name = real(*args, **kwargs)
+        if kwargs.get("prefix") == base.TEMP_PREFIX:
+            full = os.open("/dev/full", os.O_WRONLY)
+            os.dup2(full, fd)
+            os.close(full)
+        return fd, name
+
+    monkeypatch.setattr(base.tempfile, "mkstemp", mkstemp)

@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import errno
 import hashlib
 import io
 import logging
@@ -126,6 +127,12 @@ def _finite(value: Any) -> float | None:
         return None
     number = float(value)
     return number if math.isfinite(number) and number >= 0 else None
+
+
+def _out_of_space(exc: BaseException) -> bool:
+    """Whether a StorageUnavailable came from our own disk being full (ENOSPC, EDQUOT)."""
+    cause = exc.__cause__
+    return isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def _file_sha256(path: Path) -> str:
@@ -387,8 +394,20 @@ class FactsWorker:
             if reader.error is not None:  # the store failed a read, not the video
                 raise StorageUnavailable()
             return values
-        async with storage.local_copy(asset.storage_key) as path:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                path = await stack.enter_async_context(storage.local_copy(asset.storage_key))
+            except StorageUnavailable as exc:
+                if not _out_of_space(exc):
+                    raise
+                # Our temporary disk cannot hold the image: waiting a poll would copy it
+                # again, fill the disk again and fail again, for ever. The hash needs no
+                # copy; the pixel facts stay null, as for an image too large to decode.
+                log.warning("facts of asset %s: no room for a copy, hash only", asset.id)
+                hexdigest = known or await self._streamed_sha256(asset.storage_key)
+                return {"content_hash": f"sha256:{hexdigest}"}
             return await self._compute_from(asset, path, known)
+        raise AssertionError("unreachable")  # for mypy: the block returns or raises
 
     async def _streamed_sha256(self, key: str) -> str:
         digest = hashlib.sha256()

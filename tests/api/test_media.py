@@ -472,3 +472,14 @@ async def test_presets_and_zip_exports_take_gravity(tenant):
         "/api/v1/exports", json={"assetIds": [asset["id"]], "config": {"gravity": "entropy"}}
     )
     assert r.status_code == 400 and "gravity" in r.json()["error"]
+
+
+async def test_an_image_too_large_for_the_temporary_disk_gets_its_hash(tenant, full_temp_disk):
+    """On S3 an image's facts read a temporary copy; when the disk cannot hold it, the copy
+    failed as an outage of the store, so the job was given back and tried again every poll
+    for ever (filling the disk each time). Now the hash is streamed and the job completes;
+    the pixel facts stay null (on local storage the file is read in place: all facts)."""
+    data = subject_image(120, 90, 0.3, 0.3)
+    asset = await upload(tenant, data, "no-room.jpg")
+    filled = await wait_for_facts(tenant, asset["id"])
+    assert filled["contentHash"] == "sha256:" + hashlib.sha256(data).hexdigest()

@@ -358,26 +358,6 @@ async def test_a_phone_video_is_upright_in_its_facts_posters_and_crops(tenant):
     assert crops["attention"] > crops["center"] + 5
 
 
-@pytest.fixture
-def full_temp_disk(monkeypatch):
-    """The temporary directory cannot take another byte: the app's temporary copies of
-    stored objects are written to /dev/full (ENOSPC), everything else is untouched."""
-    import os
-    import tempfile
-
-    from pixelwand.storage import base
-
-    real = tempfile.mkstemp
-
-    def mkstemp(*args, **kwargs):
-        fd, name = real(*args, **kwargs)
-        if kwargs.get("prefix") == base.TEMP_PREFIX:
-            os.dup2(os.open("/dev/full", os.O_WRONLY), fd)
-        return fd, name
-
-    monkeypatch.setattr(base.tempfile, "mkstemp", mkstemp)
-
-
 async def test_video_facts_need_no_copy_of_the_video_on_disk(tenant, clip, full_temp_disk):
     """On S3 the facts worker copied the whole object to the temporary disk before hashing
     or probing it: a video larger than the free space failed every poll (ENOSPC counts as
