@@ -379,35 +379,36 @@ class FactsWorker:
         storage = self.runtime.storage
         known = await storage.known_sha256(asset.storage_key)
         if asset.media_type == "VIDEO" and await storage.local_path(asset.storage_key) is None:
-            # No temporary copy: a video may be larger than the temporary disk (a copy that
-            # failed for lack of space was retried every poll, filling the disk each time).
-            # Hashed as it streams, then probed and decoded by ranged reads, as posters are.
-            known = known or await self._streamed_sha256(asset.storage_key)
-            reader = RangeReader(
-                storage,
-                asset.storage_key,
-                asset.size,
-                asyncio.get_running_loop(),
-                self.runtime.settings.storage_timeout_seconds,
-            )
-            values = await self._compute_from(asset, reader, known)
-            if reader.error is not None:  # the store failed a read, not the video
-                raise StorageUnavailable()
-            return values
-        async with contextlib.AsyncExitStack() as stack:
-            try:
-                path = await stack.enter_async_context(storage.local_copy(asset.storage_key))
-            except StorageUnavailable as exc:
-                if not _out_of_space(exc):
-                    raise
-                # Our temporary disk cannot hold the image: waiting a poll would copy it
-                # again, fill the disk again and fail again, for ever. The hash needs no
-                # copy; the pixel facts stay null, as for an image too large to decode.
-                log.warning("facts of asset %s: no room for a copy, hash only", asset.id)
-                hexdigest = known or await self._streamed_sha256(asset.storage_key)
-                return {"content_hash": f"sha256:{hexdigest}"}
-            return await self._compute_from(asset, path, known)
-        raise AssertionError("unreachable")  # for mypy: the block returns or raises
+            return await self._compute_by_ranges(asset, known)
+        try:
+            async with storage.local_copy(asset.storage_key) as path:
+                return await self._compute_from(asset, path, known)
+        except StorageUnavailable as exc:
+            if not _out_of_space(exc):
+                raise
+            # Our temporary disk cannot hold the image: waiting a poll would copy it again,
+            # fill the disk again and fail again, for ever. The hash needs no copy; the
+            # pixel facts stay null, as for an image too large to decode.
+            log.warning("facts of asset %s: no room for a copy, hash only", asset.id)
+            hexdigest = known or await self._streamed_sha256(asset.storage_key)
+            return {"content_hash": f"sha256:{hexdigest}"}
+
+    async def _compute_by_ranges(self, asset: Asset, known: str | None) -> dict[str, Any]:
+        """A video in a remote store, never copied: it may be larger than the temporary disk
+        (a copy that failed for lack of space was retried every poll, filling the disk each
+        time). Hashed as it streams, then probed and decoded by ranged reads, as posters are."""
+        known = known or await self._streamed_sha256(asset.storage_key)
+        reader = RangeReader(
+            self.runtime.storage,
+            asset.storage_key,
+            asset.size,
+            asyncio.get_running_loop(),
+            self.runtime.settings.storage_timeout_seconds,
+        )
+        values = await self._compute_from(asset, reader, known)
+        if reader.error is not None:  # the store failed a read, not the video
+            raise StorageUnavailable()
+        return values
 
     async def _streamed_sha256(self, key: str) -> str:
         digest = hashlib.sha256()
