@@ -42,6 +42,12 @@ def parse_url(url: object) -> tuple[str, str, int]:
         raise BadRequest("url has no host")
     if parts.username is not None or parts.password is not None:
         raise BadRequest("url must not carry credentials")
+    if port == 0:
+        raise BadRequest("url port must be 1-65535")
+    try:  # what the HTTP client will be given: a URL it refuses would never be sent
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise BadRequest(f"url is not a valid URL: {exc}") from None
     return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 

@@ -519,3 +519,46 @@ async def test_a_name_with_any_private_address_is_refused(app, monkeypatch):
     monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
     with pytest.raises(webhook_urls.BadRequest, match="private"):
         await webhook_urls.check_destination("https://hooks.example/", allow_private=False)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://\u2603.net/",  # a name IDNA 2008 refuses (the HTTP client would never send)
+        "http://ex\u00admple.com/",  # a soft hyphen
+        "http://[v1.x]/",  # an IP literal that is not an address
+        "http://hooks.example:0/",  # no port to connect to
+    ],
+)
+async def test_urls_the_client_cannot_send_to_are_400(tenant, app, monkeypatch, url):
+    """Refused when registered, whether private addresses are allowed (nothing resolved)
+    or not (the name answers a public address)."""
+    getaddrinfo, _ = _resolver(["93.184.216.34"])
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
+    runtime = app.state.runtime
+    for allow_private in (True, False):
+        saved = runtime.settings
+        runtime.settings = dataclasses.replace(saved, webhook_allow_private=allow_private)
+        try:
+            body = {"url": url, "events": ["asset.deleted"]}
+            r = await tenant.post("/api/v1/webhooks", json=body)
+        finally:
+            runtime.settings = saved
+        assert r.status_code == 400, (allow_private, r.text)
+        assert "url" in r.json()["error"]
+
+
+async def test_an_attempt_that_cannot_be_sent_is_a_failed_attempt(app):
+    """An endpoint stored before its URL was refusable: the attempt fails with a reason
+    (and is retried, then failed), instead of escaping and leaving the delivery leased."""
+    worker = DeliveryWorker(app.state.runtime.settings)
+    row = types.SimpleNamespace(
+        body='{"a":1}', event_id="evt_1", event_type="asset.deleted", attempts=0
+    )
+    endpoint = types.SimpleNamespace(url="http://\u2603.net/", secret="whsec_x")
+    try:
+        succeeded, status, _, error = await worker._attempt(row, endpoint)  # type: ignore[arg-type]
+    finally:
+        await worker.client.aclose()
+    assert (succeeded, status) == (False, None)
+    assert error and "url" in error.lower()
