@@ -26,6 +26,7 @@ from pixelwand.services.webhook_delivery import (
     backoff_seconds,
     sign,
 )
+from pixelwand.services.webhooks import MAX_ENDPOINTS
 from tests.helpers import make_image, upload, without_facts
 from tests.support.receiver import Receiver, running_receiver
 
@@ -593,3 +594,14 @@ async def test_a_slow_name_lookup_holds_no_thread_the_api_needs(app, monkeypatch
         hanging.set()
         await asyncio.gather(*attempts)
         await worker.client.aclose()
+
+
+async def test_at_most_25_endpoints_when_registered_at_once(tenant, receiver):
+    """The limit holds for registrations racing each other (count, then insert)."""
+    body = {"url": receiver.url(), "events": ["asset.deleted"]}
+    answers = await asyncio.gather(
+        *(tenant.post("/api/v1/webhooks", json=body) for _ in range(MAX_ENDPOINTS + 10))
+    )
+    assert sorted({r.status_code for r in answers}) == [201, 400]
+    assert sum(r.status_code == 201 for r in answers) == MAX_ENDPOINTS
+    assert len((await tenant.get("/api/v1/webhooks")).json()["webhooks"]) == MAX_ENDPOINTS
