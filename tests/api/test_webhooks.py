@@ -532,7 +532,7 @@ async def test_a_name_with_any_private_address_is_refused(app, monkeypatch):
         "http://hooks.example:0/",  # no port to connect to
     ],
 )
-async def test_urls_the_client_cannot_send_to_are_400(tenant, app, monkeypatch, url):
+async def test_urls_the_client_cannot_send_to_are_400(tenant, receiver, app, monkeypatch, url):
     """Refused when registered, whether private addresses are allowed (nothing resolved)
     or not (the name answers a public address)."""
     getaddrinfo, _ = _resolver(["93.184.216.34"])
@@ -548,6 +548,10 @@ async def test_urls_the_client_cannot_send_to_are_400(tenant, app, monkeypatch, 
             runtime.settings = saved
         assert r.status_code == 400, (allow_private, r.text)
         assert "url" in r.json()["error"]
+    hook, _ = await _register(tenant, receiver, events=["asset.deleted"])
+    r = await tenant.patch(f"/api/v1/webhooks/{hook['id']}", json={"url": url})
+    assert r.status_code == 400, r.text
+    assert (await tenant.get("/api/v1/webhooks")).json()["webhooks"][0]["url"] == hook["url"]
 
 
 async def test_an_attempt_that_cannot_be_sent_is_a_failed_attempt(app):
