@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -31,6 +32,15 @@ def _with_db(settings: Settings, fn: Callable[[], Awaitable[Any]]) -> Any:
 # --- commands ---------------------------------------------------------------------------
 
 
+def _announce(settings: Settings, message: str) -> None:
+    """A line for the operator: printed, or with PIXELWAND_LOG_FORMAT=json a log record, so
+    that every line a JSON server writes parses (the first-start key alone is printed)."""
+    if settings.log_format == "json":
+        logging.getLogger("pixelwand").info(message)
+    else:
+        print(message, flush=True)
+
+
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     async def main() -> None:
         try:
@@ -39,7 +49,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
             await db.disconnect()
 
     asyncio.run(main())
-    print("migrations applied")
+    _announce(settings, "migrations applied")
     return 0
 
 
@@ -74,7 +84,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"First start: created organization 'Default' ({org_id}) on the ENTERPRISE plan.")
         print("Admin API key (shown once, store it now):")
         print(key, flush=True)
-    print(f"Pixel Wand on {settings.base_url()}  (GraphQL: {settings.base_url()}/graphql)")
+    base = settings.base_url()
+    _announce(settings, f"Pixel Wand on {base}  (GraphQL: {base}/graphql)")
     uvicorn.run(
         "pixelwand.app:create_app",
         factory=True,

@@ -68,6 +68,20 @@ class JsonFormatter(logging.Formatter):
 
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+
+
+class TextFormatter(logging.Formatter):
+    """The plain-text line, its line breaks escaped: a decoded request path may hold any
+    character (%0A), and must not split a record into lines that read as records of their
+    own. A traceback, appended after, keeps its lines."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return super().formatMessage(record).replace("\r", "\\r").replace("\n", "\\n")
+
+
 # libvips reports every step of every render at INFO through pyvips ("VIPS: thumbnailing
 # source", ~7,000 lines in 40 minutes of a test server): only its warnings and errors are kept.
 QUIETER = {"pyvips": "WARNING"}
@@ -77,7 +91,7 @@ def configure(level: str, fmt: str = "text") -> None:
     """One handler on the root logger, in the chosen format; uvicorn's loggers propagate."""
     handler = logging.StreamHandler()
     handler.addFilter(ContextFilter())
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -91,9 +105,8 @@ def configure(level: str, fmt: str = "text") -> None:
 
 def uvicorn_log_config(level: str, fmt: str) -> dict[str, object]:
     """uvicorn's `log_config` for worker processes: the same handler and format."""
-    formatter: dict[str, object] = (
-        {"()": "pixelwand.logs.JsonFormatter"} if fmt == "json" else {"format": TEXT_FORMAT}
-    )
+    name = "JsonFormatter" if fmt == "json" else "TextFormatter"
+    formatter: dict[str, object] = {"()": f"pixelwand.logs.{name}"}
     return {
         "version": 1,
         "disable_existing_loggers": False,

@@ -180,3 +180,16 @@ async def test_renders_leave_libvips_chatter_out_of_the_log(
         assert r.status_code == 200, r.text
         assert (await http.get(r.json()["url"])).status_code == 200
     assert "VIPS:" not in server.output()
+
+
+async def test_every_line_of_a_json_server_is_json(server: LiveServer, admin_key: str) -> None:
+    """With PIXELWAND_LOG_FORMAT=json a log shipper reading the server's output (stdout and
+    stderr, as a container runtime collects them) parses every line, the start-up ones
+    included; only the first-start key, shown once to the operator, is plain text."""
+    async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
+        await http.get("/api/v1/assets/%0A%22%7D", headers={"X-Request-Id": 'q"}\\'})
+    first_start = ("First start: ", "Admin API key (shown once", admin_key)
+    for line in server.output().splitlines():
+        if line.startswith(first_start):
+            continue
+        assert isinstance(orjson.loads(line), dict), line

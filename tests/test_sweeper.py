@@ -156,3 +156,48 @@ async def test_old_temp_files_and_unfinished_copies_are_reaped(app, backend, tmp
     await storage.reap_temp_files(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))
     listed = await client.list_multipart_uploads(Bucket=storage.bucket)
     assert started["UploadId"] not in [u["UploadId"] for u in listed.get("Uploads", [])]
+
+
+async def test_settled_webhook_deliveries_go_after_their_retention(tenant, app):
+    """The outbox does not grow for ever: deliveries settled (succeeded, failed, skipped)
+    more than DELIVERY_RETENTION_DAYS ago are removed; pending ones, and recent ones, stay."""
+    from pixelwand.models import WebhookDelivery, WebhookEndpoint
+    from pixelwand.services.sweeper import DELIVERY_RETENTION_DAYS
+
+    endpoint = await WebhookEndpoint.create(
+        organization_id=tenant.org_id,
+        url="http://example.com/hook",
+        events=["asset.deleted"],
+        secret="whsec_x",
+        enabled=False,
+        created_at=dt.datetime.now(dt.UTC),
+        updated_at=dt.datetime.now(dt.UTC),
+    )
+    now = dt.datetime.now(dt.UTC)
+    old = now - dt.timedelta(days=DELIVERY_RETENTION_DAYS, hours=1)
+    recent = now - dt.timedelta(days=DELIVERY_RETENTION_DAYS - 1)
+    rows = {}
+    for name, status, created in [
+        ("old-succeeded", "succeeded", old),
+        ("old-failed", "failed", old),
+        ("old-skipped", "skipped", old),
+        ("old-pending", "pending", old),
+        ("recent-succeeded", "succeeded", recent),
+    ]:
+        row = await WebhookDelivery.create(
+            organization_id=tenant.org_id,
+            endpoint_id=endpoint.id,
+            event_id=f"evt_{name}",
+            event_type="asset.deleted",
+            body="{}",
+            status=status,
+            next_attempt_at=now + dt.timedelta(days=1),
+            created_at=created,
+        )
+        rows[name] = row.id
+    report = await _sweep(app)
+    left = set(
+        await WebhookDelivery.filter(endpoint_id=endpoint.id).values_list("event_id", flat=True)
+    )
+    assert left == {"evt_old-pending", "evt_recent-succeeded"}
+    assert report.deliveries_removed >= 3

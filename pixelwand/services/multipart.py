@@ -15,10 +15,11 @@ retention period.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from tortoise.exceptions import IntegrityError
@@ -57,8 +58,11 @@ MAX_PARTS = 10_000
 # Signed part URLs live an hour (capped by the upload's own expiry); clients ask again.
 SIGN_SECONDS = 3600
 MAX_SIGN_PER_REQUEST = 1000
-# How long one complete may run before another request may take it over.
-COMPLETE_LEASE_SECONDS = 3600
+# A complete holds a claim on its upload, renewed while it runs; one whose process died
+# lapses within the lease, well before a retried complete stops waiting for it (60 s), so
+# the retry takes over instead of answering 409.
+COMPLETE_LEASE_SECONDS = 45.0
+COMPLETE_RENEW_SECONDS = 15.0
 # How long a complete waits for a concurrent one (same upload) to give its answer.
 COMPLETE_WAIT_SECONDS = 60.0
 
@@ -168,10 +172,21 @@ async def _load(org_id: str, upload_id: str | None) -> MultipartUpload:
     return row
 
 
+def _being_completed(row: MultipartUpload) -> bool:
+    """A complete holds the upload now (a claim whose process died lapses: not held)."""
+    now = dt.datetime.now(dt.UTC)
+    return row.state == "completing" and row.lease_until is not None and row.lease_until > now
+
+
 def _require_open(row: MultipartUpload) -> None:
     """Parts may still be sent: not completed (parts are final then), not expired."""
-    if row.asset_id is not None or row.state != "pending":
+    if row.asset_id is not None or row.state == "completed":
         raise Conflict(f"multipart upload {row.id} is complete: its parts are final")
+    if _being_completed(row):
+        raise Conflict(
+            f"multipart upload {row.id} is being completed: its parts are final;"
+            " complete again for its asset"
+        )
     if row.expires_at <= dt.datetime.now(dt.UTC):
         raise NotFound(f"multipart upload {row.id} has expired")
 
@@ -226,7 +241,7 @@ async def part_upload_state(storage_key: str, backend_upload_id: str) -> str | N
     row = await MultipartUpload.filter(storage_key=storage_key).first()
     if row is None or row.backend_upload_id != backend_upload_id or row.state == "aborting":
         return None
-    if row.state != "pending" or row.asset_id is not None:
+    if row.state == "completed" or row.asset_id is not None or _being_completed(row):
         return "final"
     return "open" if row.expires_at > dt.datetime.now(dt.UTC) else None
 
@@ -278,15 +293,41 @@ def _check_claimed(
         raise BadRequest(f"parts: part {missing} is not listed (every part must be)")
 
 
+def _lease_end() -> dt.datetime:
+    return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=COMPLETE_LEASE_SECONDS)
+
+
 async def _claim(row: MultipartUpload) -> bool:
     now = dt.datetime.now(dt.UTC)
-    lease = now + dt.timedelta(seconds=COMPLETE_LEASE_SECONDS)
     open_or_stale = Q(state="pending") | Q(state="completing", lease_until__lt=now)
     return bool(
         await MultipartUpload.filter(open_or_stale, id=row.id, asset_id=None).update(
-            state="completing", lease_until=lease
+            state="completing", lease_until=_lease_end()
         )
     )
+
+
+@contextlib.asynccontextmanager
+async def _holding_claim(row: MultipartUpload) -> AsyncIterator[None]:
+    """Renew the complete's claim every COMPLETE_RENEW_SECONDS while the block runs."""
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(COMPLETE_RENEW_SECONDS)
+            try:
+                await MultipartUpload.filter(id=row.id, state="completing", asset_id=None).update(
+                    lease_until=_lease_end()
+                )
+            except Exception:  # the database may be down for a moment: the next round
+                log.warning("renewing the claim of multipart upload %s failed", row.id)
+
+    task = asyncio.create_task(renew())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _release(row: MultipartUpload) -> None:
@@ -329,22 +370,32 @@ async def complete_upload(
         if done is not None:
             return done, False
 
+    async with _holding_claim(row):
+        width, height = await _join_and_check(storage, run_blocking, row, parts)
+    return await _create_asset(
+        row, org_id, display_name or row.original_name, tags_, collection_id, width, height
+    )
+
+
+async def _join_and_check(
+    storage: Storage, run_blocking, row: MultipartUpload, parts: list[dict] | None
+) -> tuple[int | None, int | None]:
+    """Join the parts and check the object: its image dimensions. A refused object
+    discards the upload; any other failure gives it back (parts may be added, complete
+    retried)."""
     try:
         await _join(storage, row, parts)
     except BaseException:
-        await _release(row)  # still resumable: parts may be added and complete retried
+        await _release(row)
         raise
     try:
-        width, height = await _check_object(storage, run_blocking, row)
+        return await _check_object(storage, run_blocking, row)
     except BadRequest as exc:
         await _discard(storage, row)
         raise BadRequest(f"{exc.message}; the upload was discarded") from None
     except BaseException:
         await _release(row)
         raise
-    return await _create_asset(
-        row, org_id, display_name or row.original_name, tags_, collection_id, width, height
-    )
 
 
 async def _after_other_complete(org_id: str, row: MultipartUpload) -> AssetRecord | None:

@@ -11,7 +11,9 @@
 - temporary files older than the upload retention (`.part` files of interrupted local
   uploads, local copies of S3 objects, unfinished multipart copies), left by a process
   killed mid-way;
-- batch-export records whose links have expired.
+- batch-export records whose links have expired;
+- webhook deliveries settled (succeeded, failed, skipped) more than
+  DELIVERY_RETENTION_DAYS ago: each holds its event's body, one row per endpoint and event.
 
 It never touches the objects of live assets: originals and renditions are removed only
 after their asset is deleted.
@@ -33,7 +35,15 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
 from pixelwand import metrics
-from pixelwand.models import Asset, ExportJob, MultipartUpload, Rendition, SweepLock, Upload
+from pixelwand.models import (
+    Asset,
+    ExportJob,
+    MultipartUpload,
+    Rendition,
+    SweepLock,
+    Upload,
+    WebhookDelivery,
+)
 from pixelwand.services.multipart import remove_aborted
 from pixelwand.services.uploads import PRESIGN_SECONDS
 from pixelwand.storage import Storage
@@ -43,6 +53,8 @@ log = logging.getLogger(__name__)
 
 BATCH = 500
 LEASE_SECONDS = 300
+# How long a settled webhook delivery stays visible (GET .../deliveries shows the latest 50).
+DELIVERY_RETENTION_DAYS = 30
 
 
 @dataclasses.dataclass
@@ -53,6 +65,7 @@ class SweepReport:
     staged_removed: int = 0
     temp_files_removed: int = 0
     objects_deleted: int = 0
+    deliveries_removed: int = 0
     skipped_locked: bool = False
 
 
@@ -104,6 +117,10 @@ async def sweep(
         await _sweep_stale_multipart(storage, holder, cutoff, report)
         await _sweep_staged(storage, holder, now, report)
         await ExportJob.filter(expires_at__lt=now).delete()
+        report.deliveries_removed = await WebhookDelivery.filter(
+            status__in=("succeeded", "failed", "skipped"),
+            created_at__lt=now - dt.timedelta(days=DELIVERY_RETENTION_DAYS),
+        ).delete()
     finally:
         await _release(holder)
     report.temp_files_removed = await storage.reap_temp_files(cutoff)
@@ -114,6 +131,7 @@ async def sweep(
         ("multipart", report.multipart_aborted),
         ("temp_files", report.temp_files_removed),
         ("objects", report.objects_deleted),
+        ("webhook_deliveries", report.deliveries_removed),
     ):
         metrics.sweeper_removed.labels(kind).inc(count)
     if (

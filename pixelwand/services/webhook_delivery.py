@@ -208,6 +208,10 @@ class DeliveryWorker:
         except (httpx.HTTPError, TimeoutError, OSError) as exc:
             latency = (time.perf_counter() - started) * 1000
             return False, None, latency, _describe(exc)
+        except Exception as exc:  # whatever else stops an attempt is its outcome
+            # (a URL the client refuses, a malformed answer): recorded and retried like any
+            # failure, never left leased to be taken over and fail again for ever.
+            return False, None, None, _describe(exc)
         latency = (time.perf_counter() - started) * 1000
         status = response.status_code
         if 200 <= status < 300:

@@ -12,8 +12,10 @@ reserved and unspecified addresses are refused unless the operator allows them
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import httpx
@@ -21,6 +23,12 @@ import httpx
 from pixelwand.errors import BadRequest
 
 MAX_URL_LENGTH = 2048
+# Name lookups of webhook hosts run on threads of their own: a name whose DNS never
+# answers holds its thread until the resolver gives up (cancelling the wait does not free
+# it), and on the event loop's default executor (6 threads on 2 cores) a few such names
+# would stall every `asyncio.to_thread` of the API (file and image work). One thread per
+# delivery the worker runs at once (16), plus a few for registrations.
+_RESOLVER = ThreadPoolExecutor(max_workers=20, thread_name_prefix="webhook-dns")
 
 
 def parse_url(url: object) -> tuple[str, str, int]:
@@ -42,6 +50,12 @@ def parse_url(url: object) -> tuple[str, str, int]:
         raise BadRequest("url has no host")
     if parts.username is not None or parts.password is not None:
         raise BadRequest("url must not carry credentials")
+    if port == 0:
+        raise BadRequest("url port must be 1-65535")
+    try:  # what the HTTP client will be given: a URL it refuses would never be sent
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise BadRequest(f"url is not a valid URL: {exc}") from None
     return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
@@ -77,7 +91,7 @@ async def check_destination(url: str, *, allow_private: bool) -> str | None:
     if allow_private:
         return None
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = await _getaddrinfo(host, port)
     except (OSError, UnicodeError):
         raise BadRequest(f"url host {host!r} does not resolve") from None
     addresses = [str(info[4][0]) for info in infos]
@@ -87,6 +101,11 @@ async def check_destination(url: str, *, allow_private: bool) -> str | None:
             "set PIXELWAND_WEBHOOK_ALLOW_PRIVATE=1 to allow it"
         )
     return addresses[0]
+
+
+async def _getaddrinfo(host: str, port: int) -> list[tuple]:
+    lookup = functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    return await asyncio.get_running_loop().run_in_executor(_RESOLVER, lookup)
 
 
 def pinned(url: str, address: str | None) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:

@@ -94,22 +94,27 @@ async def create_endpoint(
     org_id: str, *, url: object, events: object, enabled: bool | None, allow_private: bool
 ) -> tuple[WebhookRecord, str]:
     """(endpoint, secret). The secret is answered here once."""
+    from pixelwand.services.uploads import reserving  # uploads imports this module
+
     parse_url(url)
     kinds = _events(events)
     await check_destination(str(url), allow_private=allow_private)
-    if await WebhookEndpoint.filter(organization_id=org_id).count() >= MAX_ENDPOINTS:
-        raise BadRequest(f"an organization may have at most {MAX_ENDPOINTS} webhooks")
-    now = utcnow_ms()
     secret = new_secret()
-    row = await WebhookEndpoint.create(
-        organization_id=org_id,
-        url=str(url),
-        events=kinds,
-        secret=secret,
-        enabled=True if enabled is None else bool(enabled),
-        created_at=now,
-        updated_at=now,
-    )
+    # The count and the insert as one step (the organization's lock, on every process):
+    # registrations racing each other cannot pass the limit together.
+    async with reserving(org_id):
+        if await WebhookEndpoint.filter(organization_id=org_id).count() >= MAX_ENDPOINTS:
+            raise BadRequest(f"an organization may have at most {MAX_ENDPOINTS} webhooks")
+        now = utcnow_ms()
+        row = await WebhookEndpoint.create(
+            organization_id=org_id,
+            url=str(url),
+            events=kinds,
+            secret=secret,
+            enabled=True if enabled is None else bool(enabled),
+            created_at=now,
+            updated_at=now,
+        )
     return _record(row), secret
 
 

@@ -150,3 +150,18 @@ async def test_an_error_line_names_its_requests_id_and_route(tenant, monkeypatch
             "POST",
             "/api/v1/assets",
         )
+
+
+def test_a_text_log_line_cannot_be_split_by_what_a_client_sent():
+    """A request path may hold any character once decoded (%0A, %0D): the plain-text
+    format keeps one record on one line, so no client can forge a line of its own."""
+    from pixelwand.logs import ContextFilter, TextFormatter
+
+    forged = "/x\n2026-12-03 INFO pixelwand.access [admin] GET /api/v1/keys 200\r"
+    record = logging.LogRecord(
+        "pixelwand.access", logging.INFO, __file__, 1, "GET %s 404", (forged,), None
+    )
+    ContextFilter().filter(record)
+    line = TextFormatter().format(record)
+    assert "\n" not in line and "\r" not in line
+    assert "GET /x\\n2026-12-03 INFO pixelwand.access" in line

@@ -265,6 +265,76 @@ async def test_a_complete_waiting_on_a_failed_one_gives_the_same_answer(
         assert (r.status_code, r.json()) == (400, {"error": "parts missing: 2 (of 2)"})
 
 
+async def test_a_complete_killed_midway_blocks_its_upload_for_less_than_a_retry_waits(
+    tenant, tmp_path
+):
+    """A complete whose process was killed (kill -9 of the server) leaves its claim behind.
+    The claim lapses before a retried complete stops waiting (that retry completes the
+    upload, no 409), and once lapsed the upload is open again: list, sign, abort work."""
+    from pixelwand.models import MultipartUpload
+    from pixelwand.services import multipart
+
+    path = tmp_path / "killed.mp4"
+    write_file(path, PART + 1)
+    ticket = await started(tenant, "killed.mp4", "video/mp4", PART + 1)
+    await send_parts(tenant, ticket, path, PART + 1, [1, 2], parallel=2)
+    row = await MultipartUpload.get(id=ticket["uploadId"])
+    assert await multipart._claim(row)  # the complete that is then killed
+    row = await MultipartUpload.get(id=ticket["uploadId"])
+    left = (row.lease_until - dt.datetime.now(dt.UTC)).total_seconds()
+    assert left < multipart.COMPLETE_WAIT_SECONDS
+    await MultipartUpload.filter(id=row.id).update(  # the time passes: the claim lapses
+        lease_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    )
+    assert sorted(await listed(tenant, ticket["uploadId"])) == [1, 2]
+    assert sorted(await sign(tenant, ticket["uploadId"], [2])) == [2]
+    r = await complete(tenant, ticket["uploadId"])
+    assert r.status_code == 201, r.text
+
+
+async def test_a_running_complete_keeps_its_claim(tenant, app, tmp_path, monkeypatch):
+    """A complete that takes longer than its claim's lease renews it: a second complete
+    waits for its asset and never joins the parts a second time."""
+    from pixelwand.models import MultipartUpload
+    from pixelwand.services import multipart
+
+    monkeypatch.setattr(multipart, "COMPLETE_LEASE_SECONDS", 0.5)
+    monkeypatch.setattr(multipart, "COMPLETE_RENEW_SECONDS", 0.05, raising=False)
+    path = tmp_path / "long.mp4"
+    write_file(path, PART + 1)
+    ticket = await started(tenant, "long.mp4", "video/mp4", PART + 1)
+    await send_parts(tenant, ticket, path, PART + 1, [1, 2], parallel=2)
+    store = storage(app)
+    joins: list[int] = []
+    joining, release = asyncio.Event(), asyncio.Event()
+    join = store.complete_multipart
+
+    async def slow_join(*args: Any) -> None:
+        joins.append(1)
+        joining.set()
+        await release.wait()
+        await join(*args)
+
+    monkeypatch.setattr(store, "complete_multipart", slow_join)
+    first = asyncio.create_task(complete(tenant, ticket["uploadId"]))
+    await joining.wait()
+    claimed = (await MultipartUpload.get(id=ticket["uploadId"])).lease_until
+    second = asyncio.create_task(complete(tenant, ticket["uploadId"]))
+    for _ in range(200):  # until the claim has outlived its first lease, renewed
+        lease = (await MultipartUpload.get(id=ticket["uploadId"])).lease_until
+        if lease is not None and lease > claimed + dt.timedelta(seconds=1):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the running complete never renewed its claim")
+    release.set()
+    created, again = await first, await second
+    assert created.status_code == 201, created.text
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] == created.json()["id"]
+    assert len(joins) == 1
+
+
 async def test_complete_with_the_clients_etags(tenant, tmp_path):
     size = PART + 10
     path = tmp_path / "e.mp4"

@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import hmac
 import socket
+import threading
 import time
 import types
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from pixelwand.services.webhook_delivery import (
     backoff_seconds,
     sign,
 )
+from pixelwand.services.webhooks import MAX_ENDPOINTS
 from tests.helpers import make_image, upload, without_facts
 from tests.support.receiver import Receiver, running_receiver
 
@@ -489,7 +491,7 @@ async def test_a_delivery_connects_to_the_address_it_vetted(
     """DNS rebinding: the name answers a public address to the check and loopback after it.
     The request must go to the vetted address, with the name kept for Host and TLS."""
     getaddrinfo, calls = _resolver([address], ["127.0.0.1"])
-    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(webhook_urls, "_getaddrinfo", getaddrinfo)
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -516,6 +518,94 @@ async def test_a_delivery_connects_to_the_address_it_vetted(
 
 async def test_a_name_with_any_private_address_is_refused(app, monkeypatch):
     getaddrinfo, _ = _resolver(["93.184.216.34", "10.0.0.7"])
-    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(webhook_urls, "_getaddrinfo", getaddrinfo)
     with pytest.raises(webhook_urls.BadRequest, match="private"):
         await webhook_urls.check_destination("https://hooks.example/", allow_private=False)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://\u2603.net/",  # a name IDNA 2008 refuses (the HTTP client would never send)
+        "http://ex\u00admple.com/",  # a soft hyphen
+        "http://[v1.x]/",  # an IP literal that is not an address
+        "http://hooks.example:0/",  # no port to connect to
+    ],
+)
+async def test_urls_the_client_cannot_send_to_are_400(tenant, receiver, app, monkeypatch, url):
+    """Refused when registered, whether private addresses are allowed (nothing resolved)
+    or not (the name answers a public address)."""
+    getaddrinfo, _ = _resolver(["93.184.216.34"])
+    monkeypatch.setattr(webhook_urls, "_getaddrinfo", getaddrinfo)
+    runtime = app.state.runtime
+    for allow_private in (True, False):
+        saved = runtime.settings
+        runtime.settings = dataclasses.replace(saved, webhook_allow_private=allow_private)
+        try:
+            body = {"url": url, "events": ["asset.deleted"]}
+            r = await tenant.post("/api/v1/webhooks", json=body)
+        finally:
+            runtime.settings = saved
+        assert r.status_code == 400, (allow_private, r.text)
+        assert "url" in r.json()["error"]
+    hook, _ = await _register(tenant, receiver, events=["asset.deleted"])
+    r = await tenant.patch(f"/api/v1/webhooks/{hook['id']}", json={"url": url})
+    assert r.status_code == 400, r.text
+    assert (await tenant.get("/api/v1/webhooks")).json()["webhooks"][0]["url"] == hook["url"]
+
+
+async def test_an_attempt_that_cannot_be_sent_is_a_failed_attempt(app):
+    """An endpoint stored before its URL was refusable: the attempt fails with a reason
+    (and is retried, then failed), instead of escaping and leaving the delivery leased."""
+    worker = DeliveryWorker(app.state.runtime.settings)
+    row = types.SimpleNamespace(
+        body='{"a":1}', event_id="evt_1", event_type="asset.deleted", attempts=0
+    )
+    endpoint = types.SimpleNamespace(url="http://\u2603.net/", secret="whsec_x")
+    try:
+        succeeded, status, _, error = await worker._attempt(row, endpoint)  # type: ignore[arg-type]
+    finally:
+        await worker.client.aclose()
+    assert (succeeded, status) == (False, None)
+    assert error and "url" in error.lower()
+
+
+async def test_a_slow_name_lookup_holds_no_thread_the_api_needs(app, monkeypatch):
+    """Lookups of webhook hosts whose DNS never answers (up to the worker's 16 deliveries
+    at once) leave the event loop's default executor free: the API's file and image work
+    (asyncio.to_thread) goes on."""
+    hanging = threading.Event()
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kw):
+        if host == "slow-dns.example":
+            hanging.wait(60)
+        return real(host, *args, **kw)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    settings = dataclasses.replace(app.state.runtime.settings, webhook_allow_private=False)
+    worker = DeliveryWorker(settings)
+    row = types.SimpleNamespace(
+        body='{"a":1}', event_id="evt_1", event_type="asset.deleted", attempts=0
+    )
+    endpoint = types.SimpleNamespace(url="http://slow-dns.example/", secret="whsec_x")
+    attempts = [asyncio.create_task(worker._attempt(row, endpoint)) for _ in range(CONCURRENCY)]
+    try:
+        await asyncio.sleep(0.2)  # the lookups are under way
+        other_work = asyncio.to_thread(lambda: "done")
+        assert await asyncio.wait_for(other_work, 30) == "done"
+    finally:
+        hanging.set()
+        await asyncio.gather(*attempts)
+        await worker.client.aclose()
+
+
+async def test_at_most_25_endpoints_when_registered_at_once(tenant, receiver):
+    """The limit holds for registrations racing each other (count, then insert)."""
+    body = {"url": receiver.url(), "events": ["asset.deleted"]}
+    answers = await asyncio.gather(
+        *(tenant.post("/api/v1/webhooks", json=body) for _ in range(MAX_ENDPOINTS + 10))
+    )
+    assert sorted({r.status_code for r in answers}) == [201, 400]
+    assert sum(r.status_code == 201 for r in answers) == MAX_ENDPOINTS
+    assert len((await tenant.get("/api/v1/webhooks")).json()["webhooks"]) == MAX_ENDPOINTS
