@@ -4,6 +4,7 @@ PIXELWAND_URL and PIXELWAND_API_KEY in its environment."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -386,3 +387,117 @@ def test_archives_past_500_assets_are_numbered() -> None:
         Path("out/photos-2.zip"),
         Path("out/photos-3.zip"),
     ]
+
+
+# --- an outside review's cases (issue 14) --------------------------------------------------
+
+
+async def test_names_with_brackets_are_shown_as_they_are(live: LiveServer, tmp_path: Path) -> None:
+    """Rich reads `[...]` as markup: names are data, shown verbatim, never styles or a crash."""
+    folder = tmp_path / "brackets"
+    folder.mkdir()
+    (folder / "IMG [edited].jpg").write_bytes(make_image(83, 21, ".jpg"))
+    (folder / "notes [red].txt").write_text("not an image")
+    done = client(live, "upload", str(folder))
+    assert done.returncode == 1, done.stderr
+    assert "notes [red].txt" in done.stdout
+    ids = [a["id"] for a in api(live, "GET", "/api/v1/assets", params={"q": "edited"})["items"]]
+    assert len(ids) == 1
+    api(live, "PATCH", f"/api/v1/assets/{ids[0]}", json={"name": "cut [/b] [bold]x[/bold]"})
+    listing = client(live, "assets", "list", "--q", "cut")
+    assert listing.returncode == 0, listing.stderr
+    assert "cut [/b] [bold]x[/bold]" in listing.stdout
+    shown = client(live, "assets", "show", ids[0])
+    assert shown.returncode == 0, shown.stderr
+    assert "cut [/b] [bold]x[/bold]" in shown.stdout
+
+
+def with_terminal_stderr(live: LiveServer, *args: str) -> subprocess.CompletedProcess[str]:
+    """The client run with stdout a pipe and stderr a terminal (a pty, drained meanwhile)."""
+    import pty
+    import threading
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIXELWAND_")}
+    env.update(PIXELWAND_URL=live.base, PIXELWAND_API_KEY=live.key, COLUMNS="40")
+    terminal, stderr = pty.openpty()
+
+    def drain() -> None:
+        with contextlib.suppress(OSError):
+            while os.read(terminal, 65536):
+                pass
+
+    threading.Thread(target=drain, daemon=True).start()
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "pixelwand", *args],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        os.close(stderr)
+        os.close(terminal)
+
+
+async def test_json_lines_go_to_stdout_when_stderr_is_a_terminal(
+    live: LiveServer, tmp_path: Path
+) -> None:
+    """`pixelwand upload --json DIR > results.jsonl` typed in a terminal: the progress bar
+    draws on the terminal (stderr) and every result line lands whole in the file."""
+    folder = tmp_path / "piped"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"p{i}.png").write_bytes(make_image(90 + i, 23, ".png"))
+    done = with_terminal_stderr(live, "upload", "--json", str(folder))
+    assert done.returncode == 0
+    results = json_lines(done.stdout)
+    assert sorted(r["path"] for r in results) == sorted(str(p) for p in folder.iterdir())
+    assert {r["status"] for r in results} == {"uploaded"}
+
+
+async def test_export_to_a_missing_folder_says_so(live: LiveServer, tmp_path: Path) -> None:
+    pic = tmp_path / "lone.png"
+    pic.write_bytes(make_image(97, 19, ".png"))
+    up = client(live, "upload", str(pic), "--json")
+    (asset_id,) = [r["assetId"] for r in json_lines(up.stdout)]
+    target = tmp_path / "no" / "such" / "dir" / "out.zip"
+    done = client(live, "export", asset_id, "-o", str(target))
+    assert done.returncode == 1
+    assert f"{target.parent}: no such directory" in done.stderr
+    assert not target.parent.exists()
+
+
+async def test_a_pasted_key_with_spaces_and_a_newline_works(live: LiveServer) -> None:
+    done = client(live, "collections", "list", "--json", key=f"  {live.key}\n")
+    assert done.returncode == 0, done.stderr
+    assert "collections" in json_lines(done.stdout)[0]
+
+
+async def test_an_id_is_one_path_segment(live: LiveServer, tmp_path: Path) -> None:
+    """`assets show/rm ID` never reach another route or asset through `../` or `?`."""
+    pic = tmp_path / "kept.png"
+    pic.write_bytes(make_image(99, 13, ".png"))
+    (kept,) = [r["assetId"] for r in json_lines(client(live, "upload", str(pic), "--json").stdout)]
+    done = client(live, "assets", "rm", f"x/../{kept}", f"{kept}?x")
+    assert done.returncode == 1
+    assert done.stderr.count("not found") == 2, done.stderr
+    assert api(live, "GET", f"/api/v1/assets/{kept}")["id"] == kept
+    shown = client(live, "assets", "show", "../export-presets")
+    assert shown.returncode == 1
+    assert "not found" in shown.stderr
+
+
+async def test_a_broken_symlink_in_a_folder_is_reported(live: LiveServer, tmp_path: Path) -> None:
+    folder = tmp_path / "links"
+    folder.mkdir()
+    (folder / "real.png").write_bytes(make_image(101, 11, ".png"))
+    (folder / "gone.png").symlink_to(tmp_path / "missing.png")
+    done = client(live, "upload", str(folder), "--json")
+    assert done.returncode == 1
+    by_path = {r["path"]: r for r in json_lines(done.stdout)}
+    assert by_path[str(folder / "real.png")]["status"] == "uploaded"
+    assert by_path[str(folder / "gone.png")]["status"] == "failed"
+    assert "no such file" in by_path[str(folder / "gone.png")]["error"]

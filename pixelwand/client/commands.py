@@ -23,7 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from pixelwand.client.api import Api, ClientError, Target
+from pixelwand.client.api import Api, ClientError, Target, segment
 from pixelwand.client.uploads import (
     MULTIPART_THRESHOLD,
     FileResult,
@@ -37,15 +37,19 @@ from pixelwand.client.uploads import (
 DEFAULT_URL = "http://127.0.0.1:8000"
 EXPORT_BATCH = 500  # assets per archive: the API's limit
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+# Names, paths and the API's messages are data: `[...]` in them is shown, never read as
+# rich markup (which dropped "[edited]" from "IMG [edited].jpg" and crashed on "[/b]").
+out = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, markup=False)
 
 
 def _target(args: argparse.Namespace) -> Target:
     url = args.url or os.environ.get("PIXELWAND_URL") or DEFAULT_URL
-    key = args.api_key or os.environ.get("PIXELWAND_API_KEY")
+    key = (args.api_key or os.environ.get("PIXELWAND_API_KEY") or "").strip()
     if not key:
         raise ClientError("no API key: set PIXELWAND_API_KEY or pass --api-key")
+    if any(c.isspace() for c in key):
+        raise ClientError("the API key contains spaces or line breaks: paste it whole")
     return Target(url, key)
 
 
@@ -101,7 +105,7 @@ async def _upload(api: Api, args: argparse.Namespace) -> int:
     )
 
     progress = Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
@@ -109,6 +113,9 @@ async def _upload(api: Api, args: argparse.Namespace) -> int:
         TimeElapsedColumn(),
         console=err,
         disable=args.json and not err.is_terminal,
+        # Result lines go to stdout, not through the bar's terminal (stderr): redirected
+        # stdout (`--json > results.jsonl`) got nothing, the lines went to the terminal.
+        redirect_stdout=out.is_terminal,
     )
     with progress:
         hashing = progress.add_task("hashing", total=len(files))
@@ -260,6 +267,15 @@ async def _export_config(api: Api, args: argparse.Namespace) -> dict[str, Any] |
     return config or None
 
 
+def _check_output_folder(output: Path) -> None:
+    """Refuse before asking the server for an archive that could not be written."""
+    folder = output.parent
+    if not folder.is_dir():
+        raise ClientError(f"{folder}: no such directory")
+    if not os.access(folder, os.W_OK):
+        raise ClientError(f"{folder}: not writable")
+
+
 def archive_paths(output: Path, count: int) -> list[Path]:
     if count <= 1:
         return [output]
@@ -281,12 +297,13 @@ async def _export(api: Api, args: argparse.Namespace) -> int:
         ids = [item["id"] async for item in api.pages(params)]
     if not ids:
         raise ClientError("no assets match")
+    _check_output_folder(Path(args.output))
     config = await _export_config(api, args)
     batches = [ids[i : i + EXPORT_BATCH] for i in range(0, len(ids), EXPORT_BATCH)]
     paths = archive_paths(Path(args.output), len(batches))
     written: list[dict[str, Any]] = []
     progress = Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
@@ -360,7 +377,7 @@ def cmd_assets_list(args: argparse.Namespace) -> int:
 
 def cmd_assets_show(args: argparse.Namespace) -> int:
     async def run(api: Api) -> int:
-        asset = await api.call("GET", f"/assets/{args.id}")
+        asset = await api.call("GET", f"/assets/{segment(args.id)}")
         if args.json:
             _json_line(asset)
             return 0
@@ -380,7 +397,7 @@ def cmd_assets_rm(args: argparse.Namespace) -> int:
         failed = 0
         for asset_id in args.ids:
             try:
-                body = await api.call("DELETE", f"/assets/{asset_id}")
+                body = await api.call("DELETE", f"/assets/{segment(asset_id)}")
                 if args.json:
                     _json_line(body)
                 else:
@@ -566,7 +583,10 @@ def run_client_command(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args))
     except ClientError as exc:
-        err.print(f"pixelwand: {exc.message}", markup=False)
+        err.print(f"pixelwand: {exc.message}")
+        return 1
+    except OSError as exc:  # a local file or folder: say which, never a traceback
+        err.print(f"pixelwand: {exc.filename or ''}: {exc.strerror or exc}")
         return 1
     except KeyboardInterrupt:
         return 130

@@ -69,7 +69,11 @@ def discover(paths: Iterable[str]) -> tuple[list[Path], list[FileResult]]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            for root, dirs, files in os.walk(p):
+
+            def unreadable(exc: OSError) -> None:
+                missing.append(FileResult(str(exc.filename), "failed", error=_why(exc)))
+
+            for root, dirs, files in os.walk(p, onerror=unreadable):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(files):
                     if not name.startswith("."):
@@ -77,6 +81,8 @@ def discover(paths: Iterable[str]) -> tuple[list[Path], list[FileResult]]:
                         if candidate.is_file() and candidate not in seen:
                             seen.add(candidate)
                             found.append(candidate)
+                        elif not candidate.exists():  # a link to nothing: say so
+                            missing.append(FileResult(str(candidate), "failed", error=BROKEN))
         elif p.is_file():
             if p not in seen:
                 seen.add(p)
@@ -84,6 +90,13 @@ def discover(paths: Iterable[str]) -> tuple[list[Path], list[FileResult]]:
         else:
             missing.append(FileResult(str(p), "failed", error="no such file or directory"))
     return found, missing
+
+
+BROKEN = "no such file or directory (a link to a missing file)"
+
+
+def _why(exc: OSError) -> str:
+    return f"cannot read the folder: {exc.strerror or exc}"
 
 
 def state_dir() -> Path:
