@@ -755,3 +755,44 @@ async def test_a_preset_is_kept_whole_when_edited_and_zipped(
     assert redness(archive.read(entry)) > redness(cut) + 5
     assert net.blocked == [] and net.errors == []
     await context.close()
+
+
+@survives_one_wedge(WEDGED_SECONDS)
+async def test_deleting_the_last_asset_of_a_page(
+    live: LiveServer, browser: Chromium, tmp_path: Path
+) -> None:
+    """13 assets, 12 a page: page 2 holds one. A search typed and erased leaves the filters
+    as they were, so the list stays on page 2 (it went back to page 1 when the search box
+    fell idle, as it did after any Next clicked within 0.3 s of the list). Ticked and deleted, that
+    asset leaves page 2 empty: the library steps back to page 1 (before: "No assets here
+    yet" under "12 assets", with no pager to leave it) and the selection drops it (before:
+    "1 selected", a ZIP of a deleted asset)."""
+    from playwright.async_api import expect
+
+    _, key = live.org_and_key("ENTERPRISE", "read,write,admin")
+    _seed(live, key, tmp_path / "seed", 13)
+    net = Offline()
+    context, page = await net.open(browser, viewport={"width": 1280, "height": 800})
+    await page.clock.install()  # timers still run; run_for moves them on at once
+    await _sign_in(page, live.base, key)
+    tiles = page.locator(".grid .tile")
+    await expect(page.get_by_text("13 assets, newest first")).to_be_visible()
+    await page.get_by_role("button", name="Next").click()
+    await expect(page.get_by_text("Page 2 of 2")).to_be_visible()
+    await expect(tiles).to_have_count(1)
+    await page.get_by_label("Search").fill("s")
+    await page.get_by_label("Search").fill("")
+    await page.clock.run_for(1000)  # the search box's idle moment, on the page's own clock
+    await expect(page.get_by_role("button", name="Previous")).to_be_enabled()
+    await expect(page.get_by_text("Page 2 of 2")).to_be_visible()
+    await tiles.first.get_by_role("checkbox").check()
+    await expect(page.get_by_text("1 selected")).to_be_visible()
+    await tiles.first.locator("button.thumb").click()
+    await page.get_by_role("button", name="Delete").click()
+    await page.get_by_role("button", name="Yes, delete").click()
+    await expect(page.get_by_text("12 assets, newest first")).to_be_visible()
+    await expect(tiles).to_have_count(12)
+    await expect(page.get_by_text("No assets here yet")).to_have_count(0)
+    await expect(page.get_by_text("Tick assets to download them as a ZIP.")).to_be_visible()
+    assert net.blocked == [] and net.errors == []
+    await context.close()
