@@ -468,6 +468,14 @@ async def test_export_to_a_missing_folder_says_so(live: LiveServer, tmp_path: Pa
     assert done.returncode == 1
     assert f"{target.parent}: no such directory" in done.stderr
     assert not target.parent.exists()
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for output in (str(folder), ".", ""):  # a folder, not an archive's name
+        done = client(live, "export", asset_id, "-o", output)
+        assert done.returncode == 1
+        assert "is a directory: name the archive" in done.stderr, done.stderr
+    left = os.listdir(tmp_path) + os.listdir(ROOT)
+    assert [name for name in left if name.endswith(".part")] == []
 
 
 async def test_a_pasted_key_with_spaces_and_a_newline_works(live: LiveServer) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import sys
@@ -269,6 +270,8 @@ async def _export_config(api: Api, args: argparse.Namespace) -> dict[str, Any] |
 
 def _check_output_folder(output: Path) -> None:
     """Refuse before asking the server for an archive that could not be written."""
+    if output.is_dir() or not output.name:  # `-o .`, `-o ""` or `-o some/folder`
+        raise ClientError(f"{output}: is a directory: name the archive, e.g. -o export.zip")
     folder = output.parent
     if not folder.is_dir():
         raise ClientError(f"{folder}: no such directory")
@@ -281,6 +284,23 @@ def archive_paths(output: Path, count: int) -> list[Path]:
         return [output]
     stem, suffix = output.stem, output.suffix or ".zip"
     return [output.with_name(f"{stem}-{i}{suffix}") for i in range(1, count + 1)]
+
+
+async def _download(
+    api: Api, body: dict[str, Any], partial: Path, advance: Callable[[int], None]
+) -> int:
+    """Stream one archive to `partial`; answers its size."""
+    size = 0
+    async with api.stream_post("/exports", body) as response:
+        f = await asyncio.to_thread(open, partial, "wb")
+        try:
+            async for chunk in response.aiter_bytes():
+                await asyncio.to_thread(f.write, chunk)
+                size += len(chunk)
+                advance(len(chunk))
+        finally:
+            f.close()
+    return size
 
 
 async def _export(api: Api, args: argparse.Namespace) -> int:
@@ -315,20 +335,15 @@ async def _export(api: Api, args: argparse.Namespace) -> int:
         for batch, path in zip(batches, paths, strict=True):
             task = progress.add_task(f"{path.name} ({len(batch)} assets)", total=None)
             partial = path.with_name(path.name + ".part")
-            size = 0
             body: dict[str, Any] = {"assetIds": batch}
             if config:
                 body["config"] = config
-            async with api.stream_post("/exports", body) as response:
-                f = await asyncio.to_thread(open, partial, "wb")
-                try:
-                    async for chunk in response.aiter_bytes():
-                        await asyncio.to_thread(f.write, chunk)
-                        size += len(chunk)
-                        progress.advance(task, len(chunk))
-                finally:
-                    f.close()
-            partial.replace(path)
+            advance = functools.partial(progress.advance, task)
+            try:
+                size = await _download(api, body, partial, advance)
+                partial.replace(path)
+            finally:
+                partial.unlink(missing_ok=True)  # a failed or interrupted archive
             progress.update(task, total=size, completed=size)
             written.append({"path": str(path), "assets": len(batch), "bytes": size})
     if args.json:
