@@ -509,3 +509,32 @@ async def test_a_broken_symlink_in_a_folder_is_reported(live: LiveServer, tmp_pa
     assert by_path[str(folder / "real.png")]["status"] == "uploaded"
     assert by_path[str(folder / "gone.png")]["status"] == "failed"
     assert "no such file" in by_path[str(folder / "gone.png")]["error"]
+
+
+async def test_known_content_is_looked_up_behind_a_proxy_with_short_urls() -> None:
+    """200 hashes make a 15 kB URL; a proxy refusing URLs over 8 kB (nginx's default) answers
+    414, and the lookup asks again in halves instead of failing the whole upload."""
+    from pixelwand.client.api import Api, Target
+    from pixelwand.client.uploads import existing_assets
+
+    hashes = [f"sha256:{i:064x}" for i in range(450)]
+    held = {h: f"asset{i}" for i, h in enumerate(hashes) if i % 7 == 0}
+    asked: list[int] = []
+
+    def proxy(request: httpx.Request) -> httpx.Response:
+        if len(str(request.url)) > 8192:
+            return httpx.Response(414, text="<html>414 Request-URI Too Large</html>")
+        wanted = request.url.params["contentHash"].split(",")
+        asked.append(len(wanted))
+        items = [{"id": held[h], "contentHash": h} for h in wanted if h in held]
+        return httpx.Response(200, json={"items": items, "totalPages": 1})
+
+    api = Api(Target("http://pixels.example", "ak_live_x"))
+    await api.http.aclose()
+    api.http = httpx.AsyncClient(transport=httpx.MockTransport(proxy))
+    try:
+        found, supported = await existing_assets(api, hashes)
+    finally:
+        await api.close()
+    assert supported and found == held
+    assert sum(asked) == len(hashes) and max(asked) <= 100
