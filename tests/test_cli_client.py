@@ -482,6 +482,11 @@ async def test_a_pasted_key_with_spaces_and_a_newline_works(live: LiveServer) ->
     done = client(live, "collections", "list", "--json", key=f"  {live.key}\n")
     assert done.returncode == 0, done.stderr
     assert "collections" in json_lines(done.stdout)[0]
+    # The prefix the keys list shows ("ak_live_AbCd…"), or a key cut by a line break.
+    for key in (live.key[:12] + "\u2026", live.key[:20] + " " + live.key[20:]):
+        done = client(live, "collections", "list", key=key)
+        assert done.returncode == 1
+        assert "paste the whole key" in done.stderr, done.stderr
 
 
 async def test_an_id_is_one_path_segment(live: LiveServer, tmp_path: Path) -> None:

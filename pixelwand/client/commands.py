@@ -49,8 +49,9 @@ def _target(args: argparse.Namespace) -> Target:
     key = (args.api_key or os.environ.get("PIXELWAND_API_KEY") or "").strip()
     if not key:
         raise ClientError("no API key: set PIXELWAND_API_KEY or pass --api-key")
-    if any(c.isspace() for c in key):
-        raise ClientError("the API key contains spaces or line breaks: paste it whole")
+    odd = next((c for c in key if not "!" <= c <= "~"), None)  # printable ASCII only
+    if odd is not None:
+        raise ClientError(f"the API key contains {odd!r}, which no key holds: paste the whole key")
     return Target(url, key)
 
 
