@@ -802,3 +802,35 @@ async def test_deleting_the_last_asset_of_a_page(
     await expect(page.get_by_text("Tick assets to download them as a ZIP.")).to_be_visible()
     assert net.blocked == [] and net.errors == []
     await context.close()
+
+
+@survives_one_wedge(WEDGED_SECONDS)
+async def test_an_auto_preset_can_become_a_fixed_format(
+    live: LiveServer, browser: Chromium
+) -> None:
+    """Editing an AUTO preset (with its candidate list) into WEBP: the form carried the
+    candidates over whatever the format, and the API refused ("formats needs format AUTO"),
+    so an AUTO preset could never change format in the console."""
+    from playwright.async_api import expect
+
+    _, key = live.org_and_key("ENTERPRISE", "read,write")
+    auth = {"Authorization": f"Bearer {key}"}
+    preset = {"name": "flex", "format": "AUTO", "formats": ["WEBP", "JPEG"]}
+    async with httpx.AsyncClient(base_url=live.base, headers=auth) as api:
+        assert (await api.post("/api/v1/export-presets", json=preset)).status_code == 201
+    net = Offline()
+    context, page = await net.open(browser, viewport={"width": 1280, "height": 800})
+    await _sign_in(page, live.base, key)
+    await _nav(page, "Export presets")
+    await page.get_by_role("button", name="Edit flex").click()
+    await expect(page.get_by_text("AUTO picks among WEBP, JPEG (kept).")).to_be_visible()
+    await page.get_by_label("Format").select_option("WEBP")
+    await expect(page.get_by_text("AUTO picks among")).to_have_count(0)
+    await page.locator("#p-quality").fill("70")
+    await page.get_by_role("button", name="Save preset").click()
+    await expect(page.get_by_text("Updated “flex”.")).to_be_visible()
+    async with httpx.AsyncClient(base_url=live.base, headers=auth) as api:
+        (saved,) = (await api.get("/api/v1/export-presets")).json()["presets"]
+    assert (saved["format"], saved["quality"], saved["formats"]) == ("WEBP", 70, None)
+    assert net.blocked == [] and net.errors == []
+    await context.close()
