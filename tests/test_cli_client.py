@@ -543,3 +543,23 @@ async def test_known_content_is_looked_up_behind_a_proxy_with_short_urls() -> No
         await api.close()
     assert supported and found == held
     assert sum(asked) == len(hashes) and max(asked) <= 100
+
+
+async def test_a_server_that_is_not_pixel_wand_is_named() -> None:
+    """PIXELWAND_URL pointing at another app (a dev server answering every path with its
+    HTML page, 200): a message naming the URL, not a JSONDecodeError traceback."""
+    from pixelwand.client.api import Api, ClientError, Target
+
+    def other_app(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, html="<!doctype html><title>Some other app</title>")
+
+    api = Api(Target("http://127.0.0.1:8000", "ak_live_x"))
+    await api.http.aclose()
+    api.http = httpx.AsyncClient(transport=httpx.MockTransport(other_app))
+    try:
+        with pytest.raises(ClientError) as refused:
+            await api.call("GET", "/collections")
+    finally:
+        await api.close()
+    assert "http://127.0.0.1:8000 answered HTTP 200 without JSON" in refused.value.message
+    assert "is it a Pixel Wand server?" in refused.value.message

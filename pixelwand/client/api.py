@@ -101,7 +101,14 @@ class Api:
         response = await with_retries(send, what=f"{method} {path}")
         if response.status_code >= 400:
             raise ClientError(error_message(response), response.status_code)
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:  # another app at that address (a dev server's HTML page)
+            raise ClientError(
+                f"{self.base} answered HTTP {response.status_code} without JSON for"
+                f" {method} /api/v1{path}: is it a Pixel Wand server?",
+                response.status_code,
+            ) from None
 
     @contextlib.asynccontextmanager
     async def stream_post(self, path: str, json: Any) -> AsyncIterator[httpx.Response]:
