@@ -563,3 +563,34 @@ async def test_a_server_that_is_not_pixel_wand_is_named() -> None:
         await api.close()
     assert "http://127.0.0.1:8000 answered HTTP 200 without JSON" in refused.value.message
     assert "is it a Pixel Wand server?" in refused.value.message
+
+
+def test_an_export_cut_off_midway_is_one_line_and_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The server (or the network) drops the archive halfway: exit status 1 with a line
+    saying so, no traceback (it was an httpx.ReadError), no archive and no .part file."""
+    from pixelwand.client import commands
+    from pixelwand.client.api import Api
+
+    class CutOff(httpx.AsyncByteStream):
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            yield b"PK\x03\x04" + bytes(1000)
+            raise httpx.ReadError("connection reset by peer")
+
+    def server(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=CutOff())
+
+    class MockApi(Api):
+        def __init__(self, target: Any, **kw: Any) -> None:
+            super().__init__(target, **kw)
+            self.http = httpx.AsyncClient(transport=httpx.MockTransport(server))
+
+    monkeypatch.setattr(commands, "Api", MockApi)
+    output = tmp_path / "cut.zip"
+    parser = commands.argparse.ArgumentParser()
+    commands.add_client_commands(parser.add_subparsers())
+    args = parser.parse_args(["export", "a1", "--api-key", "ak_live_x", "-o", str(output)])
+    assert commands.run_client_command(args) == 1
+    assert "pixelwand: the connection was lost: ReadError" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []

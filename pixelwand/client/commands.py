@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -600,6 +601,9 @@ def run_client_command(args: argparse.Namespace) -> int:
         return int(args.func(args))
     except ClientError as exc:
         err.print(f"pixelwand: {exc.message}")
+        return 1
+    except httpx.TransportError as exc:  # mid-stream (an archive cut off, a read timeout)
+        err.print(f"pixelwand: the connection was lost: {exc.__class__.__name__}: {exc}")
         return 1
     except OSError as exc:  # a local file or folder: say which, never a traceback
         err.print(f"pixelwand: {exc.filename or ''}: {exc.strerror or exc}")
