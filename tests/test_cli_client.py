@@ -594,3 +594,24 @@ def test_an_export_cut_off_midway_is_one_line_and_leaves_no_file(
     assert commands.run_client_command(args) == 1
     assert "pixelwand: the connection was lost: ReadError" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []
+
+
+async def test_a_file_name_that_is_not_utf8_uploads(live: LiveServer, tmp_path: Path) -> None:
+    """A name from an old Latin-1 archive (`caf\\xe9.jpg` in bytes) aborted the whole upload
+    with a UnicodeEncodeError traceback; it uploads, named with U+FFFD for the bad byte,
+    whether sent in one PUT or in parts, and the other files upload beside it."""
+    folder = tmp_path / "latin1"
+    folder.mkdir()
+    (folder / "fine.png").write_bytes(make_image(103, 17, ".png"))
+    odd = folder / os.fsdecode(b"caf\xe9.png")
+    odd.write_bytes(make_image(104, 17, ".png"))
+    big = folder / os.fsdecode(b"gro\xdf.png")
+    big.write_bytes(make_image(300, 200, ".png"))
+    threshold = str(big.stat().st_size)  # the largest goes in parts, the others in one PUT
+    assert max(odd.stat().st_size, (folder / "fine.png").stat().st_size) < big.stat().st_size
+    done = client(live, "upload", str(folder), "--json", "--multipart-threshold", threshold)
+    assert done.returncode == 0, done.stderr
+    results = json_lines(done.stdout)
+    assert [r["status"] for r in results] == ["uploaded"] * 3
+    names = {api(live, "GET", f"/api/v1/assets/{r['assetId']}")["name"] for r in results}
+    assert names == {"fine.png", "caf\ufffd.png", "gro\ufffd.png"}

@@ -119,6 +119,12 @@ def mime_type(path: Path) -> str:
     return guessed or "application/octet-stream"
 
 
+def api_name(path: Path) -> str:
+    """The file's name as the API gets it: bytes that are not UTF-8 (a Latin-1 name from
+    an old archive) become U+FFFD instead of failing the JSON encoding of the request."""
+    return os.fsencode(path.name).decode("utf-8", "replace")
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -236,6 +242,7 @@ class Uploader:
             progress=progress,
             concurrency=self.part_concurrency,
             resume_file=resume_file_for(directory, self.api.base, local.path, st),
+            original_name=api_name(local.path),
             tags=self.tags or None,
             collection_id=self.collection_id,
             http=self.api.http,
@@ -243,7 +250,7 @@ class Uploader:
 
     async def _single(self, local: LocalFile, mime: str) -> dict[str, Any]:
         """presign → PUT → finalize."""
-        name = local.path.name
+        name = api_name(local.path)
         presigned = await self.api.call(
             "POST",
             "/assets",
