@@ -615,3 +615,32 @@ async def test_a_file_name_that_is_not_utf8_uploads(live: LiveServer, tmp_path: 
     assert [r["status"] for r in results] == ["uploaded"] * 3
     names = {api(live, "GET", f"/api/v1/assets/{r['assetId']}")["name"] for r in results}
     assert names == {"fine.png", "caf\ufffd.png", "gro\ufffd.png"}
+
+
+def test_a_wrong_key_is_told_before_hashing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """3,000 photos and a mistyped key: the API's 401 comes first, not after every file
+    has been read and hashed."""
+    from pixelwand.client import commands
+    from pixelwand.client.api import Api
+
+    (tmp_path / "a.png").write_bytes(make_image(20, 20, ".png"))
+    hashed: list[Path] = []
+    monkeypatch.setattr(commands, "sha256_of", lambda p: hashed.append(p) or "sha256:0")
+
+    def server(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, json={"error": "invalid or revoked API key"})
+
+    class MockApi(Api):
+        def __init__(self, target: Any, **kw: Any) -> None:
+            super().__init__(target, **kw)
+            self.http = httpx.AsyncClient(transport=httpx.MockTransport(server))
+
+    monkeypatch.setattr(commands, "Api", MockApi)
+    parser = commands.argparse.ArgumentParser()
+    commands.add_client_commands(parser.add_subparsers())
+    args = parser.parse_args(["upload", str(tmp_path), "--api-key", "ak_live_wrong"])
+    assert commands.run_client_command(args) == 1
+    assert "pixelwand: invalid or revoked API key" in capsys.readouterr().err
+    assert hashed == []

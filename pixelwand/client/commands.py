@@ -103,6 +103,7 @@ async def _upload(api: Api, args: argparse.Namespace) -> int:
             files.append(LocalFile(p, p.stat().st_size, result=FileResult(str(p))))
         except OSError as exc:
             results.append(FileResult(str(p), "failed", error=f"cannot read the file: {exc}"))
+    await _check_key(api)
     collection_id = (
         await api.collection_id(args.collection, create=True) if args.collection else None
     )
@@ -206,6 +207,15 @@ async def _upload(api: Api, args: argparse.Namespace) -> int:
     else:
         _summary(final)
     return 1 if any(r.status == "failed" for r in final) else 0
+
+
+async def _check_key(api: Api) -> None:
+    """A wrong, revoked or FREE-plan key is told at once, not after every file is hashed."""
+    try:
+        await api.call("GET", "/assets", params={"pageSize": 1})
+    except ClientError as exc:
+        if exc.status != 403:  # a write-only key may not list, and still uploads
+            raise
 
 
 def _summary(results: list[FileResult]) -> None:
