@@ -834,3 +834,52 @@ async def test_an_auto_preset_can_become_a_fixed_format(
     assert (saved["format"], saved["quality"], saved["formats"]) == ("WEBP", 70, None)
     assert net.blocked == [] and net.errors == []
     await context.close()
+
+
+@survives_one_wedge(WEDGED_SECONDS)
+async def test_long_names_fit_a_phone(live: LiveServer, browser: Chromium, tmp_path: Path) -> None:
+    """Names at the API's limits, without a space to break at, at 375 px: no page scrolls
+    sideways (a 200-character collection name made the collection <select>s, and so the
+    Library, Upload and Collections pages, 2,141 px wide) and a tile's checkbox keeps its
+    size beside a 254-character asset name (it was squeezed to a dot)."""
+    from playwright.async_api import expect
+
+    _, key = live.org_and_key("ENTERPRISE", "read,write,admin")
+    _seed(live, key, tmp_path / "seed", 1)
+    auth = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=live.base, headers=auth) as api:
+        (asset,) = (await api.get("/api/v1/assets")).json()["items"]
+        tags = [f"{'t' * 60}{i}" for i in range(40)]
+        changed = {"name": "n" * 250 + ".png", "tags": tags}
+        assert (await api.patch(f"/api/v1/assets/{asset['id']}", json=changed)).status_code == 200
+        parent = (await api.post("/api/v1/collections", json={"name": "c" * 200})).json()
+        child = {"name": "d" * 200, "parentId": parent["id"]}
+        assert (await api.post("/api/v1/collections", json=child)).status_code == 201
+        preset = {"name": "p" * 100, "format": "PNG"}
+        assert (await api.post("/api/v1/export-presets", json=preset)).status_code == 201
+    net = Offline()
+    context, page = await net.open(browser, viewport={"width": 375, "height": 700})
+    await _sign_in(page, live.base, key)
+    await expect(page.get_by_text("1 asset, newest first")).to_be_visible()
+    box = await page.locator(".grid .tile").first.get_by_role("checkbox").bounding_box()
+    assert box is not None and box["width"] >= 12
+    wide = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    await page.locator(".grid .tile").first.get_by_role("checkbox").check()
+    assert await page.evaluate(wide) == 0, "Library"
+    await page.locator(".grid .tile button.thumb").first.click()
+    await expect(page.get_by_role("dialog")).to_be_visible()
+    assert await page.evaluate(wide) == 0, "detail panel"
+    await page.keyboard.press("Escape")
+    shown = {  # what each page shows once its data is in
+        "Upload": page.get_by_role("option", name="c" * 200),
+        "Collections": page.get_by_role("link", name="d" * 200),
+        "Export presets": page.get_by_role("cell", name="p" * 100),
+        "API keys": page.get_by_role("cell", name="read, write, admin"),
+        "Usage": page.get_by_text("ENTERPRISE", exact=True),
+    }
+    for name, loaded in shown.items():
+        await _nav(page, name)
+        await expect(loaded.first).to_be_attached()
+        assert await page.evaluate(wide) == 0, name
+    assert net.blocked == [] and net.errors == []
+    await context.close()
