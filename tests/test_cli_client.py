@@ -644,3 +644,47 @@ def test_a_wrong_key_is_told_before_hashing(
     assert commands.run_client_command(args) == 1
     assert "pixelwand: invalid or revoked API key" in capsys.readouterr().err
     assert hashed == []
+
+
+def test_a_url_without_its_scheme_is_told_at_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`PIXELWAND_URL=127.0.0.1:8000` (no http://): said at once, not after six attempts and
+    15 s of backoff (an UnsupportedProtocol is the same on every attempt). So is any error
+    raised before a byte leaves (LocalProtocolError); a dropped connection is retried."""
+    from pixelwand.client import api as client_api
+    from pixelwand.client import commands
+
+    waits: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(client_api.asyncio, "sleep", no_sleep)
+    parser = commands.argparse.ArgumentParser()
+    commands.add_client_commands(parser.add_subparsers())
+    for url in ("127.0.0.1:8000", "ftp://pixels.example"):
+        args = parser.parse_args(["assets", "list", "--url", url, "--api-key", "ak_live_x"])
+        assert commands.run_client_command(args) == 1
+        assert "must start with http:// or https://" in capsys.readouterr().err
+    assert waits == []
+
+    async def attempts(error: Exception) -> int:
+        calls: list[int] = []
+
+        async def send() -> httpx.Response:
+            calls.append(1)
+            raise error
+
+        with pytest.raises(client_api.ClientError):
+            await client_api.with_retries(send)
+        return len(calls)
+
+    assert asyncio_run(attempts(httpx.LocalProtocolError("Illegal header value"))) == 1
+    assert asyncio_run(attempts(httpx.ConnectError("refused"))) == client_api.MAX_ATTEMPTS
+
+
+def asyncio_run(coroutine: Any) -> Any:
+    import asyncio
+
+    return asyncio.run(coroutine)

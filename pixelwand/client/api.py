@@ -14,6 +14,9 @@ from urllib.parse import quote
 import httpx
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Worth another attempt: the network or the server, not a request that cannot be sent
+# (UnsupportedProtocol, LocalProtocolError: the same on every attempt).
+RETRY_ERRORS = (httpx.NetworkError, httpx.TimeoutException, httpx.RemoteProtocolError)
 MAX_ATTEMPTS = 6
 MAX_DELAY_SECONDS = 30.0
 
@@ -65,7 +68,7 @@ async def with_retries(send: Callable[[], Any], *, what: str = "request") -> htt
         try:
             response = await send()
         except httpx.TransportError as exc:
-            if attempt == MAX_ATTEMPTS - 1:
+            if attempt == MAX_ATTEMPTS - 1 or not isinstance(exc, RETRY_ERRORS):
                 raise ClientError(f"{what} failed: {exc.__class__.__name__}: {exc}") from exc
         else:
             if response.status_code not in RETRY_STATUSES or attempt == MAX_ATTEMPTS - 1:
@@ -119,7 +122,7 @@ class Api:
             try:
                 response = await self.http.send(request, stream=True)
             except httpx.TransportError as exc:
-                if attempt == MAX_ATTEMPTS - 1:
+                if attempt == MAX_ATTEMPTS - 1 or not isinstance(exc, RETRY_ERRORS):
                     raise ClientError(f"POST {path} failed: {exc}") from exc
                 await asyncio.sleep(retry_delay(None, attempt))
                 continue

@@ -42,11 +42,13 @@ EXPORT_BATCH = 500  # assets per archive: the API's limit
 # Names, paths and the API's messages are data: `[...]` in them is shown, never read as
 # rich markup (which dropped "[edited]" from "IMG [edited].jpg" and crashed on "[/b]").
 out = Console(highlight=False, soft_wrap=True, markup=False)
-err = Console(stderr=True, highlight=False, markup=False)
+err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 
 def _target(args: argparse.Namespace) -> Target:
-    url = args.url or os.environ.get("PIXELWAND_URL") or DEFAULT_URL
+    url = (args.url or os.environ.get("PIXELWAND_URL") or DEFAULT_URL).strip()
+    if not url.startswith(("http://", "https://")) or not httpx.URL(url).host:
+        raise ClientError(f"the server's URL must start with http:// or https:// (got {url!r})")
     key = (args.api_key or os.environ.get("PIXELWAND_API_KEY") or "").strip()
     if not key:
         raise ClientError("no API key: set PIXELWAND_API_KEY or pass --api-key")
