@@ -318,6 +318,7 @@ async def _download(
 
 
 async def _export(api: Api, args: argparse.Namespace) -> int:
+    _check_output_folder(Path(args.output))
     if args.ids:
         ids = list(dict.fromkeys(args.ids))
     else:
@@ -331,7 +332,6 @@ async def _export(api: Api, args: argparse.Namespace) -> int:
         ids = [item["id"] async for item in api.pages(params)]
     if not ids:
         raise ClientError("no assets match")
-    _check_output_folder(Path(args.output))
     config = await _export_config(api, args)
     batches = [ids[i : i + EXPORT_BATCH] for i in range(0, len(ids), EXPORT_BATCH)]
     paths = archive_paths(Path(args.output), len(batches))
