@@ -4,6 +4,7 @@ PIXELWAND_URL and PIXELWAND_API_KEY in its environment."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -386,3 +387,304 @@ def test_archives_past_500_assets_are_numbered() -> None:
         Path("out/photos-2.zip"),
         Path("out/photos-3.zip"),
     ]
+
+
+# --- an outside review's cases (issue 14) --------------------------------------------------
+
+
+async def test_names_with_brackets_are_shown_as_they_are(live: LiveServer, tmp_path: Path) -> None:
+    """Rich reads `[...]` as markup: names are data, shown verbatim, never styles or a crash."""
+    folder = tmp_path / "brackets"
+    folder.mkdir()
+    (folder / "IMG [edited].jpg").write_bytes(make_image(83, 21, ".jpg"))
+    (folder / "notes [red].txt").write_text("not an image")
+    done = client(live, "upload", str(folder))
+    assert done.returncode == 1, done.stderr
+    assert "notes [red].txt" in done.stdout
+    ids = [a["id"] for a in api(live, "GET", "/api/v1/assets", params={"q": "edited"})["items"]]
+    assert len(ids) == 1
+    api(live, "PATCH", f"/api/v1/assets/{ids[0]}", json={"name": "cut [/b] [bold]x[/bold]"})
+    listing = client(live, "assets", "list", "--q", "cut")
+    assert listing.returncode == 0, listing.stderr
+    assert "cut [/b] [bold]x[/bold]" in listing.stdout
+    shown = client(live, "assets", "show", ids[0])
+    assert shown.returncode == 0, shown.stderr
+    assert "cut [/b] [bold]x[/bold]" in shown.stdout
+
+
+def with_terminal_stderr(live: LiveServer, *args: str) -> subprocess.CompletedProcess[str]:
+    """The client run with stdout a pipe and stderr a terminal (a pty, drained meanwhile)."""
+    import pty
+    import threading
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIXELWAND_")}
+    env.update(PIXELWAND_URL=live.base, PIXELWAND_API_KEY=live.key, COLUMNS="40")
+    terminal, stderr = pty.openpty()
+
+    def drain() -> None:
+        with contextlib.suppress(OSError):
+            while os.read(terminal, 65536):
+                pass
+
+    threading.Thread(target=drain, daemon=True).start()
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "pixelwand", *args],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        os.close(stderr)
+        os.close(terminal)
+
+
+async def test_json_lines_go_to_stdout_when_stderr_is_a_terminal(
+    live: LiveServer, tmp_path: Path
+) -> None:
+    """`pixelwand upload --json DIR > results.jsonl` typed in a terminal: the progress bar
+    draws on the terminal (stderr) and every result line lands whole in the file."""
+    folder = tmp_path / "piped"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"p{i}.png").write_bytes(make_image(90 + i, 23, ".png"))
+    done = with_terminal_stderr(live, "upload", "--json", str(folder))
+    assert done.returncode == 0
+    results = json_lines(done.stdout)
+    assert sorted(r["path"] for r in results) == sorted(str(p) for p in folder.iterdir())
+    assert {r["status"] for r in results} == {"uploaded"}
+
+
+async def test_export_to_a_missing_folder_says_so(live: LiveServer, tmp_path: Path) -> None:
+    pic = tmp_path / "lone.png"
+    pic.write_bytes(make_image(97, 19, ".png"))
+    up = client(live, "upload", str(pic), "--json")
+    (asset_id,) = [r["assetId"] for r in json_lines(up.stdout)]
+    target = tmp_path / "no" / "such" / "dir" / "out.zip"
+    done = client(live, "export", asset_id, "-o", str(target))
+    assert done.returncode == 1
+    assert f"{target.parent}: no such directory" in done.stderr
+    assert not target.parent.exists()
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for output in (str(folder), ".", ""):  # a folder, not an archive's name
+        done = client(live, "export", asset_id, "-o", output)
+        assert done.returncode == 1
+        assert "is a directory: name the archive" in done.stderr, done.stderr
+    left = os.listdir(tmp_path) + os.listdir(ROOT)
+    assert [name for name in left if name.endswith(".part")] == []
+
+
+async def test_a_pasted_key_with_spaces_and_a_newline_works(live: LiveServer) -> None:
+    done = client(live, "collections", "list", "--json", key=f"  {live.key}\n")
+    assert done.returncode == 0, done.stderr
+    assert "collections" in json_lines(done.stdout)[0]
+    # The prefix the keys list shows ("ak_live_AbCd…"), or a key cut by a line break.
+    for key in (live.key[:12] + "\u2026", live.key[:20] + " " + live.key[20:]):
+        done = client(live, "collections", "list", key=key)
+        assert done.returncode == 1
+        assert "paste the whole key" in done.stderr, done.stderr
+
+
+async def test_an_id_is_one_path_segment(live: LiveServer, tmp_path: Path) -> None:
+    """`assets show/rm ID` never reach another route or asset through `../` or `?`."""
+    pic = tmp_path / "kept.png"
+    pic.write_bytes(make_image(99, 13, ".png"))
+    (kept,) = [r["assetId"] for r in json_lines(client(live, "upload", str(pic), "--json").stdout)]
+    done = client(live, "assets", "rm", f"x/../{kept}", f"{kept}?x")
+    assert done.returncode == 1
+    assert done.stderr.count("not found") == 2, done.stderr
+    assert api(live, "GET", f"/api/v1/assets/{kept}")["id"] == kept
+    shown = client(live, "assets", "show", "../export-presets")
+    assert shown.returncode == 1
+    assert "not found" in shown.stderr
+
+
+async def test_a_broken_symlink_in_a_folder_is_reported(live: LiveServer, tmp_path: Path) -> None:
+    folder = tmp_path / "links"
+    folder.mkdir()
+    (folder / "real.png").write_bytes(make_image(101, 11, ".png"))
+    (folder / "gone.png").symlink_to(tmp_path / "missing.png")
+    done = client(live, "upload", str(folder), "--json")
+    assert done.returncode == 1
+    by_path = {r["path"]: r for r in json_lines(done.stdout)}
+    assert by_path[str(folder / "real.png")]["status"] == "uploaded"
+    assert by_path[str(folder / "gone.png")]["status"] == "failed"
+    assert "no such file" in by_path[str(folder / "gone.png")]["error"]
+
+
+async def test_known_content_is_looked_up_behind_a_proxy_with_short_urls() -> None:
+    """200 hashes make a 15 kB URL; a proxy refusing URLs over 8 kB (nginx's default) answers
+    414, and the lookup asks again in halves instead of failing the whole upload."""
+    from pixelwand.client.api import Api, Target
+    from pixelwand.client.uploads import existing_assets
+
+    hashes = [f"sha256:{i:064x}" for i in range(450)]
+    held = {h: f"asset{i}" for i, h in enumerate(hashes) if i % 7 == 0}
+    asked: list[int] = []
+
+    def proxy(request: httpx.Request) -> httpx.Response:
+        if len(str(request.url)) > 8192:
+            return httpx.Response(414, text="<html>414 Request-URI Too Large</html>")
+        wanted = request.url.params["contentHash"].split(",")
+        asked.append(len(wanted))
+        items = [{"id": held[h], "contentHash": h} for h in wanted if h in held]
+        return httpx.Response(200, json={"items": items, "totalPages": 1})
+
+    api = Api(Target("http://pixels.example", "ak_live_x"))
+    await api.http.aclose()
+    api.http = httpx.AsyncClient(transport=httpx.MockTransport(proxy))
+    try:
+        found, supported = await existing_assets(api, hashes)
+    finally:
+        await api.close()
+    assert supported and found == held
+    assert sum(asked) == len(hashes) and max(asked) <= 100
+
+
+async def test_a_server_that_is_not_pixel_wand_is_named() -> None:
+    """PIXELWAND_URL pointing at another app (a dev server answering every path with its
+    HTML page, 200): a message naming the URL, not a JSONDecodeError traceback."""
+    from pixelwand.client.api import Api, ClientError, Target
+
+    def other_app(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, html="<!doctype html><title>Some other app</title>")
+
+    api = Api(Target("http://127.0.0.1:8000", "ak_live_x"))
+    await api.http.aclose()
+    api.http = httpx.AsyncClient(transport=httpx.MockTransport(other_app))
+    try:
+        with pytest.raises(ClientError) as refused:
+            await api.call("GET", "/collections")
+    finally:
+        await api.close()
+    assert "http://127.0.0.1:8000 answered HTTP 200 without JSON" in refused.value.message
+    assert "is it a Pixel Wand server?" in refused.value.message
+
+
+def test_an_export_cut_off_midway_is_one_line_and_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The server (or the network) drops the archive halfway: exit status 1 with a line
+    saying so, no traceback (it was an httpx.ReadError), no archive and no .part file."""
+    from pixelwand.client import commands
+    from pixelwand.client.api import Api
+
+    class CutOff(httpx.AsyncByteStream):
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            yield b"PK\x03\x04" + bytes(1000)
+            raise httpx.ReadError("connection reset by peer")
+
+    def server(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=CutOff())
+
+    class MockApi(Api):
+        def __init__(self, target: Any, **kw: Any) -> None:
+            super().__init__(target, **kw)
+            self.http = httpx.AsyncClient(transport=httpx.MockTransport(server))
+
+    monkeypatch.setattr(commands, "Api", MockApi)
+    output = tmp_path / "cut.zip"
+    parser = commands.argparse.ArgumentParser()
+    commands.add_client_commands(parser.add_subparsers())
+    args = parser.parse_args(["export", "a1", "--api-key", "ak_live_x", "-o", str(output)])
+    assert commands.run_client_command(args) == 1
+    assert "pixelwand: the connection was lost: ReadError" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+async def test_a_file_name_that_is_not_utf8_uploads(live: LiveServer, tmp_path: Path) -> None:
+    """A name from an old Latin-1 archive (`caf\\xe9.jpg` in bytes) aborted the whole upload
+    with a UnicodeEncodeError traceback; it uploads, named with U+FFFD for the bad byte,
+    whether sent in one PUT or in parts, and the other files upload beside it."""
+    folder = tmp_path / "latin1"
+    folder.mkdir()
+    (folder / "fine.png").write_bytes(make_image(103, 17, ".png"))
+    odd = folder / os.fsdecode(b"caf\xe9.png")
+    odd.write_bytes(make_image(104, 17, ".png"))
+    big = folder / os.fsdecode(b"gro\xdf.png")
+    big.write_bytes(make_image(300, 200, ".png"))
+    threshold = str(big.stat().st_size)  # the largest goes in parts, the others in one PUT
+    assert max(odd.stat().st_size, (folder / "fine.png").stat().st_size) < big.stat().st_size
+    done = client(live, "upload", str(folder), "--json", "--multipart-threshold", threshold)
+    assert done.returncode == 0, done.stderr
+    results = json_lines(done.stdout)
+    assert [r["status"] for r in results] == ["uploaded"] * 3
+    names = {api(live, "GET", f"/api/v1/assets/{r['assetId']}")["name"] for r in results}
+    assert names == {"fine.png", "caf\ufffd.png", "gro\ufffd.png"}
+
+
+def test_a_wrong_key_is_told_before_hashing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """3,000 photos and a mistyped key: the API's 401 comes first, not after every file
+    has been read and hashed."""
+    from pixelwand.client import commands
+    from pixelwand.client.api import Api
+
+    (tmp_path / "a.png").write_bytes(make_image(20, 20, ".png"))
+    hashed: list[Path] = []
+    monkeypatch.setattr(commands, "sha256_of", lambda p: hashed.append(p) or "sha256:0")
+
+    def server(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, json={"error": "invalid or revoked API key"})
+
+    class MockApi(Api):
+        def __init__(self, target: Any, **kw: Any) -> None:
+            super().__init__(target, **kw)
+            self.http = httpx.AsyncClient(transport=httpx.MockTransport(server))
+
+    monkeypatch.setattr(commands, "Api", MockApi)
+    parser = commands.argparse.ArgumentParser()
+    commands.add_client_commands(parser.add_subparsers())
+    args = parser.parse_args(["upload", str(tmp_path), "--api-key", "ak_live_wrong"])
+    assert commands.run_client_command(args) == 1
+    assert "pixelwand: invalid or revoked API key" in capsys.readouterr().err
+    assert hashed == []
+
+
+def test_a_url_without_its_scheme_is_told_at_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`PIXELWAND_URL=127.0.0.1:8000` (no http://): said at once, not after six attempts and
+    15 s of backoff (an UnsupportedProtocol is the same on every attempt). So is any error
+    raised before a byte leaves (LocalProtocolError); a dropped connection is retried."""
+    from pixelwand.client import api as client_api
+    from pixelwand.client import commands
+
+    waits: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(client_api.asyncio, "sleep", no_sleep)
+    parser = commands.argparse.ArgumentParser()
+    commands.add_client_commands(parser.add_subparsers())
+    for url in ("127.0.0.1:8000", "ftp://pixels.example"):
+        args = parser.parse_args(["assets", "list", "--url", url, "--api-key", "ak_live_x"])
+        assert commands.run_client_command(args) == 1
+        assert "must start with http:// or https://" in capsys.readouterr().err
+    assert waits == []
+
+    async def attempts(error: Exception) -> int:
+        calls: list[int] = []
+
+        async def send() -> httpx.Response:
+            calls.append(1)
+            raise error
+
+        with pytest.raises(client_api.ClientError):
+            await client_api.with_retries(send)
+        return len(calls)
+
+    assert asyncio_run(attempts(httpx.LocalProtocolError("Illegal header value"))) == 1
+    assert asyncio_run(attempts(httpx.ConnectError("refused"))) == client_api.MAX_ATTEMPTS
+
+
+def asyncio_run(coroutine: Any) -> Any:
+    import asyncio
+
+    return asyncio.run(coroutine)

@@ -9,10 +9,14 @@ import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Worth another attempt: the network or the server, not a request that cannot be sent
+# (UnsupportedProtocol, LocalProtocolError: the same on every attempt).
+RETRY_ERRORS = (httpx.NetworkError, httpx.TimeoutException, httpx.RemoteProtocolError)
 MAX_ATTEMPTS = 6
 MAX_DELAY_SECONDS = 30.0
 
@@ -41,6 +45,12 @@ def retry_delay(response: httpx.Response | None, attempt: int) -> float:
     return min(MAX_DELAY_SECONDS, 0.5 * 2**attempt) * (0.75 + random.random() / 2)
 
 
+def segment(value: str) -> str:
+    """`value` as one path segment: `/`, `..` and `?` in an ID cannot reach another route
+    (dots too, so that an ID of `..` is not a dot segment the URL resolves away)."""
+    return quote(value, safe="").replace(".", "%2E")
+
+
 def error_message(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -58,7 +68,7 @@ async def with_retries(send: Callable[[], Any], *, what: str = "request") -> htt
         try:
             response = await send()
         except httpx.TransportError as exc:
-            if attempt == MAX_ATTEMPTS - 1:
+            if attempt == MAX_ATTEMPTS - 1 or not isinstance(exc, RETRY_ERRORS):
                 raise ClientError(f"{what} failed: {exc.__class__.__name__}: {exc}") from exc
         else:
             if response.status_code not in RETRY_STATUSES or attempt == MAX_ATTEMPTS - 1:
@@ -94,7 +104,14 @@ class Api:
         response = await with_retries(send, what=f"{method} {path}")
         if response.status_code >= 400:
             raise ClientError(error_message(response), response.status_code)
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:  # another app at that address (a dev server's HTML page)
+            raise ClientError(
+                f"{self.base} answered HTTP {response.status_code} without JSON for"
+                f" {method} /api/v1{path}: is it a Pixel Wand server?",
+                response.status_code,
+            ) from None
 
     @contextlib.asynccontextmanager
     async def stream_post(self, path: str, json: Any) -> AsyncIterator[httpx.Response]:
@@ -105,7 +122,7 @@ class Api:
             try:
                 response = await self.http.send(request, stream=True)
             except httpx.TransportError as exc:
-                if attempt == MAX_ATTEMPTS - 1:
+                if attempt == MAX_ATTEMPTS - 1 or not isinstance(exc, RETRY_ERRORS):
                     raise ClientError(f"POST {path} failed: {exc}") from exc
                 await asyncio.sleep(retry_delay(None, attempt))
                 continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import sys
@@ -11,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -23,7 +25,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from pixelwand.client.api import Api, ClientError, Target
+from pixelwand.client.api import Api, ClientError, Target, segment
 from pixelwand.client.uploads import (
     MULTIPART_THRESHOLD,
     FileResult,
@@ -37,15 +39,22 @@ from pixelwand.client.uploads import (
 DEFAULT_URL = "http://127.0.0.1:8000"
 EXPORT_BATCH = 500  # assets per archive: the API's limit
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+# Names, paths and the API's messages are data: `[...]` in them is shown, never read as
+# rich markup (which dropped "[edited]" from "IMG [edited].jpg" and crashed on "[/b]").
+out = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 
 def _target(args: argparse.Namespace) -> Target:
-    url = args.url or os.environ.get("PIXELWAND_URL") or DEFAULT_URL
-    key = args.api_key or os.environ.get("PIXELWAND_API_KEY")
+    url = (args.url or os.environ.get("PIXELWAND_URL") or DEFAULT_URL).strip()
+    if not url.startswith(("http://", "https://")) or not httpx.URL(url).host:
+        raise ClientError(f"the server's URL must start with http:// or https:// (got {url!r})")
+    key = (args.api_key or os.environ.get("PIXELWAND_API_KEY") or "").strip()
     if not key:
         raise ClientError("no API key: set PIXELWAND_API_KEY or pass --api-key")
+    odd = next((c for c in key if not "!" <= c <= "~"), None)  # printable ASCII only
+    if odd is not None:
+        raise ClientError(f"the API key contains {odd!r}, which no key holds: paste the whole key")
     return Target(url, key)
 
 
@@ -96,12 +105,13 @@ async def _upload(api: Api, args: argparse.Namespace) -> int:
             files.append(LocalFile(p, p.stat().st_size, result=FileResult(str(p))))
         except OSError as exc:
             results.append(FileResult(str(p), "failed", error=f"cannot read the file: {exc}"))
+    await _check_key(api)
     collection_id = (
         await api.collection_id(args.collection, create=True) if args.collection else None
     )
 
     progress = Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
@@ -109,6 +119,9 @@ async def _upload(api: Api, args: argparse.Namespace) -> int:
         TimeElapsedColumn(),
         console=err,
         disable=args.json and not err.is_terminal,
+        # Result lines go to stdout, not through the bar's terminal (stderr): redirected
+        # stdout (`--json > results.jsonl`) got nothing, the lines went to the terminal.
+        redirect_stdout=out.is_terminal,
     )
     with progress:
         hashing = progress.add_task("hashing", total=len(files))
@@ -198,6 +211,15 @@ async def _upload(api: Api, args: argparse.Namespace) -> int:
     return 1 if any(r.status == "failed" for r in final) else 0
 
 
+async def _check_key(api: Api) -> None:
+    """A wrong, revoked or FREE-plan key is told at once, not after every file is hashed."""
+    try:
+        await api.call("GET", "/assets", params={"pageSize": 1})
+    except ClientError as exc:
+        if exc.status != 403:  # a write-only key may not list, and still uploads
+            raise
+
+
 def _summary(results: list[FileResult]) -> None:
     counts = {s: sum(r.status == s for r in results) for s in ("uploaded", "skipped", "failed")}
     failed = [r for r in results if r.status == "failed"]
@@ -260,6 +282,17 @@ async def _export_config(api: Api, args: argparse.Namespace) -> dict[str, Any] |
     return config or None
 
 
+def _check_output_folder(output: Path) -> None:
+    """Refuse before asking the server for an archive that could not be written."""
+    if output.is_dir() or not output.name:  # `-o .`, `-o ""` or `-o some/folder`
+        raise ClientError(f"{output}: is a directory: name the archive, e.g. -o export.zip")
+    folder = output.parent
+    if not folder.is_dir():
+        raise ClientError(f"{folder}: no such directory")
+    if not os.access(folder, os.W_OK):
+        raise ClientError(f"{folder}: not writable")
+
+
 def archive_paths(output: Path, count: int) -> list[Path]:
     if count <= 1:
         return [output]
@@ -267,7 +300,25 @@ def archive_paths(output: Path, count: int) -> list[Path]:
     return [output.with_name(f"{stem}-{i}{suffix}") for i in range(1, count + 1)]
 
 
+async def _download(
+    api: Api, body: dict[str, Any], partial: Path, advance: Callable[[int], None]
+) -> int:
+    """Stream one archive to `partial`; answers its size."""
+    size = 0
+    async with api.stream_post("/exports", body) as response:
+        f = await asyncio.to_thread(open, partial, "wb")
+        try:
+            async for chunk in response.aiter_bytes():
+                await asyncio.to_thread(f.write, chunk)
+                size += len(chunk)
+                advance(len(chunk))
+        finally:
+            f.close()
+    return size
+
+
 async def _export(api: Api, args: argparse.Namespace) -> int:
+    _check_output_folder(Path(args.output))
     if args.ids:
         ids = list(dict.fromkeys(args.ids))
     else:
@@ -286,7 +337,7 @@ async def _export(api: Api, args: argparse.Namespace) -> int:
     paths = archive_paths(Path(args.output), len(batches))
     written: list[dict[str, Any]] = []
     progress = Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
@@ -298,20 +349,15 @@ async def _export(api: Api, args: argparse.Namespace) -> int:
         for batch, path in zip(batches, paths, strict=True):
             task = progress.add_task(f"{path.name} ({len(batch)} assets)", total=None)
             partial = path.with_name(path.name + ".part")
-            size = 0
             body: dict[str, Any] = {"assetIds": batch}
             if config:
                 body["config"] = config
-            async with api.stream_post("/exports", body) as response:
-                f = await asyncio.to_thread(open, partial, "wb")
-                try:
-                    async for chunk in response.aiter_bytes():
-                        await asyncio.to_thread(f.write, chunk)
-                        size += len(chunk)
-                        progress.advance(task, len(chunk))
-                finally:
-                    f.close()
-            partial.replace(path)
+            advance = functools.partial(progress.advance, task)
+            try:
+                size = await _download(api, body, partial, advance)
+                partial.replace(path)
+            finally:
+                partial.unlink(missing_ok=True)  # a failed or interrupted archive
             progress.update(task, total=size, completed=size)
             written.append({"path": str(path), "assets": len(batch), "bytes": size})
     if args.json:
@@ -360,7 +406,7 @@ def cmd_assets_list(args: argparse.Namespace) -> int:
 
 def cmd_assets_show(args: argparse.Namespace) -> int:
     async def run(api: Api) -> int:
-        asset = await api.call("GET", f"/assets/{args.id}")
+        asset = await api.call("GET", f"/assets/{segment(args.id)}")
         if args.json:
             _json_line(asset)
             return 0
@@ -380,7 +426,7 @@ def cmd_assets_rm(args: argparse.Namespace) -> int:
         failed = 0
         for asset_id in args.ids:
             try:
-                body = await api.call("DELETE", f"/assets/{asset_id}")
+                body = await api.call("DELETE", f"/assets/{segment(asset_id)}")
                 if args.json:
                     _json_line(body)
                 else:
@@ -566,7 +612,13 @@ def run_client_command(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args))
     except ClientError as exc:
-        err.print(f"pixelwand: {exc.message}", markup=False)
+        err.print(f"pixelwand: {exc.message}")
+        return 1
+    except httpx.TransportError as exc:  # mid-stream (an archive cut off, a read timeout)
+        err.print(f"pixelwand: the connection was lost: {exc.__class__.__name__}: {exc}")
+        return 1
+    except OSError as exc:  # a local file or folder: say which, never a traceback
+        err.print(f"pixelwand: {exc.filename or ''}: {exc.strerror or exc}")
         return 1
     except KeyboardInterrupt:
         return 130

@@ -69,7 +69,11 @@ def discover(paths: Iterable[str]) -> tuple[list[Path], list[FileResult]]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            for root, dirs, files in os.walk(p):
+
+            def unreadable(exc: OSError) -> None:
+                missing.append(FileResult(str(exc.filename), "failed", error=_why(exc)))
+
+            for root, dirs, files in os.walk(p, onerror=unreadable):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(files):
                     if not name.startswith("."):
@@ -77,6 +81,8 @@ def discover(paths: Iterable[str]) -> tuple[list[Path], list[FileResult]]:
                         if candidate.is_file() and candidate not in seen:
                             seen.add(candidate)
                             found.append(candidate)
+                        elif not candidate.exists():  # a link to nothing: say so
+                            missing.append(FileResult(str(candidate), "failed", error=BROKEN))
         elif p.is_file():
             if p not in seen:
                 seen.add(p)
@@ -84,6 +90,13 @@ def discover(paths: Iterable[str]) -> tuple[list[Path], list[FileResult]]:
         else:
             missing.append(FileResult(str(p), "failed", error="no such file or directory"))
     return found, missing
+
+
+BROKEN = "no such file or directory (a link to a missing file)"
+
+
+def _why(exc: OSError) -> str:
+    return f"cannot read the folder: {exc.strerror or exc}"
 
 
 def state_dir() -> Path:
@@ -106,6 +119,12 @@ def mime_type(path: Path) -> str:
     return guessed or "application/octet-stream"
 
 
+def api_name(path: Path) -> str:
+    """The file's name as the API gets it: bytes that are not UTF-8 (a Latin-1 name from
+    an old archive) become U+FFFD instead of failing the JSON encoding of the request."""
+    return os.fsencode(path.name).decode("utf-8", "replace")
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -121,24 +140,38 @@ async def existing_assets(api: Api, hashes: list[str]) -> tuple[dict[str, str], 
     server ignores the unknown parameter and answers everything without the field)."""
     found: dict[str, str] = {}
     for start in range(0, len(hashes), HASH_BATCH):
-        batch = hashes[start : start + HASH_BATCH]
-        wanted = set(batch)
-        page = 1
-        while True:
+        if not await _look_up(api, hashes[start : start + HASH_BATCH], found):
+            return {}, False
+    return found, True
+
+
+async def _look_up(api: Api, batch: list[str], found: dict[str, str]) -> bool:
+    """Add the batch's known hashes to `found`; False when the server cannot filter. A
+    proxy refusing the long URL (414, 431: 200 hashes make 15 kB) gets it in halves."""
+    wanted = set(batch)
+    page = 1
+    while True:
+        try:
             body = await api.call(
                 "GET",
                 "/assets",
                 params={"contentHash": ",".join(batch), "page": page, "pageSize": 200},
             )
-            for item in body["items"]:
-                if "contentHash" not in item:
-                    return {}, False
-                if item["contentHash"] in wanted:
-                    found.setdefault(item["contentHash"], item["id"])
-            if page >= body["totalPages"]:
-                break
-            page += 1
-    return found, True
+        except ClientError as exc:
+            if exc.status not in (414, 431) or len(batch) == 1:
+                raise
+            half = len(batch) // 2
+            return await _look_up(api, batch[:half], found) and await _look_up(
+                api, batch[half:], found
+            )
+        for item in body["items"]:
+            if "contentHash" not in item:
+                return False
+            if item["contentHash"] in wanted:
+                found.setdefault(item["contentHash"], item["id"])
+        if page >= body["totalPages"]:
+            return True
+        page += 1
 
 
 class Uploader:
@@ -209,6 +242,7 @@ class Uploader:
             progress=progress,
             concurrency=self.part_concurrency,
             resume_file=resume_file_for(directory, self.api.base, local.path, st),
+            original_name=api_name(local.path),
             tags=self.tags or None,
             collection_id=self.collection_id,
             http=self.api.http,
@@ -216,7 +250,7 @@ class Uploader:
 
     async def _single(self, local: LocalFile, mime: str) -> dict[str, Any]:
         """presign → PUT → finalize."""
-        name = local.path.name
+        name = api_name(local.path)
         presigned = await self.api.call(
             "POST",
             "/assets",

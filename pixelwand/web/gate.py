@@ -114,7 +114,7 @@ class Gate:
         path: str = scope["path"]
         if (
             not path.startswith(GATED_PREFIXES)
-            or path in PUBLIC_PATHS
+            or path.rstrip("/") in PUBLIC_PATHS  # `/api/v1/docs/`: the router redirects
             or (_is_graphql(path) and wants_graphiql(scope))
         ):
             await self.app(scope, receive, send)

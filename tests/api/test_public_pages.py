@@ -62,3 +62,16 @@ async def test_what_the_pages_call_needs_a_key(http: httpx.AsyncClient) -> None:
     assert (await http.get("/api/v1/assets")).status_code == 401
     # Only the documented page is public, not its neighbours.
     assert (await http.get("/api/v1/docs/x")).status_code == 401
+
+
+async def test_a_page_typed_with_a_trailing_slash_needs_no_key(http: httpx.AsyncClient) -> None:
+    """`/api/v1/docs/` as a new user types it: redirected to the page, as `/graphql/` is
+    (it answered 401 "missing API key", the slash-less page being public)."""
+    for path in ("/api/v1/docs/", "/api/v1/openapi.json/", "/graphql/"):
+        r = await http.get(path, headers=HTML)
+        assert r.status_code == 307, (path, r.status_code, r.text)
+        assert r.headers["location"].endswith(path.rstrip("/"))
+        page = await http.get(path.rstrip("/"), headers=HTML)
+        assert page.status_code == 200
+    # Only those: other paths under the API with a slash still need a key.
+    assert (await http.get("/api/v1/assets/", headers=HTML)).status_code == 401

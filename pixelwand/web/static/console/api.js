@@ -20,6 +20,16 @@ export class ApiError extends Error {
   }
 }
 
+/** Why `key` cannot be an API key, or null. Keys are printable ASCII: fetch refuses a
+ * header with "…" (the keys page's prefix, pasted) or a zero-width space, which read as
+ * "the server cannot be reached". */
+export function keyProblem(key) {
+  const odd = [...key].find((c) => c < "!" || c > "~");
+  if (odd === undefined) return null;
+  const code = `U+${odd.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+  return `This key contains a character no key holds (${code}): paste the whole key.`;
+}
+
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function retryAfterSeconds(value, attempt) {

@@ -1,6 +1,6 @@
 // Pixel Wand console: Preact + htm (one vendored ES module, no build step).
 import { html, render, useEffect, useRef, useState } from "/static/vendor/preact/htm-preact-standalone.module.js";
-import { ApiError, forgetCapabilities, session, SIGNED_OUT, whoAmI } from "./api.js";
+import { ApiError, forgetCapabilities, keyProblem, session, SIGNED_OUT, whoAmI } from "./api.js";
 import { Library } from "./library.js";
 import { Upload } from "./upload.js";
 import { Collections } from "./collections.js";
@@ -35,6 +35,12 @@ function SignIn({ onSignedIn, notice }) {
     setBusy(true);
     setError(null);
     const trimmed = key.trim();
+    const problem = keyProblem(trimmed);
+    if (problem) {
+      setError(problem);
+      setBusy(false);
+      return;
+    }
     try {
       const viewer = await whoAmI(trimmed);
       session.signIn(trimmed);

@@ -65,10 +65,16 @@ async function thumbnails(items, caps) {
 export function Library({ params, viewer }) {
   const [filters, setFiltersState] = useState({ q: "", type: "", tags: "", collectionId: params.get("collection") || "" });
   const [page, setPage] = useState(1);
-  // New filters start again at page 1 (in the same render, so one request, not two).
+  // New filters start again at page 1 (in the same render, so one request, not two); the
+  // same filters again (a search typed and erased, the URL's collection unchanged) keep
+  // the page.
+  const current = useRef(filters);
   const setFilters = (next) => {
+    const value = typeof next === "function" ? next(current.current) : next;
+    if (value === current.current) return;
+    current.current = value;
     setPage(1);
-    setFiltersState(next);
+    setFiltersState(value);
   };
   const [result, setResult] = useState(null);
   const [error, setError] = useState(null);
@@ -127,6 +133,11 @@ export function Library({ params, viewer }) {
           thumbs = await thumbnails(assets.items, caps);
         }
         if (mine !== seq.current) return;
+        // Past the last page (its last asset deleted): the last page there is instead.
+        if (page > 1 && page > assets.totalPages) {
+          setPage(Math.max(1, assets.totalPages));
+          return;
+        }
         setResult({ ...assets, thumbs });
         setError(null);
       } catch (err) {
@@ -142,6 +153,15 @@ export function Library({ params, viewer }) {
     const next = new Set(selected);
     next.has(id) ? next.delete(id) : next.add(id);
     setSelected(next);
+  }
+  // An edit lists the page again; a deleted asset also leaves the selection.
+  function changed(deletedId) {
+    if (deletedId && selected.has(deletedId)) {
+      const next = new Set(selected);
+      next.delete(deletedId);
+      setSelected(next);
+    }
+    setReload((n) => n + 1);
   }
   const items = result ? result.items : [];
 
@@ -186,7 +206,7 @@ export function Library({ params, viewer }) {
         <button type="button" disabled=${page >= result.totalPages} onClick=${() => setPage(page + 1)}>Next</button>
       </nav>`}
     ${openId && html`<${Detail} id=${openId} viewer=${viewer} collections=${meta.collections} presets=${meta.presets}
-        onClose=${() => setOpenId(null)} onChanged=${() => setReload(reload + 1)} />`}
+        onClose=${() => setOpenId(null)} onChanged=${changed} />`}
   `;
 }
 
@@ -311,7 +331,7 @@ function Detail({ id, viewer, collections, presets, onClose, onChanged }) {
     try {
       await gql(`mutation Delete($id: ID!) { deleteAsset(id: $id) { deleted } }`, { id });
       deleted.current = true;
-      onChanged();
+      onChanged(id);
       onClose();
     } catch (err) {
       setMessage(err.message);

@@ -4,7 +4,8 @@ import { has, ScopeNote } from "./scopes.js";
 
 const EMPTY = { name: "", format: "WEBP", quality: 85, maxWidth: "", maxHeight: "", preserveAspect: true, gravity: "center", perceptual: "", formats: null };
 // Every setting a preset has: saving replaces the whole preset, so what the form does not
-// show (formats) is carried over from the preset being edited, never dropped.
+// show (formats) is carried over from the preset being edited, never dropped — while the
+// format stays AUTO (the API takes candidates for AUTO only).
 const FIELDS = "id name format quality maxWidth maxHeight preserveAspect gravity perceptual formats updatedAt";
 const GRAVITIES = ["center", "focal", "attention", "entropy"];
 
@@ -24,7 +25,7 @@ export function Presets({ viewer }) {
       const d = await gql(`mutation Save($input: UpsertExportPresetInput!) { upsertExportPreset(input: $input) { created preset { name } } }`,
         { input: { name: form.name.trim(), format: form.format, quality: auto ? null : num(form.quality), maxWidth: num(form.maxWidth),
           maxHeight: num(form.maxHeight), preserveAspect: form.preserveAspect, gravity: form.gravity,
-          perceptual: form.perceptual.trim() || null, formats: form.formats } });
+          perceptual: form.perceptual.trim() || null, formats: auto ? form.formats : null } });
       setMessage(`${d.upsertExportPreset.created ? "Created" : "Updated"} “${d.upsertExportPreset.preset.name}”.`);
       load();
     } catch (err) {
@@ -63,7 +64,7 @@ export function Presets({ viewer }) {
         <select id="p-format" value=${form.format} onChange=${set("format")}>
           ${["JPEG", "PNG", "WEBP", "AVIF", "AUTO"].map((f) => html`<option value=${f}>${f}</option>`)}
         </select>
-        ${form.formats && html`<p class="hint">AUTO picks among ${form.formats.join(", ")} (kept).</p>`}
+        ${auto && form.formats && html`<p class="hint">AUTO picks among ${form.formats.join(", ")} (kept).</p>`}
         <label for="p-quality">Quality (1–100)</label>
         <input id="p-quality" type="number" min="1" max="100" value=${auto ? "" : form.quality} onInput=${set("quality")} disabled=${auto} />
         <label for="p-w">Max width (px)</label>
