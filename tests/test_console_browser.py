@@ -577,7 +577,7 @@ async def test_each_scope_signs_in_and_each_page_says_what_it_lacks(
     await page.get_by_role("button", name="Sign out").click()
     both = live.new_key("write,admin", plan_org=org, name="writes and manages")
     await _sign_in(page, live.base, both)
-    await expect(page.get_by_role("banner")).to_contain_text("write, admin")
+    await expect(page.get_by_role("banner")).to_contain_text("A key with the write, admin scopes")
     await _nav(page, "Upload")
     await expect(page.get_by_label("Tags for these uploads")).to_be_visible()
     await page.get_by_role("button", name="Sign out").click()

@@ -106,7 +106,7 @@ function Shell({ viewer, onSignOut, refreshViewer, focusFirst }) {
     <a class="skip" href="#main" onClick=${(e) => { e.preventDefault(); document.getElementById("main").focus(); }}>Skip to content</a>
     <header class="top">
       <span class="brand">Pixel Wand</span>
-      <span class="org" title="Organization">${viewer.limited ? `A key with the ${viewer.scopes.join(", ")} scope` : `${viewer.organization.name} · ${viewer.plan}`}</span>
+      <span class="org" title="Organization">${viewer.limited ? `A key with the ${viewer.scopes.join(", ")} scope${viewer.scopes.length > 1 ? "s" : ""}` : `${viewer.organization.name} · ${viewer.plan}`}</span>
       <button type="button" class="secondary" onClick=${onSignOut}>Sign out</button>
     </header>
     <nav aria-label="Main">
