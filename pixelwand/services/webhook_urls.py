@@ -29,6 +29,9 @@ MAX_URL_LENGTH = 2048
 # would stall every `asyncio.to_thread` of the API (file and image work). One thread per
 # delivery the worker runs at once (16), plus a few for registrations.
 _RESOLVER = ThreadPoolExecutor(max_workers=20, thread_name_prefix="webhook-dns")
+# A name whose DNS does not answer within this is refused (at registration: 400; at
+# delivery: a failed attempt), not waited on for as long as the resolver likes.
+LOOKUP_SECONDS = 10.0
 
 
 def parse_url(url: object) -> tuple[str, str, int]:
@@ -91,7 +94,9 @@ async def check_destination(url: str, *, allow_private: bool) -> str | None:
     if allow_private:
         return None
     try:
-        infos = await _getaddrinfo(host, port)
+        infos = await asyncio.wait_for(_getaddrinfo(host, port), LOOKUP_SECONDS)
+    except TimeoutError:
+        raise BadRequest(f"url host {host!r} did not resolve within {LOOKUP_SECONDS:g} s") from None
     except (OSError, UnicodeError):
         raise BadRequest(f"url host {host!r} does not resolve") from None
     addresses = [str(info[4][0]) for info in infos]

@@ -523,6 +523,36 @@ async def test_a_name_with_any_private_address_is_refused(app, monkeypatch):
         await webhook_urls.check_destination("https://hooks.example/", allow_private=False)
 
 
+async def test_a_name_that_never_resolves_is_refused_in_bounded_time(tenant, app, monkeypatch):
+    """Registration does not wait on a DNS server that never answers: 400 naming the host."""
+    hanging = threading.Event()
+
+    def getaddrinfo(host, *args, **kw):
+        hanging.wait(60)
+        raise OSError("gave up")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(webhook_urls, "LOOKUP_SECONDS", 0.3)
+    runtime = app.state.runtime
+    runtime.settings, saved = (
+        dataclasses.replace(runtime.settings, webhook_allow_private=False),
+        runtime.settings,
+    )
+    try:
+        r = await asyncio.wait_for(
+            tenant.post(
+                "/api/v1/webhooks",
+                json={"url": "https://slow-dns.example/", "events": ["asset.deleted"]},
+            ),
+            20,
+        )
+    finally:
+        runtime.settings = saved
+        hanging.set()
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "url host 'slow-dns.example' did not resolve within 0.3 s"
+
+
 @pytest.mark.parametrize(
     "url",
     [
