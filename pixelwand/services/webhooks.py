@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from pixelwand.errors import BadRequest, NotFound
-from pixelwand.ids import new_id
+from pixelwand.ids import is_valid_id, new_id
 from pixelwand.models import Asset, WebhookDelivery, WebhookEndpoint
 from pixelwand.services.records import ASSET_COLUMNS, AssetRecord, FocalPoint, utcnow_ms
 from pixelwand.services.rows import decode_asset
@@ -114,6 +114,10 @@ async def create_endpoint(
 
 
 async def _owned(org_id: str, endpoint_id: str) -> WebhookEndpoint:
+    # A malformed id is not found, as for every other id: the database is never asked
+    # (past the column's 25 characters Tortoise raises, and PostgreSQL refuses a NUL).
+    if not is_valid_id(endpoint_id):
+        raise NotFound(f"webhook {endpoint_id} not found")
     row = await WebhookEndpoint.filter(id=endpoint_id, organization_id=org_id).first()
     if row is None:
         raise NotFound(f"webhook {endpoint_id} not found")

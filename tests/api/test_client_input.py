@@ -194,11 +194,15 @@ async def test_long_filters_answer_400_naming_the_parameter(tenant: Any) -> None
 
 async def test_every_string_argument_has_a_bound(tenant: Any) -> None:
     """The whole class: every String/ID argument and input field of the schema, found by
-    introspection, refuses a 5,000-character value and a NUL with 400, never a 500."""
+    introspection, refuses a 600- and a 5,000-character value and a NUL with 400, never a 500.
+
+    Every other required argument and input field gets a plausible value, so each probe is
+    a complete call that reaches its resolver (a call missing a required argument would
+    be refused by validation whatever the value under test)."""
     types = (
         await tenant.gql(
             """{ __schema { queryType { name } mutationType { name }
-                 types { name kind
+                 types { name kind enumValues { name }
                    fields { name args { name type { ...T } } }
                    inputFields { name type { ...T } } } } }
                fragment T on __Type { kind name ofType { kind name ofType { kind name
@@ -206,54 +210,87 @@ async def test_every_string_argument_has_a_bound(tenant: Any) -> None:
         )
     )["data"]["__schema"]
     by_name = {t["name"]: t for t in types["types"]}
-
-    def leaf(t: dict[str, Any]) -> tuple[str, bool]:
-        is_list = False
-        while t["kind"] in ("NON_NULL", "LIST"):
-            is_list = is_list or t["kind"] == "LIST"
-            t = t["ofType"]
-        return t["name"], is_list
-
     checked = 0
     for root in (types["queryType"]["name"], types["mutationType"]["name"]):
         for field in by_name[root]["fields"]:
-            for arg in field["args"]:
-                name, _ = leaf(arg["type"])
-                targets: list[tuple[str, str]] = []
-                if name in ("String", "ID"):
-                    targets.append((arg["name"], ""))
-                elif by_name[name]["kind"] == "INPUT_OBJECT":
-                    for sub in by_name[name]["inputFields"]:
-                        if leaf(sub["type"])[0] in ("String", "ID"):
-                            targets.append((arg["name"], sub["name"]))
-                for arg_name, sub_name in targets:
-                    for bad in ("x" * 5000, "x\u0000"):
-                        checked += 1
-                        value: Any = bad
-                        if sub_name:
-                            sub_type = next(
-                                s for s in by_name[name]["inputFields"] if s["name"] == sub_name
-                            )
-                            value = {sub_name: [bad] if leaf(sub_type["type"])[1] else bad}
-                        elif leaf(arg["type"])[1]:
-                            value = [bad]
-                        query = _document(root, field, arg_name, name, arg["type"])
-                        if checked % 50 == 0:  # the allowance is per key: a fresh one
-                            tenant = await tenant.add_key("read,write,admin")
-                        r = await tenant.post(
-                            "/graphql", json={"query": query, "variables": {"v": value}}
-                        )
-                        assert r.status_code in (200, 400), (field["name"], arg_name, r.text)
-                        errors = r.json().get("errors")
-                        assert errors, (field["name"], arg_name, sub_name, r.text)
-                        assert errors[0]["extensions"]["code"] in (
-                            "BAD_REQUEST",
-                            "NOT_FOUND",
-                        ), (field["name"], arg_name, sub_name, errors)
-    assert checked >= 40
+            for arg_path, is_list in _string_targets(field, by_name):
+                # past every column (the longest, a storage key, is 512), past the
+                # bound of any string (4,096), and a NUL
+                for bad in ("x" * 600, "x" * 5000, "x\u0000"):
+                    checked += 1
+                    variables = _call_values(field, by_name)
+                    _put(variables, arg_path, [bad] if is_list else bad)
+                    query = _document(root, field)
+                    if checked % 50 == 0:  # the allowance is per key: a fresh one
+                        tenant = await tenant.add_key("read,write,admin")
+                    r = await tenant.post("/graphql", json={"query": query, "variables": variables})
+                    where = (field["name"], arg_path)
+                    assert r.status_code in (200, 400), (where, r.text)
+                    errors = r.json().get("errors")
+                    assert errors, (where, r.text)
+                    assert "was not provided" not in errors[0]["message"], (where, errors)
+                    assert errors[0]["extensions"]["code"] in ("BAD_REQUEST", "NOT_FOUND"), (
+                        where,
+                        errors,
+                    )
+    assert checked >= 80
 
 
-def _document(root: str, field: dict[str, Any], arg_name: str, type_name: str, t: Any) -> str:
+def _leaf(t: dict[str, Any]) -> tuple[str, bool]:
+    is_list = False
+    while t["kind"] in ("NON_NULL", "LIST"):
+        is_list = is_list or t["kind"] == "LIST"
+        t = t["ofType"]
+    return t["name"], is_list
+
+
+def _string_targets(field: dict[str, Any], by_name: dict[str, Any]) -> list[tuple[tuple, bool]]:
+    """(path in the variables, is a list) of every String/ID argument or input field."""
+    targets: list[tuple[tuple, bool]] = []
+    for arg in field["args"]:
+        name, is_list = _leaf(arg["type"])
+        if name in ("String", "ID"):
+            targets.append(((arg["name"],), is_list))
+        elif by_name[name]["kind"] == "INPUT_OBJECT":
+            for sub in by_name[name]["inputFields"]:
+                sub_name, sub_list = _leaf(sub["type"])
+                if sub_name in ("String", "ID"):
+                    targets.append(((arg["name"], sub["name"]), sub_list))
+    return targets
+
+
+_PLAIN = {"String": "x", "ID": UNKNOWN_ID, "Int": 1, "Long": 1, "Float": 0.5, "Boolean": False}
+
+
+def _plain_value(t: dict[str, Any], by_name: dict[str, Any]) -> Any:
+    """A well-formed value of a type (its required input fields filled in)."""
+    name, is_list = _leaf(t)
+    kind = by_name[name]["kind"]
+    if kind == "INPUT_OBJECT":
+        value: Any = {
+            sub["name"]: _plain_value(sub["type"], by_name)
+            for sub in by_name[name]["inputFields"]
+            if sub["type"]["kind"] == "NON_NULL"
+        }
+    elif kind == "ENUM":
+        value = by_name[name]["enumValues"][0]["name"]
+    else:
+        value = _PLAIN.get(name, "x")
+    return [value] if is_list else value
+
+
+def _call_values(field: dict[str, Any], by_name: dict[str, Any]) -> dict[str, Any]:
+    return {arg["name"]: _plain_value(arg["type"], by_name) for arg in field["args"]}
+
+
+def _put(variables: dict[str, Any], path: tuple, value: Any) -> None:
+    if len(path) == 1:
+        variables[path[0]] = value
+    else:
+        variables[path[0]][path[1]] = value
+
+
+def _document(root: str, field: dict[str, Any]) -> str:
     def spell(t: dict[str, Any]) -> str:
         if t["kind"] == "NON_NULL":
             return spell(t["ofType"]) + "!"
@@ -271,7 +308,9 @@ def _document(root: str, field: dict[str, Any], arg_name: str, type_name: str, t
         "viewer": "{ __typename }",
         "apiKeys": "{ id }",
     }.get(field["name"], "{ __typename }")
-    return f"{op}($v: {spell(t)}) {{ {field['name']}({arg_name}: $v) {selection} }}"
+    params = ", ".join(f"${a['name']}: {spell(a['type'])}" for a in field["args"])
+    args = ", ".join(f"{a['name']}: ${a['name']}" for a in field["args"])
+    return f"{op}({params}) {{ {field['name']}({args}) {selection} }}"
 
 
 # --- item 12: ASCII digits --------------------------------------------------------------
@@ -520,3 +559,26 @@ async def test_upload_names_round_trip(
     assert (asset["originalName"], asset["name"]) == (expected, shown)
     r = await tenant.get("/api/v1/assets", params={"q": expected})
     assert asset["id"] in [a["id"] for a in r.json()["items"]]
+
+
+# --- ids in REST paths ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad_id", ["x" * 30, "%00", UNKNOWN_ID + "%00", "c" + "0" * 23 + "%00"])
+async def test_a_malformed_id_in_any_rest_path_is_not_found(tenant: Any, bad_id: str) -> None:
+    """Every route with an id in its path: longer than the column, or with a NUL (which
+    PostgreSQL refuses), the id is unknown: 404, never a 500."""
+    for method, path in [
+        ("GET", "/api/v1/assets/{}"),
+        ("PATCH", "/api/v1/assets/{}"),
+        ("DELETE", "/api/v1/assets/{}"),
+        ("GET", "/api/v1/assets/{}/export-url?format=PNG"),
+        ("PATCH", "/api/v1/webhooks/{}"),
+        ("DELETE", "/api/v1/webhooks/{}"),
+        ("POST", "/api/v1/webhooks/{}/test"),
+        ("GET", "/api/v1/webhooks/{}/deliveries"),
+    ]:
+        body = {"json": {}} if method == "PATCH" else {}
+        r = await tenant.http.request(method, path.format(bad_id), headers=tenant.auth, **body)
+        assert r.status_code == 404, (method, path, r.text)
+        assert r.json()["error"].endswith(" not found"), (method, path, r.text)
