@@ -19,6 +19,7 @@ import orjson
 from pixelwand.errors import BadRequest, NotFound
 from pixelwand.ids import is_valid_id, new_id
 from pixelwand.models import Asset, WebhookDelivery, WebhookEndpoint
+from pixelwand.services import organizations
 from pixelwand.services.records import ASSET_COLUMNS, AssetRecord, FocalPoint, utcnow_ms
 from pixelwand.services.rows import decode_asset
 from pixelwand.services.webhook_urls import check_destination, parse_url
@@ -97,19 +98,21 @@ async def create_endpoint(
     parse_url(url)
     kinds = _events(events)
     await check_destination(str(url), allow_private=allow_private)
-    if await WebhookEndpoint.filter(organization_id=org_id).count() >= MAX_ENDPOINTS:
-        raise BadRequest(f"an organization may have at most {MAX_ENDPOINTS} webhooks")
     now = utcnow_ms()
     secret = new_secret()
-    row = await WebhookEndpoint.create(
-        organization_id=org_id,
-        url=str(url),
-        events=kinds,
-        secret=secret,
-        enabled=True if enabled is None else bool(enabled),
-        created_at=now,
-        updated_at=now,
-    )
+    # The count and the insert are one step: concurrent creates never pass the limit.
+    async with organizations.locked(org_id):
+        if await WebhookEndpoint.filter(organization_id=org_id).count() >= MAX_ENDPOINTS:
+            raise BadRequest(f"an organization may have at most {MAX_ENDPOINTS} webhooks")
+        row = await WebhookEndpoint.create(
+            organization_id=org_id,
+            url=str(url),
+            events=kinds,
+            secret=secret,
+            enabled=True if enabled is None else bool(enabled),
+            created_at=now,
+            updated_at=now,
+        )
     return _record(row), secret
 
 

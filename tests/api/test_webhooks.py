@@ -222,6 +222,24 @@ async def test_at_most_25_endpoints(tenant, receiver):
     )
 
 
+async def test_concurrent_registrations_never_pass_25(tenant, receiver):
+    """The count and the insert are one step per organization: 40 registrations at once
+    (a key each, so none is rate-limited) make exactly 25 (before: 38-40)."""
+    keys = [await tenant.add_key("read,write,admin") for _ in range(40)]
+    answers = await asyncio.gather(
+        *(
+            key.post(
+                "/api/v1/webhooks", json={"url": receiver.url(_path()), "events": ["asset.deleted"]}
+            )
+            for key in keys
+        )
+    )
+    assert sorted(r.status_code for r in answers) == [201] * 25 + [400] * 15
+    refused = {r.json()["error"] for r in answers if r.status_code == 400}
+    assert refused == {"an organization may have at most 25 webhooks"}
+    assert len((await tenant.get("/api/v1/webhooks")).json()["webhooks"]) == 25
+
+
 # --- events -------------------------------------------------------------------------------
 
 
