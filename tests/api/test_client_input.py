@@ -8,6 +8,7 @@ digits. Hypothesis checks that whatever is accepted reads back exactly.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -582,3 +583,56 @@ async def test_a_malformed_id_in_any_rest_path_is_not_found(tenant: Any, bad_id:
         r = await tenant.http.request(method, path.format(bad_id), headers=tenant.auth, **body)
         assert r.status_code == 404, (method, path, r.text)
         assert r.json()["error"].endswith(" not found"), (method, path, r.text)
+
+
+# --- lists answered whole: bounded counts -----------------------------------------------
+
+
+async def _at_once(tenant: Any, path: str, bodies: list[dict[str, Any]]) -> list[Any]:
+    """POST each body at the same moment, each with a key of its own (no 429)."""
+    keys = [await tenant.add_key("read,write,admin") for _ in bodies]
+    return await asyncio.gather(*(k.post(path, json=b) for k, b in zip(keys, bodies, strict=True)))
+
+
+async def test_collections_stop_at_10000_and_still_list(tenant: Any) -> None:
+    """Collections are listed in one answer; without a bound, 50,001 of them made every
+    later GET /api/v1/collections and GraphQL `collections` answer 400 ("the answer holds
+    more than 50000 objects"). Five creates at once at 9,999: exactly one is made."""
+    from pixelwand.models import Collection
+
+    await Collection.bulk_create(
+        [Collection(organization_id=tenant.org_id, name=f"c{i}") for i in range(9_999)],
+        batch_size=2_000,
+    )
+    answers = await _at_once(tenant, "/api/v1/collections", [{"name": f"n{i}"} for i in range(5)])
+    assert sorted(r.status_code for r in answers) == [201, 400, 400, 400, 400]
+    assert {r.json()["error"] for r in answers if r.status_code == 400} == {
+        "an organization may have at most 10000 collections"
+    }
+    r = await tenant.get("/api/v1/collections")
+    assert r.status_code == 200 and len(r.json()["collections"]) == 10_000
+    body = await tenant.gql("{ collections { id } }")
+    assert "errors" not in body and len(body["data"]["collections"]) == 10_000
+    existing = await tenant.post("/api/v1/collections", json={"name": "c5"})
+    assert existing.status_code == 200  # an existing name still answers its collection
+
+
+async def test_export_presets_stop_at_1000_and_still_list(tenant: Any) -> None:
+    from pixelwand.models import ExportPreset
+
+    await ExportPreset.bulk_create(
+        [
+            ExportPreset(organization_id=tenant.org_id, name=f"p{i}", format="WEBP")
+            for i in range(999)
+        ]
+    )
+    bodies = [{"name": f"n{i}", "format": "PNG"} for i in range(5)]
+    answers = await _at_once(tenant, "/api/v1/export-presets", bodies)
+    assert sorted(r.status_code for r in answers) == [201, 400, 400, 400, 400]
+    assert {r.json()["error"] for r in answers if r.status_code == 400} == {
+        "an organization may have at most 1000 export presets"
+    }
+    r = await tenant.post("/api/v1/export-presets", json={"name": "p7", "format": "PNG"})
+    assert r.status_code == 200  # updating an existing preset needs no room
+    r = await tenant.get("/api/v1/export-presets")
+    assert r.status_code == 200 and len(r.json()["presets"]) == 1_000
