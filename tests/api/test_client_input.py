@@ -641,3 +641,32 @@ async def test_export_presets_stop_at_1000_and_still_list(tenant: Any) -> None:
     assert r.status_code == 200  # updating an existing preset needs no room
     r = await tenant.get("/api/v1/export-presets")
     assert r.status_code == 200 and len(r.json()["presets"]) == 1_000
+
+
+async def test_api_keys_stop_at_10000_and_still_list(tenant: Any) -> None:
+    """Revoked keys are listed too: without a bound, `apiKeys` of an organization that made
+    50,001 keys answered QUERY_TOO_COMPLEX."""
+    from pixelwand.models import ApiKey
+
+    await ApiKey.bulk_create(
+        [
+            ApiKey(
+                organization_id=tenant.org_id,
+                key_hash=f"{tenant.org_id}{i:039d}",
+                prefix="ak_live_x",
+                scopes="read",
+            )
+            for i in range(9_998)  # and the tenant's own key: 9,999
+        ],
+        batch_size=2_000,
+    )
+    create = 'mutation { createApiKey(scopes: ["read"], name: "k") { key } }'
+    answers = await asyncio.gather(
+        *(tenant.post("/graphql", json={"query": create}) for _ in range(3))
+    )
+    errors = [r.json().get("errors") for r in answers]
+    assert sum(e is None for e in errors) == 1, errors
+    refused = {e[0]["message"] for e in errors if e}
+    assert refused == {"an organization may have at most 10000 API keys (revoked ones count)"}
+    body = await tenant.gql("{ apiKeys { id } }")
+    assert "errors" not in body and len(body["data"]["apiKeys"]) == 10_000
