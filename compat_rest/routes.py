@@ -31,8 +31,9 @@ Handler = Callable[[Request, StoredOperation], Awaitable[Response]]
 _TRUE = {"true", "1"}
 _FALSE = {"false", "0"}
 # Query-string numbers: ASCII digits, an optional minus (so that a negative page gets the
-# range message), at most 10 digits. int() alone reads "1_0", "+5", " 5" and "٣" too.
-_INTEGER = re.compile(r"-?[0-9]{1,10}")
+# range message). int() alone reads "1_0", "+5", " 5" and "٣" too. More than 10 digits is
+# out of range, told without converting them.
+_INTEGER = re.compile(r"-?[0-9]+")
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 
 
@@ -62,10 +63,9 @@ def _int_param(request: Request, name: str, default: int | None) -> int | None:
         return default
     if not _INTEGER.fullmatch(raw):
         raise BadRequest(f"{name} must be a whole number (ASCII digits)")
-    number = int(raw)
-    if not _INT_MIN <= number <= _INT_MAX:
+    if len(raw.lstrip("-")) > 10 or not _INT_MIN <= int(raw) <= _INT_MAX:
         raise BadRequest(f"{name} is out of range")
-    return number
+    return int(raw)
 
 
 def _str_param(request: Request, name: str) -> str | None:

@@ -71,6 +71,7 @@ class Settings:
     max_graphql_document_bytes: int = 256 * KIB
     graphql_cache_bytes: int = 32 * MIB
     header_timeout_seconds: float = 10.0
+    max_header_bytes: int = 64 * KIB
     body_timeout_seconds: float = 30.0
     keep_alive_timeout_seconds: float = 5.0
     # How far past its burst one heavy GraphQL request may put its key (pixelwand/ratelimit/
@@ -149,6 +150,7 @@ class Settings:
             ),
             graphql_cache_bytes=_positive(env, "PIXELWAND_GRAPHQL_CACHE_BYTES", 32 * MIB),
             header_timeout_seconds=_float(env, "PIXELWAND_HEADER_TIMEOUT_SECONDS", 10.0),
+            max_header_bytes=_positive(env, "PIXELWAND_MAX_HEADER_BYTES", 64 * KIB),
             body_timeout_seconds=_float(env, "PIXELWAND_BODY_TIMEOUT_SECONDS", 30.0),
             keep_alive_timeout_seconds=_float(env, "PIXELWAND_KEEP_ALIVE_TIMEOUT_SECONDS", 5.0),
             facts_worker=env.get("PIXELWAND_FACTS_WORKER", "1").strip().lower()

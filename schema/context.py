@@ -29,7 +29,10 @@ class Context:
     @cached_property
     def loaders(self) -> Loaders:
         assert self.principal is not None
-        return Loaders(self.principal.org_id)
+        return Loaders(self.principal.org_id, self.max_cost, self._charge)
+
+    def _charge(self, objects: int) -> None:
+        self.objects += objects
 
 
 def require_scope(info: strawberry.Info, scope: str) -> Principal:

@@ -4,6 +4,7 @@ database, talked to over raw sockets where HTTP clients would be too polite.
 - refused 100 MiB bodies (Content-Length and chunked, REST and /graphql) leave the
   server's RSS flat: they are refused while streaming, never read whole;
 - a connection whose headers stop coming, and one that sends nothing, is closed;
+- headers past 64 KiB are answered 431, never held;
 - a body that stops coming is answered 408 and the connection closed;
 - a key revoked through one process is refused by the other within a second.
 """
@@ -167,6 +168,35 @@ def test_refused_100_mib_bodies_leave_rss_flat(servers: tuple[Live, Live, str]) 
         f"after four refused 100 MiB bodies {after / MIB:.0f} MiB"
     )
     # Reading even one of them whole would add at least 100 MiB.
+    assert after - before < 40 * MIB, (before, after)
+
+
+def _header_lines(total: int) -> Iterator[bytes]:
+    line = b"X-Padding: " + b"a" * (MIB - 13) + b"\r\n"
+    for _ in range(total // MIB):
+        yield line
+    yield b"\r\n"
+
+
+def test_oversized_headers_are_431_and_rss_stays_flat(servers: tuple[Live, Live, str]) -> None:
+    """httptools keeps request headers until their blank line: one 50 MiB header was held
+    (and kept: +50 MiB of RSS per request, answered 200). Past 64 KiB the server answers
+    431 and drops the rest; headers within the bound are served as before."""
+    first, _, key = servers
+    auth = f"Authorization: Bearer {key}\r\n".encode()
+    head = b"GET /api/v1/assets HTTP/1.1\r\nHost: x\r\n" + auth
+    fits = head + b"X-Padding: " + b"a" * (60 * 1024) + b"\r\nConnection: close\r\n\r\n"
+    assert _exchange(first.port, fits).startswith(b"HTTP/1.1 200 "), "60 KiB of headers"
+    before = first.rss()
+    for _ in range(4):
+        answer = _exchange(first.port, head, _header_lines(50 * MIB))
+        assert answer.startswith(b"HTTP/1.1 431 "), answer[:300]
+        body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+        assert body == {"error": "request headers too large: at most 65536 bytes"}
+    long_url = b"GET /api/v1/assets?q=" + b"a" * (70 * 1024) + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert _exchange(first.port, long_url).startswith(b"HTTP/1.1 431 ")
+    after = first.rss()
+    print(f"\nRSS before {before / MIB:.0f} MiB, after four 50 MiB headers {after / MIB:.0f} MiB")
     assert after - before < 40 * MIB, (before, after)
 
 

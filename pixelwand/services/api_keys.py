@@ -6,8 +6,13 @@ from pixelwand.auth import format_scopes, generate_key, hash_key, parse_scopes
 from pixelwand.errors import BadRequest, NotFound
 from pixelwand.ids import is_valid_id
 from pixelwand.models import ApiKey
+from pixelwand.services import organizations
 from pixelwand.services.records import ApiKeyRecord, utcnow_ms
 from pixelwand.services.validation import check_text
+
+# Every key, revoked ones too, is listed in one answer (`apiKeys`): bounded well under the
+# GraphQL object limit (50,000), so the listing never becomes too large to answer.
+MAX_API_KEYS = 10_000
 
 
 def _record(key: ApiKey) -> ApiKeyRecord:
@@ -33,13 +38,18 @@ async def create_key(
         raise BadRequest(str(exc)) from None
     check_text(name, "name", 200)
     plain = generate_key()
-    key = await ApiKey.create(
-        organization_id=org_id,
-        name=name.strip(),
-        key_hash=hash_key(plain),
-        prefix=plain[:12],
-        scopes=format_scopes(scope_set),
-    )
+    async with organizations.locked(org_id):  # the count and the insert: one step
+        if await ApiKey.filter(organization_id=org_id).count() >= MAX_API_KEYS:
+            raise BadRequest(
+                f"an organization may have at most {MAX_API_KEYS} API keys (revoked ones count)"
+            )
+        key = await ApiKey.create(
+            organization_id=org_id,
+            name=name.strip(),
+            key_hash=hash_key(plain),
+            prefix=plain[:12],
+            scopes=format_scopes(scope_set),
+        )
     return _record(key), plain
 
 

@@ -151,6 +151,9 @@ async def assets_by_ids(org_id: str, ids: list[str]) -> dict[str, AssetRecord]:
 # per-field conversion (5,000 rows: ~136 ms in one step before).
 _BATCH_COLUMNS = ", ".join(ASSET_COLUMNS)
 _ROWS_PER_STATEMENT = 1_000
+# SQLite refuses a compound SELECT of more than 500 terms: a small per-collection count
+# (Collection.assets(first: 1)) must not put 1,000 collections in one statement.
+_COLLECTIONS_PER_STATEMENT = 250
 # Rows decoded between two pauses for other requests.
 _DECODE_SLICE = 512
 
@@ -177,22 +180,26 @@ def _collection_assets_sql(
 
 
 async def assets_by_collection_ids(
-    org_id: str, collection_ids: list[str], *, per_collection: int
-) -> dict[str, list[AssetRecord]]:
-    """Collection id → its newest `per_collection` live assets (newest first)."""
+    org_id: str, collection_ids: list[str], *, per_collection: int, max_rows: int | None = None
+) -> dict[str, list[AssetRecord]] | None:
+    """Collection id → its newest `per_collection` live assets (newest first); None as soon
+    as more than `max_rows` were read (the caller cannot answer that many: it stops there
+    instead of reading every collection's assets first)."""
     out: dict[str, list[AssetRecord]] = {}
     if per_collection <= 0:
         return out
     db = batch_connection()  # on SQLite, not the connection every other request waits for
     dialect = db.capabilities.dialect
     ids = list(dict.fromkeys(collection_ids))
-    group = max(1, _ROWS_PER_STATEMENT // per_collection)
+    group = max(1, min(_COLLECTIONS_PER_STATEMENT, _ROWS_PER_STATEMENT // per_collection))
     decoded = 0
     for start in range(0, len(ids), group):
         chunk = ids[start : start + group]
         _, rows = await db.execute_query(
             *_collection_assets_sql(dialect, org_id, chunk, per_collection)
         )
+        if max_rows is not None and decoded + len(rows) > max_rows:
+            return None
         for r in rows:
             decoded += 1
             if not decoded % _DECODE_SLICE:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
-from pixelwand.errors import Forbidden, NotFound
+from pixelwand.errors import BadRequest, Forbidden, NotFound
 from pixelwand.ids import is_valid_id
 from pixelwand.models import Collection
-from pixelwand.services import webhooks
+from pixelwand.services import organizations, webhooks
 from pixelwand.services.records import COLLECTION_COLUMNS, CollectionRecord
 from pixelwand.services.validation import check_text, require_color, require_name
 
 MAX_COLLECTION_NAME = 200
+# Every collection is listed in one answer (REST has no pages for them): bounded well
+# under the GraphQL object limit (50,000), so a listing never becomes too large to answer.
+MAX_COLLECTIONS = 10_000
 
 
 def _record(row: tuple) -> CollectionRecord:
@@ -64,7 +66,9 @@ async def create_collection(
     if parent_id is not None:
         await get_owned_collection_id(org_id, parent_id, "parentId")
     try:
-        async with in_transaction():
+        async with organizations.locked(org_id):  # the count and the insert: one step
+            if await Collection.filter(organization_id=org_id).count() >= MAX_COLLECTIONS:
+                raise BadRequest(f"an organization may have at most {MAX_COLLECTIONS} collections")
             row = await Collection.create(
                 organization_id=org_id, name=name, color=color, parent_id=parent_id
             )

@@ -9,10 +9,13 @@ from tortoise.exceptions import IntegrityError
 from pixelwand.errors import BadRequest, NotFound
 from pixelwand.imaging.params import parse_gravity
 from pixelwand.models import ExportPreset
+from pixelwand.services import organizations
 from pixelwand.services.records import PRESET_COLUMNS, PresetRecord
 from pixelwand.services.validation import check_text, require_name, require_range
 
 MAX_PRESET_NAME = 100
+# Every preset is listed in one answer: bounded well under the GraphQL object limit.
+MAX_PRESETS = 1_000
 
 FORMATS = ("JPEG", "PNG", "WEBP", "AVIF")
 MAX_DIMENSION = 16384
@@ -111,7 +114,12 @@ async def upsert_preset(
         if updated:
             return await get_preset(org_id, name), False
         try:
-            await ExportPreset.create(organization_id=org_id, name=name, **fields)
+            async with organizations.locked(org_id):  # the count and the insert: one step
+                if await ExportPreset.filter(organization_id=org_id).count() >= MAX_PRESETS:
+                    raise BadRequest(
+                        f"an organization may have at most {MAX_PRESETS} export presets"
+                    )
+                await ExportPreset.create(organization_id=org_id, name=name, **fields)
             return await get_preset(org_id, name), True
         except IntegrityError:
             continue  # created concurrently: update it on the next pass

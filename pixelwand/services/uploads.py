@@ -22,13 +22,10 @@ import contextlib
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
 
-from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.functions import Sum
-from tortoise.transactions import in_transaction
 
 from pixelwand import metrics
 from pixelwand.errors import (
@@ -49,6 +46,7 @@ from pixelwand.models import Asset, MultipartUpload, Upload
 from pixelwand.services import facts, webhooks
 from pixelwand.services.assets import get_asset, replace_tag_rows
 from pixelwand.services.collections import get_owned_collection_id
+from pixelwand.services.organizations import locked as reserving
 from pixelwand.services.records import AssetRecord, utcnow_ms
 from pixelwand.services.validation import check_text, normalize_tags, require_name
 from pixelwand.storage import Storage
@@ -94,26 +92,6 @@ def check_declared(original_name: str | None, mime_type: str | None, size: objec
     if size > max_size:
         raise BadRequest(f"size must be at most {max_size} bytes")
     return name, mime, size
-
-
-@contextlib.asynccontextmanager
-async def reserving(org_id: str) -> AsyncIterator[BaseDBAsyncClient]:
-    """A transaction in which only this request reads and changes the organization's
-    storage use: the check "does it fit" and the write that uses the space are one step.
-
-    PostgreSQL: a row lock on the organization (SELECT ... FOR UPDATE) until commit.
-    SQLite: the transaction's first statement is a write, which takes the database's write
-    lock at once (what BEGIN IMMEDIATE does), so another process cannot reserve meanwhile;
-    within one process Tortoise runs one SQLite transaction at a time anyway.
-    """
-    async with in_transaction() as db:
-        if db.capabilities.dialect == "postgres":
-            await db.execute_query(
-                "SELECT id FROM organizations WHERE id = $1 FOR UPDATE", [org_id]
-            )
-        else:
-            await db.execute_query("UPDATE organizations SET plan = plan WHERE id = ?", [org_id])
-        yield db
 
 
 async def storage_used(org_id: str, *, exclude_upload: str | None = None) -> int:

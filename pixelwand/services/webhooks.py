@@ -17,8 +17,9 @@ from typing import Any
 import orjson
 
 from pixelwand.errors import BadRequest, NotFound
-from pixelwand.ids import new_id
+from pixelwand.ids import is_valid_id, new_id
 from pixelwand.models import Asset, WebhookDelivery, WebhookEndpoint
+from pixelwand.services import organizations
 from pixelwand.services.records import ASSET_COLUMNS, AssetRecord, FocalPoint, utcnow_ms
 from pixelwand.services.rows import decode_asset
 from pixelwand.services.webhook_urls import check_destination, parse_url
@@ -94,18 +95,16 @@ async def create_endpoint(
     org_id: str, *, url: object, events: object, enabled: bool | None, allow_private: bool
 ) -> tuple[WebhookRecord, str]:
     """(endpoint, secret). The secret is answered here once."""
-    from pixelwand.services.uploads import reserving  # uploads imports this module
 
     parse_url(url)
     kinds = _events(events)
     await check_destination(str(url), allow_private=allow_private)
+    now = utcnow_ms()
     secret = new_secret()
-    # The count and the insert as one step (the organization's lock, on every process):
-    # registrations racing each other cannot pass the limit together.
-    async with reserving(org_id):
+    # The count and the insert are one step: concurrent creates never pass the limit.
+    async with organizations.locked(org_id):
         if await WebhookEndpoint.filter(organization_id=org_id).count() >= MAX_ENDPOINTS:
             raise BadRequest(f"an organization may have at most {MAX_ENDPOINTS} webhooks")
-        now = utcnow_ms()
         row = await WebhookEndpoint.create(
             organization_id=org_id,
             url=str(url),
@@ -119,6 +118,10 @@ async def create_endpoint(
 
 
 async def _owned(org_id: str, endpoint_id: str) -> WebhookEndpoint:
+    # A malformed id is not found, as for every other id: the database is never asked
+    # (past the column's 25 characters Tortoise raises, and PostgreSQL refuses a NUL).
+    if not is_valid_id(endpoint_id):
+        raise NotFound(f"webhook {endpoint_id} not found")
     row = await WebhookEndpoint.filter(id=endpoint_id, organization_id=org_id).first()
     if row is None:
         raise NotFound(f"webhook {endpoint_id} not found")

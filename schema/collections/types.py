@@ -49,8 +49,10 @@ class Collection:
     ) -> list[Annotated[Asset, strawberry.lazy("schema.assets.types")]]:
         if first is not None and not 0 <= first <= ASSETS_PER_COLLECTION:
             raise BadRequest(f"first must be between 0 and {ASSETS_PER_COLLECTION}")
-        found = await info.context.loaders.collection_assets.load(self.id)
-        return found if first is None else found[:first]
+        if first == 0:
+            return []
+        per = ASSETS_PER_COLLECTION if first is None else first
+        return await info.context.loaders.collection_assets(per).load(self.id)
 
 
 @strawberry.type(description="The outcome of createCollection.")

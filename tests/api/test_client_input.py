@@ -8,6 +8,7 @@ digits. Hypothesis checks that whatever is accepted reads back exactly.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -194,11 +195,15 @@ async def test_long_filters_answer_400_naming_the_parameter(tenant: Any) -> None
 
 async def test_every_string_argument_has_a_bound(tenant: Any) -> None:
     """The whole class: every String/ID argument and input field of the schema, found by
-    introspection, refuses a 5,000-character value and a NUL with 400, never a 500."""
+    introspection, refuses a 600- and a 5,000-character value and a NUL with 400, never a 500.
+
+    Every other required argument and input field gets a plausible value, so each probe is
+    a complete call that reaches its resolver (a call missing a required argument would
+    be refused by validation whatever the value under test)."""
     types = (
         await tenant.gql(
             """{ __schema { queryType { name } mutationType { name }
-                 types { name kind
+                 types { name kind enumValues { name }
                    fields { name args { name type { ...T } } }
                    inputFields { name type { ...T } } } } }
                fragment T on __Type { kind name ofType { kind name ofType { kind name
@@ -206,54 +211,87 @@ async def test_every_string_argument_has_a_bound(tenant: Any) -> None:
         )
     )["data"]["__schema"]
     by_name = {t["name"]: t for t in types["types"]}
-
-    def leaf(t: dict[str, Any]) -> tuple[str, bool]:
-        is_list = False
-        while t["kind"] in ("NON_NULL", "LIST"):
-            is_list = is_list or t["kind"] == "LIST"
-            t = t["ofType"]
-        return t["name"], is_list
-
     checked = 0
     for root in (types["queryType"]["name"], types["mutationType"]["name"]):
         for field in by_name[root]["fields"]:
-            for arg in field["args"]:
-                name, _ = leaf(arg["type"])
-                targets: list[tuple[str, str]] = []
-                if name in ("String", "ID"):
-                    targets.append((arg["name"], ""))
-                elif by_name[name]["kind"] == "INPUT_OBJECT":
-                    for sub in by_name[name]["inputFields"]:
-                        if leaf(sub["type"])[0] in ("String", "ID"):
-                            targets.append((arg["name"], sub["name"]))
-                for arg_name, sub_name in targets:
-                    for bad in ("x" * 5000, "x\u0000"):
-                        checked += 1
-                        value: Any = bad
-                        if sub_name:
-                            sub_type = next(
-                                s for s in by_name[name]["inputFields"] if s["name"] == sub_name
-                            )
-                            value = {sub_name: [bad] if leaf(sub_type["type"])[1] else bad}
-                        elif leaf(arg["type"])[1]:
-                            value = [bad]
-                        query = _document(root, field, arg_name, name, arg["type"])
-                        if checked % 50 == 0:  # the allowance is per key: a fresh one
-                            tenant = await tenant.add_key("read,write,admin")
-                        r = await tenant.post(
-                            "/graphql", json={"query": query, "variables": {"v": value}}
-                        )
-                        assert r.status_code in (200, 400), (field["name"], arg_name, r.text)
-                        errors = r.json().get("errors")
-                        assert errors, (field["name"], arg_name, sub_name, r.text)
-                        assert errors[0]["extensions"]["code"] in (
-                            "BAD_REQUEST",
-                            "NOT_FOUND",
-                        ), (field["name"], arg_name, sub_name, errors)
-    assert checked >= 40
+            for arg_path, is_list in _string_targets(field, by_name):
+                # past every column (the longest, a storage key, is 512), past the
+                # bound of any string (4,096), and a NUL
+                for bad in ("x" * 600, "x" * 5000, "x\u0000"):
+                    checked += 1
+                    variables = _call_values(field, by_name)
+                    _put(variables, arg_path, [bad] if is_list else bad)
+                    query = _document(root, field)
+                    if checked % 50 == 0:  # the allowance is per key: a fresh one
+                        tenant = await tenant.add_key("read,write,admin")
+                    r = await tenant.post("/graphql", json={"query": query, "variables": variables})
+                    where = (field["name"], arg_path)
+                    assert r.status_code in (200, 400), (where, r.text)
+                    errors = r.json().get("errors")
+                    assert errors, (where, r.text)
+                    assert "was not provided" not in errors[0]["message"], (where, errors)
+                    assert errors[0]["extensions"]["code"] in ("BAD_REQUEST", "NOT_FOUND"), (
+                        where,
+                        errors,
+                    )
+    assert checked >= 80
 
 
-def _document(root: str, field: dict[str, Any], arg_name: str, type_name: str, t: Any) -> str:
+def _leaf(t: dict[str, Any]) -> tuple[str, bool]:
+    is_list = False
+    while t["kind"] in ("NON_NULL", "LIST"):
+        is_list = is_list or t["kind"] == "LIST"
+        t = t["ofType"]
+    return t["name"], is_list
+
+
+def _string_targets(field: dict[str, Any], by_name: dict[str, Any]) -> list[tuple[tuple, bool]]:
+    """(path in the variables, is a list) of every String/ID argument or input field."""
+    targets: list[tuple[tuple, bool]] = []
+    for arg in field["args"]:
+        name, is_list = _leaf(arg["type"])
+        if name in ("String", "ID"):
+            targets.append(((arg["name"],), is_list))
+        elif by_name[name]["kind"] == "INPUT_OBJECT":
+            for sub in by_name[name]["inputFields"]:
+                sub_name, sub_list = _leaf(sub["type"])
+                if sub_name in ("String", "ID"):
+                    targets.append(((arg["name"], sub["name"]), sub_list))
+    return targets
+
+
+_PLAIN = {"String": "x", "ID": UNKNOWN_ID, "Int": 1, "Long": 1, "Float": 0.5, "Boolean": False}
+
+
+def _plain_value(t: dict[str, Any], by_name: dict[str, Any]) -> Any:
+    """A well-formed value of a type (its required input fields filled in)."""
+    name, is_list = _leaf(t)
+    kind = by_name[name]["kind"]
+    if kind == "INPUT_OBJECT":
+        value: Any = {
+            sub["name"]: _plain_value(sub["type"], by_name)
+            for sub in by_name[name]["inputFields"]
+            if sub["type"]["kind"] == "NON_NULL"
+        }
+    elif kind == "ENUM":
+        value = by_name[name]["enumValues"][0]["name"]
+    else:
+        value = _PLAIN.get(name, "x")
+    return [value] if is_list else value
+
+
+def _call_values(field: dict[str, Any], by_name: dict[str, Any]) -> dict[str, Any]:
+    return {arg["name"]: _plain_value(arg["type"], by_name) for arg in field["args"]}
+
+
+def _put(variables: dict[str, Any], path: tuple, value: Any) -> None:
+    if len(path) == 1:
+        variables[path[0]] = value
+    else:
+        variables[path[0]][path[1]] = value
+
+
+def _document(root: str, field: dict[str, Any]) -> str:
     def spell(t: dict[str, Any]) -> str:
         if t["kind"] == "NON_NULL":
             return spell(t["ofType"]) + "!"
@@ -271,7 +309,9 @@ def _document(root: str, field: dict[str, Any], arg_name: str, type_name: str, t
         "viewer": "{ __typename }",
         "apiKeys": "{ id }",
     }.get(field["name"], "{ __typename }")
-    return f"{op}($v: {spell(t)}) {{ {field['name']}({arg_name}: $v) {selection} }}"
+    params = ", ".join(f"${a['name']}: {spell(a['type'])}" for a in field["args"])
+    args = ", ".join(f"{a['name']}: ${a['name']}" for a in field["args"])
+    return f"{op}({params}) {{ {field['name']}({args}) {selection} }}"
 
 
 # --- item 12: ASCII digits --------------------------------------------------------------
@@ -293,16 +333,21 @@ async def test_query_string_numbers_are_ascii_digits(tenant: Any, value: str) ->
         assert r.json() == {"error": f"{name} must be a whole number (ASCII digits)"}
 
 
+@pytest.mark.parametrize("value", ["2147483648", "99999999999", "9" * 20, "-" + "9" * 4000])
+async def test_query_string_numbers_past_32_bits_are_out_of_range(tenant: Any, value: str) -> None:
+    """Digits are digits: an 11-digit page was "not a whole number" while a 10-digit one
+    past 2^31 was "out of range"."""
+    r = await tenant.get(f"/api/v1/assets?page={value}")
+    assert (r.status_code, r.json()) == (400, {"error": "page is out of range"})
+
+
 async def test_plain_digits_still_work(tenant: Any) -> None:
     r = await tenant.get("/api/v1/assets?page=1&pageSize=10")
     assert r.status_code == 200 and r.json()["pageSize"] == 10
     r = await tenant.get("/api/v1/assets?page=-1")
     assert (r.status_code, r.json()) == (400, {"error": "page must be 1 or more"})
-    r = await tenant.get("/api/v1/assets?page=99999999999")
-    assert (r.status_code, r.json()) == (
-        400,
-        {"error": "page must be a whole number (ASCII digits)"},
-    )
+    r = await tenant.get("/api/v1/assets?page=2147483647")
+    assert r.status_code == 200 and r.json()["items"] == []
 
 
 # --- item 12: Allow on every 405 --------------------------------------------------------
@@ -520,3 +565,108 @@ async def test_upload_names_round_trip(
     assert (asset["originalName"], asset["name"]) == (expected, shown)
     r = await tenant.get("/api/v1/assets", params={"q": expected})
     assert asset["id"] in [a["id"] for a in r.json()["items"]]
+
+
+# --- ids in REST paths ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad_id", ["x" * 30, "%00", UNKNOWN_ID + "%00", "c" + "0" * 23 + "%00"])
+async def test_a_malformed_id_in_any_rest_path_is_not_found(tenant: Any, bad_id: str) -> None:
+    """Every route with an id in its path: longer than the column, or with a NUL (which
+    PostgreSQL refuses), the id is unknown: 404, never a 500."""
+    for method, path in [
+        ("GET", "/api/v1/assets/{}"),
+        ("PATCH", "/api/v1/assets/{}"),
+        ("DELETE", "/api/v1/assets/{}"),
+        ("GET", "/api/v1/assets/{}/export-url?format=PNG"),
+        ("PATCH", "/api/v1/webhooks/{}"),
+        ("DELETE", "/api/v1/webhooks/{}"),
+        ("POST", "/api/v1/webhooks/{}/test"),
+        ("GET", "/api/v1/webhooks/{}/deliveries"),
+    ]:
+        body = {"json": {}} if method == "PATCH" else {}
+        r = await tenant.http.request(method, path.format(bad_id), headers=tenant.auth, **body)
+        assert r.status_code == 404, (method, path, r.text)
+        assert r.json()["error"].endswith(" not found"), (method, path, r.text)
+
+
+# --- lists answered whole: bounded counts -----------------------------------------------
+
+
+async def _at_once(tenant: Any, path: str, bodies: list[dict[str, Any]]) -> list[Any]:
+    """POST each body at the same moment, each with a key of its own (no 429)."""
+    keys = [await tenant.add_key("read,write,admin") for _ in bodies]
+    return await asyncio.gather(*(k.post(path, json=b) for k, b in zip(keys, bodies, strict=True)))
+
+
+async def test_collections_stop_at_10000_and_still_list(tenant: Any) -> None:
+    """Collections are listed in one answer; without a bound, 50,001 of them made every
+    later GET /api/v1/collections and GraphQL `collections` answer 400 ("the answer holds
+    more than 50000 objects"). Five creates at once at 9,999: exactly one is made."""
+    from pixelwand.models import Collection
+
+    await Collection.bulk_create(
+        [Collection(organization_id=tenant.org_id, name=f"c{i}") for i in range(9_999)],
+        batch_size=2_000,
+    )
+    answers = await _at_once(tenant, "/api/v1/collections", [{"name": f"n{i}"} for i in range(5)])
+    assert sorted(r.status_code for r in answers) == [201, 400, 400, 400, 400]
+    assert {r.json()["error"] for r in answers if r.status_code == 400} == {
+        "an organization may have at most 10000 collections"
+    }
+    r = await tenant.get("/api/v1/collections")
+    assert r.status_code == 200 and len(r.json()["collections"]) == 10_000
+    body = await tenant.gql("{ collections { id } }")
+    assert "errors" not in body and len(body["data"]["collections"]) == 10_000
+    existing = await tenant.post("/api/v1/collections", json={"name": "c5"})
+    assert existing.status_code == 200  # an existing name still answers its collection
+
+
+async def test_export_presets_stop_at_1000_and_still_list(tenant: Any) -> None:
+    from pixelwand.models import ExportPreset
+
+    await ExportPreset.bulk_create(
+        [
+            ExportPreset(organization_id=tenant.org_id, name=f"p{i}", format="WEBP")
+            for i in range(999)
+        ]
+    )
+    bodies = [{"name": f"n{i}", "format": "PNG"} for i in range(5)]
+    answers = await _at_once(tenant, "/api/v1/export-presets", bodies)
+    assert sorted(r.status_code for r in answers) == [201, 400, 400, 400, 400]
+    assert {r.json()["error"] for r in answers if r.status_code == 400} == {
+        "an organization may have at most 1000 export presets"
+    }
+    r = await tenant.post("/api/v1/export-presets", json={"name": "p7", "format": "PNG"})
+    assert r.status_code == 200  # updating an existing preset needs no room
+    r = await tenant.get("/api/v1/export-presets")
+    assert r.status_code == 200 and len(r.json()["presets"]) == 1_000
+
+
+async def test_api_keys_stop_at_10000_and_still_list(tenant: Any) -> None:
+    """Revoked keys are listed too: without a bound, `apiKeys` of an organization that made
+    50,001 keys answered QUERY_TOO_COMPLEX."""
+    from pixelwand.models import ApiKey
+
+    await ApiKey.bulk_create(
+        [
+            ApiKey(
+                organization_id=tenant.org_id,
+                key_hash=f"{tenant.org_id}{i:039d}",
+                prefix="ak_live_x",
+                scopes="read",
+            )
+            for i in range(9_998)  # and the tenant's own key: 9,999
+        ],
+        batch_size=2_000,
+    )
+    create = 'mutation { createApiKey(scopes: ["read"], name: "k") { key } }'
+    answers = await asyncio.gather(
+        *(tenant.post("/graphql", json={"query": create}) for _ in range(3))
+    )
+    errors = [r.json().get("errors") for r in answers]
+    assert sum(e is None for e in errors) == 1, errors
+    refused = {e[0]["message"] for e in errors if e}
+    assert refused == {"an organization may have at most 10000 API keys (revoked ones count)"}
+    body = await tenant.gql("{ apiKeys { id } }")
+    assert "errors" not in body and len(body["data"]["apiKeys"]) == 10_000

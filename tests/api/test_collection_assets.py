@@ -205,3 +205,41 @@ async def test_compiled_batches_serialize_item_by_item_with_pauses(
     [entry] = [c for c in result.data["collections"] if c["id"] == collection]
     assert len(entry["assets"]) == 40 and set(entry["assets"][0]) == {"id", "name"}
     assert paused >= 40
+
+
+async def test_a_refused_answer_is_refused_before_every_asset_is_read(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The estimate counts `collections` as 20; an organization may hold 10,000. With 1,200
+    collections of 50 assets, `{ collections { assets { … } } }` read and decoded all 60,000
+    assets (~5 s and +80 MB on SQLite for 2,000 collections of 50; 10,000 collections could
+    hold 5 M) before execution found the answer over the limit. The loader now stops once
+    more than the limit (50,000) would be read, and the refusal is still charged as the
+    answer it would have been (the key's next request is 429)."""
+    from pixelwand.models import Collection
+    from pixelwand.services import assets
+
+    collections = [Collection(organization_id=tenant.org_id, name=f"c{i}") for i in range(1_020)]
+    await Collection.bulk_create(collections, batch_size=1_020)
+    rows = [{"collection_id": collections[i % 1_020].id} for i in range(51_000)]
+    for start in range(0, len(rows), 5_000):
+        await seed_assets(tenant.org_id, rows[start : start + 5_000])
+    small = await tenant.gql("{ collections { id assets(first: 1) { id } } }")
+    assert "errors" not in small and len(small["data"]["collections"]) == 1_020
+    decoded = 0
+    real_decode = assets.decode_asset
+
+    def counting(row: Any) -> Any:
+        nonlocal decoded
+        decoded += 1
+        return real_decode(row)
+
+    monkeypatch.setattr(assets, "decode_asset", counting)
+    reader = await tenant.add_key("read")  # a fresh allowance for the refused query
+    body = await reader.gql("{ collections { id assets { id name tags } } }")
+    (error,) = body["errors"]
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX", body
+    assert error["message"].startswith("the answer holds more than 50000 objects")
+    assert decoded <= 50_000, decoded  # before: 51,000, every asset of every collection
+    r = await reader.post("/graphql", json={"query": "{ viewer { plan } }"})
+    assert r.status_code == 429, r.text
