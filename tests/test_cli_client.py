@@ -182,6 +182,24 @@ async def test_upload_exit_status_and_errors(live: LiveServer, tmp_path: Path) -
     assert wrong.returncode == 1 and "invalid or revoked API key" in wrong.stderr
 
 
+async def test_a_key_that_may_not_upload_is_told_before_any_file(
+    live: LiveServer, tmp_path: Path
+) -> None:
+    """A read-only or admin-only key stops at once with the API's 403, not a failure per
+    file; nothing is uploaded, and the probe creates nothing."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(5):
+        (folder / f"p{i}.png").write_bytes(make_image(91 + i, 17, ".png"))
+    before = api(live, "GET", "/api/v1/assets", params={"pageSize": 1})["total"]
+    for scopes in ("read", "admin"):
+        done = client(live, "upload", str(folder), "--json", key=live.new_key(scopes))
+        assert done.returncode == 1
+        assert done.stdout == "", done.stdout  # no per-file lines: it stopped before them
+        assert "write" in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert api(live, "GET", "/api/v1/assets", params={"pageSize": 1})["total"] == before
+
+
 async def test_a_write_only_key_uploads(live: LiveServer, tmp_path: Path) -> None:
     """The key a build uploads with holds only `write`: looking up known content and
     collections needs `read`, so those are skipped with a note (nothing is skipped, the

@@ -212,11 +212,14 @@ async def _upload(api: Api, args: argparse.Namespace) -> int:
 
 
 async def _check_key(api: Api) -> None:
-    """A wrong, revoked or FREE-plan key is told at once, not after every file is hashed."""
+    """A wrong, revoked or FREE-plan key, or one without the `write` scope, is told at once,
+    not after every file is read and hashed. An empty presign is that one request: the API
+    checks the key (401/402), then its scope (403), and only then the body (400), so a 400
+    means this key may upload, and nothing is created."""
     try:
-        await api.call("GET", "/assets", params={"pageSize": 1})
+        await api.call("POST", "/assets", json={})
     except ClientError as exc:
-        if exc.status != 403:  # a write-only key may not list, and still uploads
+        if exc.status != 400:
             raise
 
 
