@@ -90,7 +90,7 @@ async def list_assets(org_id: str, f: AssetFilter) -> Page:
         raise BadRequest("type must be IMAGE or VIDEO")
     if f.q is not None:
         check_text(f.q, "q", MAX_QUERY_LENGTH)
-    tags = tuple(normalize_tags(list(f.tags)))
+    tags = tuple(normalize_tags(list(f.tags), filtering=True))
     hashes = normalize_content_hashes(f.content_hashes)
     if f.collection_id is not None:
         await get_owned_collection_id(org_id, f.collection_id, "collectionId")

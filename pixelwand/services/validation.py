@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 
 from pixelwand.errors import BadRequest
 
@@ -16,6 +17,13 @@ MAX_QUERY_LENGTH = MAX_NAME_LENGTH
 # Any other string a client sends (ids, keys, formats, mime types): a bound for the
 # values no field defines one for; a longer value is never valid anywhere.
 MAX_STRING_LENGTH = 4096
+# What shows nothing on screen: controls, format characters (zero-width space and joiners,
+# BOM, bidi marks and overrides) and separators. A name or tag made only of these is empty.
+_INVISIBLE = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+
+
+def is_blank(text: str) -> bool:
+    return all(unicodedata.category(c) in _INVISIBLE for c in text)
 
 
 def check_text(value: str, field: str, max_length: int = MAX_STRING_LENGTH) -> str:
@@ -46,8 +54,9 @@ def check_finite(value: object, field: str) -> float:
     return number + 0.0  # -0.0 + 0.0 == 0.0: SQLite reads a stored -0.0 back as 0.0
 
 
-def normalize_tags(tags: list[str] | None) -> list[str]:
-    """Trimmed, empty ones dropped, duplicates removed (first kept), case preserved."""
+def normalize_tags(tags: list[str] | None, *, filtering: bool = False) -> list[str]:
+    """Trimmed, empty (or invisible) ones dropped, duplicates removed (first kept), case
+    preserved. `filtering`: the list is a filter, not what an asset carries."""
     if tags is None:
         return []
     out: list[str] = []
@@ -57,13 +66,15 @@ def normalize_tags(tags: list[str] | None) -> list[str]:
             raise BadRequest("tags must be strings")
         check_text(raw, "tags", MAX_STRING_LENGTH)
         tag = raw.strip()
-        if not tag or tag in seen:
+        if is_blank(tag) or tag in seen:
             continue
         if len(tag) > MAX_TAG_LENGTH:
             raise BadRequest(f"a tag may have at most {MAX_TAG_LENGTH} characters")
         seen.add(tag)
         out.append(tag)
     if len(out) > MAX_TAGS:
+        if filtering:
+            raise BadRequest(f"the tags filter may list at most {MAX_TAGS} tags")
         raise BadRequest(f"an asset may carry at most {MAX_TAGS} tags")
     return out
 
@@ -75,8 +86,10 @@ def require_name(value: str | None, field: str, *, max_length: int = MAX_NAME_LE
     if not name:
         raise BadRequest(f"{field} must not be empty")
     check_text(name, field, max_length)
-    if any(ord(c) < 32 for c in name):
+    if any(unicodedata.category(c) == "Cc" for c in name):
         raise BadRequest(f"{field} must not contain control characters")
+    if is_blank(name):
+        raise BadRequest(f"{field} must have a visible character")
     return name
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import unicodedata
 from typing import Any
 
 import pytest
@@ -378,6 +379,37 @@ async def test_graphql_mutation_over_get_is_405_with_allow(tenant: Any) -> None:
     assert r.headers["allow"] == "GET, POST"
 
 
+@pytest.mark.parametrize(
+    "invisible",
+    ["\u200b", "\u200b\u200f\ufeff", "\u202e\u2060", " \u3000\u200d "],
+    ids=["zero-width-space", "zwsp-rlm-bom", "rlo-word-joiner", "ideographic-space-zwj"],
+)
+async def test_names_of_invisible_characters_are_refused(tenant: Any, invisible: str) -> None:
+    """A name that shows nothing (zero-width, bidi marks, BOM, separators) is as empty as
+    "": refused on every write that takes a name; a tag of them is dropped like a blank one."""
+    asset_id = await _asset(tenant)
+    message = "name must have a visible character"
+    writes = [
+        ("POST", "/api/v1/collections", {"name": invisible}),
+        ("POST", "/api/v1/export-presets", {"name": invisible, "format": "webp"}),
+        ("PATCH", f"/api/v1/assets/{asset_id}", {"name": invisible}),
+    ]
+    for method, path, body in writes:
+        send = tenant.post if method == "POST" else tenant.patch
+        r = await send(path, json=body)
+        assert (r.status_code, r.json()) == (400, {"error": message}), (path, r.text)
+    r = await tenant.patch(f"/api/v1/assets/{asset_id}", json={"tags": [invisible, "kept"]})
+    assert (r.status_code, r.json()["tags"]) == (200, ["kept"]), r.text
+    visible = await tenant.post("/api/v1/collections", json={"name": f"a{invisible}b"})
+    assert visible.status_code == 201, visible.text  # invisible characters inside are fine
+
+
+async def test_a_tags_filter_past_the_limit_says_filter(tenant: Any) -> None:
+    tags = ",".join(f"t{i}" for i in range(51))
+    r = await tenant.get("/api/v1/assets", params={"tags": tags})
+    assert (r.status_code, r.json()) == (400, {"error": "the tags filter may list at most 50 tags"})
+
+
 # --- round trips: whatever is accepted reads back exactly --------------------------------
 
 _ROUND_TRIP = settings(
@@ -390,7 +422,19 @@ _ROUND_TRIP = settings(
 texts = st.one_of(
     st.text(max_size=80),
     st.text(st.characters(codec="utf-8"), max_size=300),
-    st.sampled_from(["\u0000", " a ", "e\u0301", "😀" * 64, "\u00a0x", "a\u0000b", "%_\\"]),
+    st.sampled_from(
+        [
+            "\u0000",
+            " a ",
+            "e\u0301",
+            "😀" * 64,
+            "\u00a0x",
+            "a\u0000b",
+            "%_\\",
+            "\u200b\ufeff",
+            "\x7f",
+        ]
+    ),
 )
 
 
@@ -402,9 +446,15 @@ def _expected_name(value: str, limit: int) -> tuple[int, str | None]:
         return 400, f"name may have at most {limit} characters"
     if "\u0000" in name:
         return 400, "name must not contain NUL characters"
-    if any(ord(c) < 32 for c in name):
+    if any(unicodedata.category(c) == "Cc" for c in name):
         return 400, "name must not contain control characters"
+    if all(unicodedata.category(c) in ("Cf", "Zs", "Zl", "Zp") for c in name):
+        return 400, "name must have a visible character"
     return 200, name
+
+
+def _visible(tag: str) -> bool:
+    return not all(unicodedata.category(c) in ("Cc", "Cf", "Zs", "Zl", "Zp") for c in tag)
 
 
 @_ROUND_TRIP
@@ -421,7 +471,7 @@ async def test_asset_fields_round_trip(
     status, expected = _expected_name(name, 255)
     clean = []
     for t in tags:
-        if t.strip() and t.strip() not in clean:
+        if _visible(t.strip()) and t.strip() not in clean:
             clean.append(t.strip())
     tags_ok = all("\u0000" not in t and len(t.strip()) <= 64 for t in tags)
     if status == 200 and tags_ok:
