@@ -24,7 +24,14 @@ async def read_body(request: Request, limit: int | None = None) -> bytes:
     as API requests' bodies do. This reads the same messages directly. The body is read
     once per request here (nothing else calls `request.body()` after it). The gate has
     already refused a Content-Length past the limit; the count here covers chunked bodies
-    and anything the gate does not front."""
+    and anything the gate does not front.
+
+    A compressed body (`Content-Encoding: gzip`) is refused, not read as if it were JSON."""
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise BadRequest(
+            f"Content-Encoding {encoding[:40]!r} is not supported: send the body uncompressed"
+        )
     message = await request.receive()
     chunks: list[bytes] = []
     size = 0

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import gzip
 import hashlib
+import json
 import tracemalloc
 from collections.abc import AsyncIterator
 from typing import Any
@@ -80,6 +82,26 @@ async def test_graphql_body_past_the_limit_is_413(tenant: Any, chunked: bool) ->
     assert r.json() == {
         "errors": [{"message": TOO_LARGE["error"], "extensions": {"code": "PAYLOAD_TOO_LARGE"}}]
     }
+
+
+@pytest.mark.parametrize("path", ["/api/v1/collections", "/graphql"])
+async def test_a_compressed_body_is_refused_not_misread(tenant: Any, path: str) -> None:
+    """`Content-Encoding: gzip` bodies are not read as JSON (a gzip stream's bytes would be
+    'not valid JSON' at best): 400 naming the encoding; nothing is created."""
+    made = 'mutation { createCollection(input: {name: "zipped"}) { created } }'
+    body = {"query": made} if path == "/graphql" else {"name": "zipped"}
+    raw = gzip.compress(json.dumps(body).encode())
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    r = await tenant.post(path, content=raw, headers=headers)
+    assert r.status_code == 400, r.text
+    assert "Content-Encoding 'gzip' is not supported: send the body uncompressed" in r.text
+    listed = await tenant.get("/api/v1/collections", params={"name": "zipped"})
+    assert listed.json()["collections"] == []
+    identity = {"Content-Encoding": "identity"}
+    plain = await tenant.post(path, json=body, headers=identity)
+    assert plain.status_code in (200, 201) and "errors" not in plain.json(), plain.text
+    listed = await tenant.get("/api/v1/collections", params={"name": "zipped"})
+    assert [c["name"] for c in listed.json()["collections"]] == ["zipped"]
 
 
 async def test_graphql_document_past_its_limit_is_413_apq_included(tenant: Any) -> None:
