@@ -345,7 +345,15 @@ class LocalStorage(Storage):
         except FileNotFoundError:
             raise ObjectNotFound(key) from None
 
-    async def stream(self, key: str, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:
+    async def stream(
+        self,
+        key: str,
+        chunk_size: int = 1024 * 1024,
+        *,
+        start: int = 0,
+        length: int | None = None,
+    ) -> AsyncIterator[bytes]:
+        """The object's bytes, or `length` of them from `start` (a download's Range)."""
         path = self.path_for(key)
         try:
             with map_exceptions(StorageUnavailable):
@@ -353,11 +361,17 @@ class LocalStorage(Storage):
         except FileNotFoundError:
             raise ObjectNotFound(key) from None
         try:
-            while True:
+            if start:
+                f.seek(start)
+            left = length
+            while left is None or left > 0:
+                size = chunk_size if left is None else min(chunk_size, left)
                 with map_exceptions(StorageUnavailable):
-                    chunk = await asyncio.to_thread(f.read, chunk_size)
+                    chunk = await asyncio.to_thread(f.read, size)
                 if not chunk:
                     return
+                if left is not None:
+                    left -= len(chunk)
                 yield chunk
         finally:
             f.close()

@@ -101,18 +101,62 @@ async def get_file(request: Request) -> Response:
         "Cache-Control": f"private, max-age={remaining}",
         # Objects are written once under their key and never changed in place.
         "ETag": f'"{st.st_size:x}-{st.st_mtime_ns:x}"',
+        "Accept-Ranges": "bytes",
     }
     if _etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
         return Response(status_code=304, headers=headers)
     if params.get("fn"):
         headers["Content-Disposition"] = content_disposition(params.get("ct"), params["fn"])
+    media_type = params.get("ct") or "application/octet-stream"
     if request.method == "HEAD":
         return Response(status_code=200, headers=headers, media_type=params.get("ct"))
-    return StreamingResponse(
-        _counted(storage.stream(key)),
-        media_type=params.get("ct") or "application/octet-stream",
-        headers=headers,
-    )
+    try:
+        wanted = _wanted_range(request, headers["ETag"], st.st_size)
+    except _Unsatisfiable:
+        return rest_error(
+            416,
+            f"range not satisfiable: the object has {st.st_size} bytes",
+            headers={"Content-Range": f"bytes */{st.st_size}", "Accept-Ranges": "bytes"},
+        )
+    if wanted is None:
+        return StreamingResponse(
+            _counted(storage.stream(key)), media_type=media_type, headers=headers
+        )
+    start, end = wanted
+    headers["Content-Length"] = str(end - start + 1)
+    headers["Content-Range"] = f"bytes {start}-{end}/{st.st_size}"
+    chunks = storage.stream(key, start=start, length=end - start + 1)
+    return StreamingResponse(_counted(chunks), 206, media_type=media_type, headers=headers)
+
+
+class _Unsatisfiable(Exception):
+    pass
+
+
+def _wanted_range(request: Request, etag: str, size: int) -> tuple[int, int] | None:
+    """RFC 9110 Range, as S3 answers it: one `bytes` range gives (first, last); no Range,
+    a stale If-Range, several ranges or a malformed one give None (the whole object, 200);
+    a range starting past the end raises _Unsatisfiable (416)."""
+    header = request.headers.get("range")
+    if_range = request.headers.get("if-range")
+    if not header or (if_range is not None and if_range.strip() != etag):
+        return None
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = (part.strip() for part in spec.partition("-"))
+    if not dash or not all(p == "" or (p.isascii() and p.isdigit()) for p in (first, last)):
+        return None
+    if first == "":  # the last N bytes
+        if last == "" or int(last) == 0 or size == 0:
+            raise _Unsatisfiable
+        return max(0, size - int(last)), size - 1
+    start = int(first)
+    if last != "" and int(last) < start:
+        return None
+    if start >= size:
+        raise _Unsatisfiable
+    return start, size - 1 if last == "" else min(int(last), size - 1)
 
 
 async def _counted(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
