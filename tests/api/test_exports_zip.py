@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import io
+import json
 import os
 import re
 import sys
@@ -26,6 +27,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 import pytest
 import pyvips
+from starlette.requests import ClientDisconnect
 
 from tests.helpers import bomb_png as _bomb_png
 from tests.helpers import decode as _decode
@@ -587,6 +589,64 @@ async def test_create_export_link_streams_the_same_archive(tenant):
     assert again.status_code == 200 and _entries(_open_zip(again.content)) == _entries(archive)
 
 
+async def test_an_organization_writes_a_bounded_number_of_archives_at_once(
+    tenant, make_tenant, app, monkeypatch
+):
+    """A link can be fetched again and again: past MAX_ARCHIVES_PER_ORGANIZATION archives
+    being written for one organization, the next is 429 with Retry-After (another
+    organization is not affected), and each archive gives its slot back however it ends."""
+    from pixelwand.models import ExportJob
+    from pixelwand.web import exports as web_exports
+
+    monkeypatch.setattr(web_exports, "MAX_ARCHIVES_PER_ORGANIZATION", 2)
+    runtime = app.state.runtime
+    a = await upload(tenant, make_image(30, 20, ".png"), "a.png", "image/png")
+    job = await ExportJob.get(id=(await _create_export(tenant, [a["id"]]))["id"])
+    first = await web_exports.stream_job(runtime, job)
+    second = await web_exports.stream_job(runtime, job)
+    refused = await web_exports.stream_job(runtime, job)
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "5"
+    assert json.loads(refused.body) == {
+        "error": "this organization is already downloading 2 archives at once; "
+        "retry when one has finished"
+    }
+    other = await make_tenant()
+    b = await upload(other, make_image(20, 30, ".png"), "b.png", "image/png")
+    other_job = await ExportJob.get(id=(await _create_export(other, [b["id"]]))["id"])
+    elsewhere = await web_exports.stream_job(runtime, other_job)
+    assert elsewhere.status_code == 200
+    await _drain(elsewhere)
+
+    body = await _drain(first)  # sent whole: its slot is back
+    assert _open_zip(body).namelist() == ["a.png"]
+    third = await web_exports.stream_job(runtime, job)
+    assert third.status_code == 200
+    await _drain(second, disconnect=True)  # the client went away: its slot is back too
+    await _drain(third)
+    assert dict(web_exports._writing) == {}
+
+
+async def _drain(response, *, disconnect: bool = False) -> bytes:
+    """Run a response as the server would; `disconnect`: the client is gone at the first
+    bytes of the body (the send fails, as a closed socket's does)."""
+    body = bytearray()
+
+    async def receive():
+        await asyncio.sleep(3600)
+
+    async def send(message):
+        if disconnect and message["type"] == "http.response.body":
+            raise OSError("the client went away")
+        body.extend(message.get("body", b""))
+
+    scope = {"type": "http", "asgi": {"spec_version": "2.4"}, "method": "GET"}
+    try:
+        await response(scope, receive, send)
+    except ClientDisconnect:
+        assert disconnect
+    return bytes(body)
+
+
 async def test_create_export_without_config(tenant):
     a = await upload(tenant, make_image(30, 20, ".png"), "a.png", "image/png")
     link = await _create_export(tenant, [a["id"]])
@@ -678,6 +738,10 @@ from tests.helpers import truncated_jpeg as _truncated_jpeg
 from tests.support.openapi_check import OPENAPI_HOOKS
 
 EXPORTS = int(sys.argv[1])
+# This is about thread pools under many archives at once, not the per-organization cap.
+from pixelwand.web import exports as web_exports  # noqa: E402
+
+web_exports.MAX_ARCHIVES_PER_ORGANIZATION = EXPORTS
 
 
 class Client:
