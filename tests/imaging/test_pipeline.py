@@ -326,8 +326,9 @@ def large_jpeg(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("fmt", ["jpeg", "png"])
 def test_memory_stays_below_the_decoded_size(large_jpeg: Path, fmt: str) -> None:
     # A fresh interpreter, so its peak RSS is this render's. 6000x4000 RGB decodes to 72 MB;
-    # a streamed re-encode at full size grows the peak by ~30 MB (codec and line buffers, the
-    # output bytes), a decode-then-encode by 72 MB or more.
+    # a streamed re-encode at full size grows the peak by 39-42 MB on an idle host (VmHWM:
+    # codec and line buffers, the output bytes), more under load (a full CI run saw it pass
+    # 45), a decode-then-encode by 72 MB or more.
     done = subprocess.run(
         [sys.executable, "-c", _PEAK_MEMORY_SCRIPT, str(large_jpeg), fmt],
         capture_output=True,
@@ -335,7 +336,7 @@ def test_memory_stays_below_the_decoded_size(large_jpeg: Path, fmt: str) -> None
         check=True,
     )
     growth_mb = int(done.stdout.split()[-1])
-    assert growth_mb < 45, growth_mb
+    assert growth_mb < 62, growth_mb
 
 
 # --- crops that enlarge --------------------------------------------------------------------
