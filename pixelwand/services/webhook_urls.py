@@ -66,6 +66,10 @@ def parse_url(url: object) -> tuple[str, str, int]:
 # local-use prefix (RFC 8215) belongs to one network and is never a public destination.
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+# IETF protocol assignments (RFC 6890): not globally reachable, though Python 3.11 calls most
+# of the block global (192.0.0.8, 192.0.0.170...); only 192.0.0.9 and .10 are anycast services.
+_IETF = ipaddress.ip_network("192.0.0.0/24")
+_IETF_GLOBAL = {ipaddress.ip_address("192.0.0.9"), ipaddress.ip_address("192.0.0.10")}
 
 
 def is_public(address: str) -> bool:
@@ -81,6 +85,8 @@ def is_public(address: str) -> bool:
             embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None and not is_public(str(embedded)):
             return False
+    if isinstance(ip, ipaddress.IPv4Address) and ip in _IETF and ip not in _IETF_GLOBAL:
+        return False
     return ip.is_global and not ip.is_multicast
 
 

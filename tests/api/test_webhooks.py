@@ -191,6 +191,8 @@ async def test_bad_registrations_are_400(tenant, body, message):
         "[2002:7f00:1::]",
         "[2002:a00:1::1]",
         "[::127.0.0.1]",
+        "192.0.0.8",  # IETF protocol assignments: Python 3.11 calls it global
+        "[::ffff:192.0.0.170]",
     ],
 )
 async def test_private_destinations_are_refused_unless_allowed(tenant, app, address):
