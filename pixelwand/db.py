@@ -100,8 +100,23 @@ async def _open_batch_reads(database_url: str) -> None:
 
     config = expand_db_url(database_url)
     client = SqliteClient(connection_name="batch_reads", **config["credentials"])
-    await client.create_connection(with_db=True)
+    await _add_functions(client)
     _batch_reads = client
+
+
+def unicode_upper(text: str | None) -> str | None:
+    """Upper case a character at a time, as PostgreSQL's upper() (UTF-8 ctype): SQLite's
+    UPPER and LIKE fold ASCII letters only. A character whose upper case is longer (ß, ŉ)
+    is kept, as PostgreSQL keeps it."""
+    if text is None:
+        return None
+    return "".join(up if len(up := c.upper()) == 1 else c for c in str(text))
+
+
+async def _add_functions(client: Any) -> None:
+    """SQLite: `pw_upper` (unicode_upper) on the client's connection, for `q` searches."""
+    await client.create_connection(with_db=True)
+    await client._connection.create_function("pw_upper", 1, unicode_upper, deterministic=True)
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
@@ -149,6 +164,10 @@ async def connect(database_url: str) -> None:
         config=tortoise_config(with_connection_defaults(database_url)),
         _enable_global_fallback=True,
     )
+    if database_url.startswith("sqlite://"):
+        from tortoise import connections
+
+        await _add_functions(connections.get("default"))
     await _open_batch_reads(database_url)
 
 

@@ -79,16 +79,7 @@ def _where(p: _Params, org_id: str, w: Where, *, exact_tags: bool = True, alias:
         if exact_tags:
             clauses.append(_tags_contain(p, w.tags, a))
     if w.q:
-        pattern = p(f"%{escape_like(w.q)}%")
-        name, original = (
-            (f"{a}name_upper", f"{a}original_name_upper")
-            if postgres
-            else (f"UPPER(CAST({a}name AS VARCHAR))", f"UPPER(CAST({a}original_name AS VARCHAR))")
-        )
-        clauses.append(
-            f"({name} LIKE UPPER({pattern}) ESCAPE '\\'"
-            f" OR {original} LIKE UPPER({pattern}) ESCAPE '\\')"
-        )
+        clauses.append(_q_matches(p, w.q, a, postgres=postgres))
     if w.tags and not postgres:
         for tag in w.tags:
             clauses.append(
@@ -96,6 +87,26 @@ def _where(p: _Params, org_id: str, w: Where, *, exact_tags: bool = True, alias:
                 f" WHERE organization_id = {org} AND tag = {p(tag)})"
             )
     return " AND ".join(clauses)
+
+
+def _q_matches(p: _Params, q: str, a: str, *, postgres: bool) -> str:
+    """`q` in the name or the original name, case-insensitively. PostgreSQL compares its
+    stored `upper()` columns. SQLite's UPPER and LIKE fold ASCII only: an ASCII `q` keeps
+    them (fast, native), any other goes through `pw_upper` (pixelwand.db.unicode_upper, per
+    character like PostgreSQL's), so `q=ä` finds "ÄÖ.jpg" on both."""
+    if postgres:
+        name, original, upper = f"{a}name_upper", f"{a}original_name_upper", "UPPER"
+    elif q.isascii():
+        name = f"UPPER(CAST({a}name AS VARCHAR))"
+        original = f"UPPER(CAST({a}original_name AS VARCHAR))"
+        upper = "UPPER"
+    else:
+        name, original, upper = f"pw_upper({a}name)", f"pw_upper({a}original_name)", "pw_upper"
+    pattern = p(f"%{escape_like(q)}%")
+    return (
+        f"({name} LIKE {upper}({pattern}) ESCAPE '\\'"
+        f" OR {original} LIKE {upper}({pattern}) ESCAPE '\\')"
+    )
 
 
 def _tags_json(p: _Params, tags: tuple[str, ...]) -> str:

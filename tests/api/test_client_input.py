@@ -720,3 +720,33 @@ async def test_api_keys_stop_at_10000_and_still_list(tenant: Any) -> None:
     assert refused == {"an organization may have at most 10000 API keys (revoked ones count)"}
     body = await tenant.gql("{ apiKeys { id } }")
     assert "errors" not in body and len(body["data"]["apiKeys"]) == 10_000
+
+
+@pytest.mark.parametrize(
+    ("q", "found"),
+    [
+        ("ä", {"ÄÖ.jpg", "ärger.png"}),
+        ("Ä", {"ÄÖ.jpg", "ärger.png"}),
+        ("äö", {"ÄÖ.jpg"}),
+        (
+            "\u03c3",
+            {"\u03a3\u039f\u03a6\u038a\u0391.jpg"},
+        ),  # Greek small sigma finds SOFIA in capitals
+        ("straße", {"Straße.jpg"}),  # ß has no one-letter upper case: it matches itself
+        ("STRASSE", set()),
+        ("plain", {"plain.jpg"}),
+        ("%", set()),  # a LIKE wildcard is a literal
+    ],
+)
+async def test_q_folds_case_beyond_ascii_alike_on_every_backend(
+    tenant: Any, q: str, found: set[str]
+) -> None:
+    """SQLite's UPPER and LIKE fold ASCII letters only; PostgreSQL's upper() folds every
+    letter: `q=ä` found "ÄÖ.jpg" on PostgreSQL only. Now the same answer on both."""
+    greek = "\u03a3\u039f\u03a6\u038a\u0391.jpg"  # SOFIA in Greek capitals
+    names = ["ÄÖ.jpg", "ärger.png", greek, "Straße.jpg", "plain.jpg", "other.jpg"]
+    await seed_assets(tenant.org_id, [{"name": n} for n in names])
+    r = await tenant.get("/api/v1/assets", params={"q": q, "pageSize": 50})
+    assert r.status_code == 200, r.text
+    assert {a["name"] for a in r.json()["items"]} == found
+    assert r.json()["total"] == len(found)
