@@ -107,24 +107,35 @@ async def get_file(request: Request) -> Response:
         return Response(status_code=304, headers=headers)
     if params.get("fn"):
         headers["Content-Disposition"] = content_disposition(params.get("ct"), params["fn"])
-    media_type = params.get("ct") or "application/octet-stream"
     if request.method == "HEAD":
         return Response(status_code=200, headers=headers, media_type=params.get("ct"))
+    return _body(request, storage, key, headers, st.st_size, params.get("ct"))
+
+
+def _body(
+    request: Request,
+    storage: LocalStorage,
+    key: str,
+    headers: dict[str, str],
+    size: int,
+    content_type: str | None,
+) -> Response:
+    """The object, or the one byte range the request asks for (206), or 416."""
+    media_type = content_type or "application/octet-stream"
     try:
-        wanted = _wanted_range(request, headers["ETag"], st.st_size)
+        wanted = _wanted_range(request, headers["ETag"], size)
     except _Unsatisfiable:
         return rest_error(
             416,
-            f"range not satisfiable: the object has {st.st_size} bytes",
-            headers={"Content-Range": f"bytes */{st.st_size}", "Accept-Ranges": "bytes"},
+            f"range not satisfiable: the object has {size} bytes",
+            headers={"Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes"},
         )
     if wanted is None:
-        return StreamingResponse(
-            _counted(storage.stream(key)), media_type=media_type, headers=headers
-        )
+        chunks = storage.stream(key)
+        return StreamingResponse(_counted(chunks), media_type=media_type, headers=headers)
     start, end = wanted
     headers["Content-Length"] = str(end - start + 1)
-    headers["Content-Range"] = f"bytes {start}-{end}/{st.st_size}"
+    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     chunks = storage.stream(key, start=start, length=end - start + 1)
     return StreamingResponse(_counted(chunks), 206, media_type=media_type, headers=headers)
 
@@ -148,7 +159,9 @@ def _wanted_range(request: Request, etag: str, size: int) -> tuple[int, int] | N
     if not dash or not all(p == "" or (p.isascii() and p.isdigit()) for p in (first, last)):
         return None
     if first == "":  # the last N bytes
-        if last == "" or int(last) == 0 or size == 0:
+        if last == "":  # "bytes=-": no range at all
+            return None
+        if int(last) == 0 or size == 0:
             raise _Unsatisfiable
         return max(0, size - int(last)), size - 1
     start = int(first)
