@@ -352,19 +352,30 @@ async def test_two_worker_processes_both_answer(server: Server, admin_key: str) 
     assert server.proc.pid not in workers
 
     seen: Counter[int | None] = Counter()
-    # The kernel hands a connection to whichever worker is waiting in accept(); on a loaded
-    # host one worker may take every connection for a while (CI once saw 80 of 80): rounds
-    # repeat, with a pause for the other to get back to accept(), until both have answered.
-    for attempt in range(30):
+    auth = {"Authorization": f"Bearer {admin_key}"}
+    # The kernel hands a connection to a worker waiting in accept(), and may pick the same
+    # one every time both wait (CI saw 480 of 480 over 30 rounds, both workers healthy).
+    # A few rounds; then the worker that took them all is paused (SIGSTOP), so only the
+    # other can take the next ones: each worker must answer, never left to chance.
+    for attempt in range(5):
         if attempt:
             await asyncio.sleep(0.3)
-        results, _ = await _fan_out(
-            server, 16, "GET", "/api/v1/assets", headers={"Authorization": f"Bearer {admin_key}"}
-        )
+        results, _ = await _fan_out(server, 16, "GET", "/api/v1/assets", headers=auth)
         assert all(r.status_code == 200 for r, _ in results), [r.text for r, _ in results]
         seen.update(pid for _, pid in results)
         if all(seen[pid] for pid in workers):
             break
+    else:
+        busy = max(workers, key=lambda pid: seen[pid])
+        os.kill(busy, signal.SIGSTOP)
+        try:
+            results, _ = await asyncio.wait_for(
+                _fan_out(server, 4, "GET", "/api/v1/assets", headers=auth), 60
+            )
+        finally:
+            os.kill(busy, signal.SIGCONT)
+        assert all(r.status_code == 200 for r, _ in results), [r.text for r, _ in results]
+        seen.update(pid for _, pid in results)
     assert None not in seen, f"a connection was not traced to a worker: {seen}"
     assert set(seen) == set(workers), f"requests per worker: {dict(seen)}"
 
