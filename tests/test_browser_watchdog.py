@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.browser import BrowserWedged, Chromium, survives_one_wedge
+from tests.support.browser import BrowserWedged, Chromium, running_chromium, survives_one_wedge
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -18,12 +18,8 @@ SPIN = "() => { for (;;) {} }"  # page.evaluate has no timeout: this await never
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Chromium]:
-    chromium = Chromium()
-    await chromium.start()
-    try:
+    async with running_chromium() as chromium:
         yield chromium
-    finally:
-        await chromium.stop()
 
 
 async def test_a_spinning_page_is_killed_at_the_deadline(

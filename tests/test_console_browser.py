@@ -24,7 +24,7 @@ import pytest
 
 from tests.conftest import BACKENDS
 from tests.helpers import make_image, make_mp4, redness, subject_image
-from tests.support.browser import Chromium, survives_one_wedge
+from tests.support.browser import Chromium, running_chromium, survives_one_wedge
 from tests.support.live_server import (
     ROOT,
     LiveServer,
@@ -63,12 +63,8 @@ async def live(
 async def browser() -> AsyncIterator[Chromium]:
     """A driver and a browser of the test's own (a second costs about a second): nothing one
     test leaves in Chromium reaches the next."""
-    chromium = Chromium()
-    await chromium.start()
-    try:
+    async with running_chromium() as chromium:
         yield chromium
-    finally:
-        await chromium.stop()
 
 
 class Offline:

@@ -209,6 +209,24 @@ async def test_concurrent_completes_make_one_asset(tenant, tmp_path):
     assert r.json()["total"] == 1
 
 
+class HeldJoin:
+    """The store's part join, held at its start until `release` is set (`joining` says it
+    has started; `joins` counts the joins begun)."""
+
+    def __init__(self, store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.joining, self.release = asyncio.Event(), asyncio.Event()
+        self.joins = 0
+        join = store.complete_multipart
+
+        async def held(*args: Any) -> None:
+            self.joins += 1
+            self.joining.set()
+            await self.release.wait()
+            await join(*args)
+
+        monkeypatch.setattr(store, "complete_multipart", held)
+
+
 async def test_a_complete_during_another_waits_for_its_asset(tenant, app, tmp_path, monkeypatch):
     """A second complete while the first is still joining the parts answers the first's
     asset (200), as a repeated complete does, not a 409 (a client retrying a slow complete)."""
@@ -216,21 +234,12 @@ async def test_a_complete_during_another_waits_for_its_asset(tenant, app, tmp_pa
     write_file(path, PART + 1)
     ticket = await started(tenant, "slow.mp4", "video/mp4", PART + 1)
     await send_parts(tenant, ticket, path, PART + 1, [1, 2], parallel=2)
-    store = storage(app)
-    joining, release = asyncio.Event(), asyncio.Event()
-    join = store.complete_multipart
-
-    async def slow_join(*args: Any) -> None:
-        joining.set()
-        await release.wait()
-        await join(*args)
-
-    monkeypatch.setattr(store, "complete_multipart", slow_join)
+    held = HeldJoin(storage(app), monkeypatch)
     first = asyncio.create_task(complete(tenant, ticket["uploadId"]))
-    await joining.wait()
+    await held.joining.wait()
     others = [asyncio.create_task(complete(tenant, ticket["uploadId"])) for _ in range(2)]
     await asyncio.sleep(0.3)  # let them find the complete running
-    release.set()
+    held.release.set()
     created = await first
     assert created.status_code == 201, created.text
     for r in await asyncio.gather(*others):  # facts may have been filled in meanwhile
@@ -304,20 +313,9 @@ async def test_a_running_complete_keeps_its_claim(tenant, app, tmp_path, monkeyp
     write_file(path, PART + 1)
     ticket = await started(tenant, "long.mp4", "video/mp4", PART + 1)
     await send_parts(tenant, ticket, path, PART + 1, [1, 2], parallel=2)
-    store = storage(app)
-    joins: list[int] = []
-    joining, release = asyncio.Event(), asyncio.Event()
-    join = store.complete_multipart
-
-    async def slow_join(*args: Any) -> None:
-        joins.append(1)
-        joining.set()
-        await release.wait()
-        await join(*args)
-
-    monkeypatch.setattr(store, "complete_multipart", slow_join)
+    held = HeldJoin(storage(app), monkeypatch)
     first = asyncio.create_task(complete(tenant, ticket["uploadId"]))
-    await joining.wait()
+    await held.joining.wait()
     claimed = (await MultipartUpload.get(id=ticket["uploadId"])).lease_until
     second = asyncio.create_task(complete(tenant, ticket["uploadId"]))
     for _ in range(200):  # until the claim has outlived its first lease, renewed
@@ -327,12 +325,12 @@ async def test_a_running_complete_keeps_its_claim(tenant, app, tmp_path, monkeyp
         await asyncio.sleep(0.05)
     else:
         raise AssertionError("the running complete never renewed its claim")
-    release.set()
+    held.release.set()
     created, again = await first, await second
     assert created.status_code == 201, created.text
     assert again.status_code == 200, again.text
     assert again.json()["id"] == created.json()["id"]
-    assert len(joins) == 1
+    assert held.joins == 1
 
 
 async def test_complete_with_the_clients_etags(tenant, tmp_path):

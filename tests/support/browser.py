@@ -33,7 +33,7 @@ import sys
 import threading
 import warnings
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +138,17 @@ class Chromium:
         for pid in self._processes():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+@contextlib.asynccontextmanager
+async def running_chromium() -> AsyncIterator[Chromium]:
+    """A started Chromium, stopped (or killed) on the way out: a test's `browser` fixture."""
+    chromium = Chromium()
+    await chromium.start()
+    try:
+        yield chromium
+    finally:
+        await chromium.stop()
 
 
 def survives_one_wedge(
